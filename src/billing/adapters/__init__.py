@@ -1,0 +1,1 @@
+"""Adapters: implementations of the application's ports (memory, SQLAlchemy, email, auth)."""

@@ -1,0 +1,135 @@
+"""In-memory repositories over a staging `State`. Reads hand out copies, so a rollback is free."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import TypeVar
+from uuid import UUID, uuid4
+
+from billing.adapters.memory.store import State
+from billing.application.pagination import Page, PageRequest
+from billing.domain.errors import InsufficientFundsError
+from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
+from billing.domain.ledger import EntryKind, LedgerEntry, Posting
+from billing.domain.money import Money
+from billing.domain.topup import TopupRequest, TopupStatus
+from billing.domain.wallet import Wallet
+
+T = TypeVar("T")
+
+
+def paginate(items: Iterable[T], newest_first: Callable[[T], object], page: PageRequest) -> Page[T]:
+    ordered = sorted(items, key=newest_first, reverse=True)  # type: ignore[arg-type]
+    chunk = ordered[page.offset : page.offset + page.page_size]
+    return Page(tuple(copy.deepcopy(chunk)), page.page, page.page_size, len(ordered))
+
+
+class InMemoryWalletRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def get(self, tenant_id: str) -> Wallet | None:
+        return copy.deepcopy(self._state.wallets.get(tenant_id))
+
+    async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
+        if tenant_id not in self._state.wallets:
+            self._state.wallets[tenant_id] = Wallet.open(uuid4(), tenant_id, currency, at)
+        return copy.deepcopy(self._state.wallets[tenant_id])
+
+    async def post(self, posting: Posting) -> LedgerEntry:
+        stored = self._state.wallets.get(posting.tenant_id)
+        if stored is None:
+            raise InsufficientFundsError(f"tenant {posting.tenant_id} has no wallet yet")
+        wallet = copy.deepcopy(stored)
+        entry = wallet.apply(posting)
+        self._state.append_entry(entry)
+        self._state.wallets[wallet.tenant_id] = wallet
+        return entry
+
+    async def find_charge(
+        self, tenant_id: str, reference_id: str, *, for_update: bool = False
+    ) -> LedgerEntry | None:
+        return self._state.charges.get((tenant_id, reference_id))
+
+    async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:
+        total = Money.zero(currency)
+        for entry in self._state.entries:
+            if (
+                entry.tenant_id == tenant_id
+                and entry.kind is EntryKind.REFUND
+                and entry.reference_id == reference_id
+            ):
+                total = total + entry.amount
+        return total
+
+    async def list_entries(self, tenant_id: str, page: PageRequest) -> Page[LedgerEntry]:
+        # The ledger is in append order; its position is the tie-breaker for equal timestamps.
+        rows = [(i, e) for i, e in enumerate(self._state.entries) if e.tenant_id == tenant_id]
+        result = paginate(rows, lambda row: (row[1].created_at, row[0]), page)
+        return Page(tuple(e for _, e in result.items), page.page, page.page_size, result.total)
+
+
+class InMemoryTopupRequestRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def get(self, request_id: UUID, *, for_update: bool = False) -> TopupRequest | None:
+        return copy.deepcopy(self._state.requests.get(request_id))
+
+    async def add(self, request: TopupRequest) -> None:
+        self._state.requests[request.id] = copy.deepcopy(request)
+
+    async def save(self, request: TopupRequest) -> None:
+        self._state.requests[request.id] = copy.deepcopy(request)
+
+    async def list(
+        self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest
+    ) -> Page[TopupRequest]:
+        matches = [
+            r
+            for r in self._state.requests.values()
+            if (tenant_id is None or r.tenant_id == tenant_id) and (status is None or r.status is status)
+        ]
+        return paginate(matches, lambda r: (r.requested_at, r.id), page)
+
+
+class InMemoryInvoiceRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
+        return copy.deepcopy(self._state.invoices.get(invoice_id))
+
+    async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None:
+        for invoice in self._state.invoices.values():
+            if (
+                invoice.tenant_id == tenant_id
+                and invoice.purpose is InvoicePurpose.SUBSCRIPTION
+                and invoice.period == period
+            ):
+                return copy.deepcopy(invoice)
+        return None
+
+    async def add(self, invoice: Invoice) -> None:
+        self._state.insert_invoice(invoice)
+
+    async def save(self, invoice: Invoice) -> None:
+        self._state.invoices[invoice.id] = copy.deepcopy(invoice)
+
+    async def list(
+        self,
+        tenant_id: str | None,
+        status: InvoiceStatus | None,
+        purpose: InvoicePurpose | None,
+        page: PageRequest,
+    ) -> Page[Invoice]:
+        matches = [
+            i
+            for i in self._state.invoices.values()
+            if (tenant_id is None or i.tenant_id == tenant_id)
+            and (status is None or i.status is status)
+            and (purpose is None or i.purpose is purpose)
+        ]
+        return paginate(matches, lambda i: (i.created_at, i.id), page)

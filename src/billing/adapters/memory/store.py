@@ -1,0 +1,78 @@
+"""The committed state of the in-memory adapters, and the uniqueness rules the database also has."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from uuid import UUID
+
+import attrs
+
+from billing.application.ports import ConcurrencyConflictError
+from billing.domain.errors import DuplicateError
+from billing.domain.events import DomainEvent
+from billing.domain.invoice import Invoice, InvoicePurpose
+from billing.domain.ledger import EntryKind, LedgerEntry
+from billing.domain.topup import TopupRequest
+from billing.domain.wallet import Wallet
+
+
+@attrs.define
+class State:
+    wallets: dict[str, Wallet] = attrs.field(factory=dict)
+    entries: list[LedgerEntry] = attrs.field(factory=list)
+    charges: dict[tuple[str, str], LedgerEntry] = attrs.field(factory=dict)
+    topup_credits: set[str] = attrs.field(factory=set)
+    requests: dict[UUID, TopupRequest] = attrs.field(factory=dict)
+    invoices: dict[UUID, Invoice] = attrs.field(factory=dict)
+    invoice_numbers: set[tuple[str, str]] = attrs.field(factory=set)
+    subscription_periods: set[tuple[str, str]] = attrs.field(factory=set)
+
+    def copy(self) -> State:
+        """A staging copy: containers are copied; stored objects are replaced, never mutated."""
+        return State(
+            wallets=dict(self.wallets),
+            entries=list(self.entries),
+            charges=dict(self.charges),
+            topup_credits=set(self.topup_credits),
+            requests=dict(self.requests),
+            invoices=dict(self.invoices),
+            invoice_numbers=set(self.invoice_numbers),
+            subscription_periods=set(self.subscription_periods),
+        )
+
+    def append_entry(self, entry: LedgerEntry) -> None:
+        """The same exactly-once rules as the partial unique indexes in PostgreSQL."""
+        if entry.kind is EntryKind.CHARGE:
+            key = (entry.tenant_id, entry.reference_id or "")
+            if key in self.charges:
+                raise ConcurrencyConflictError(f"charge {key} already exists")
+            self.charges[key] = entry
+        if entry.kind is EntryKind.TOPUP:
+            if entry.reference_id in self.topup_credits:
+                raise ConcurrencyConflictError(f"top-up {entry.reference_id} already credited")
+            self.topup_credits.add(entry.reference_id or "")
+        self.entries.append(entry)
+
+    def insert_invoice(self, invoice: Invoice) -> None:
+        number = (invoice.tenant_id, invoice.number)
+        if number in self.invoice_numbers:
+            raise DuplicateError(f"invoice number {invoice.number} already exists")
+        if invoice.purpose is InvoicePurpose.SUBSCRIPTION:
+            period = (invoice.tenant_id, invoice.period)
+            if period in self.subscription_periods:
+                raise DuplicateError(
+                    f"tenant {invoice.tenant_id} already has a subscription invoice for {invoice.period}"
+                )
+            self.subscription_periods.add(period)
+        self.invoice_numbers.add(number)
+        self.invoices[invoice.id] = copy.deepcopy(invoice)
+
+
+@attrs.define
+class InMemoryStore:
+    """Committed state plus the lock that makes in-memory units of work serializable."""
+
+    state: State = attrs.field(factory=State)
+    published: list[DomainEvent] = attrs.field(factory=list)
+    lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)

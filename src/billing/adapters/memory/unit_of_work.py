@@ -1,0 +1,79 @@
+"""The in-memory unit of work: stages changes on a copy and swaps them in on commit."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from billing.adapters.memory.repositories import (
+    InMemoryInvoiceRepository,
+    InMemoryTopupRequestRepository,
+    InMemoryWalletRepository,
+)
+from billing.adapters.memory.store import InMemoryStore, State
+from billing.application.ports import Clock, IdGenerator
+from billing.application.runtime import RandomIds, Runtime, SystemClock
+from billing.application.service import BillingService
+from billing.application.settings import BillingSettings
+from billing.domain.events import DomainEvent
+
+
+class InMemoryUnitOfWork:
+    """Units run one at a time (the store's lock), so they are serializable like the database."""
+
+    wallets: InMemoryWalletRepository
+    topups: InMemoryTopupRequestRepository
+    invoices: InMemoryInvoiceRepository
+
+    def __init__(self, store: InMemoryStore) -> None:
+        self._store = store
+        self._staged: State | None = None
+        self._events: list[DomainEvent] = []
+
+    async def __aenter__(self) -> Self:
+        await self._store.lock.acquire()
+        self._staged = self._store.state.copy()
+        self._events = []
+        self.wallets = InMemoryWalletRepository(self._staged)
+        self.topups = InMemoryTopupRequestRepository(self._staged)
+        self.invoices = InMemoryInvoiceRepository(self._staged)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            self._store.lock.release()
+
+    def record(self, *events: DomainEvent) -> None:
+        self._events.extend(events)
+
+    async def commit(self) -> None:
+        if self._staged is None:
+            raise RuntimeError("commit outside of the unit of work's block")
+        self._store.state = self._staged
+        self._store.published.extend(self._events)
+        self._staged = None
+        self._events = []
+
+    async def rollback(self) -> None:
+        self._staged = None
+        self._events = []
+
+
+def build_in_memory_billing(
+    settings: BillingSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    store: InMemoryStore | None = None,
+) -> BillingService:
+    """The whole billing service on in-memory adapters, in one line."""
+    store = store or InMemoryStore()
+    runtime = Runtime(clock or SystemClock(), ids or RandomIds(), settings or BillingSettings())
+    return BillingService(lambda: InMemoryUnitOfWork(store), runtime)

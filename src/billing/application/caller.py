@@ -1,0 +1,73 @@
+"""Who is asking, and the authorization rules of the contract (§3), applied for every entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import attrs
+
+from billing.domain.errors import ForbiddenError, NotFoundError
+from billing.domain.tenant import validate_tenant_id
+
+VIEW = "Billing.View"
+MANAGE = "Billing.Manage"
+
+
+def _permissions(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(value)
+
+
+@attrs.frozen
+class Caller:
+    user_id: str
+    tenant_id: str = attrs.field(validator=lambda _, __, v: validate_tenant_id(v))
+    permissions: frozenset[str] = attrs.field(converter=_permissions)
+    email: str | None = None
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+
+@attrs.frozen
+class Authorizer:
+    """The rules, bound to the deployment's root tenant."""
+
+    root_tenant: str
+
+    def is_root(self, caller: Caller) -> bool:
+        return caller.tenant_id == self.root_tenant
+
+    def require(self, caller: Caller, permission: str) -> None:
+        if not caller.can(permission):
+            raise ForbiddenError(f"this needs the {permission} permission")
+
+    def require_operator(self, caller: Caller) -> None:
+        """Operator actions need Manage *and* the root tenant: a clinic never credits itself."""
+        self.require(caller, MANAGE)
+        if not self.is_root(caller):
+            raise ForbiddenError("only an operator of the platform may do this")
+
+    def require_root_viewer(self, caller: Caller) -> None:
+        self.require(caller, VIEW)
+        if not self.is_root(caller):
+            raise ForbiddenError("only an operator of the platform may see another tenant's wallet")
+
+    def ensure_visible(self, caller: Caller, tenant_id: str, what: str) -> None:
+        """Another tenant's single resource is 'not found': its existence is not revealed."""
+        if tenant_id != caller.tenant_id and not self.is_root(caller):
+            raise NotFoundError(f"{what} not found")
+
+    def list_scope(self, caller: Caller, tenant_id: str | None) -> ListScope:
+        """Lists: root sees what it asks for; others only their own tenant, and an empty page
+        when they filter by another tenant."""
+        if tenant_id is not None:
+            validate_tenant_id(tenant_id)
+        if self.is_root(caller):
+            return ListScope(tenant_id, empty=False)
+        return ListScope(caller.tenant_id, empty=tenant_id not in (None, caller.tenant_id))
+
+
+@attrs.frozen
+class ListScope:
+    tenant_id: str | None
+    empty: bool

@@ -1,0 +1,118 @@
+"""Invoices: mark paid (crediting a top-up exactly once), void, and subscription invoices."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from billing.application.caller import Caller
+from billing.application.commands import (
+    CreateSubscriptionInvoice,
+    IssueInvoice,
+    MarkInvoicePaid,
+    VoidInvoice,
+)
+from billing.application.ports import UnitOfWork
+from billing.application.runtime import Runtime
+from billing.domain.errors import DuplicateError, NotFoundError, ValidationError
+from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, default_due_date
+from billing.domain.ledger import Posting
+from billing.domain.money import Money
+from billing.domain.tenant import validate_tenant_id
+from billing.domain.topup import TopupRequest
+
+
+async def _invoice_for_update(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
+    invoice = await uow.invoices.get(invoice_id, for_update=True)
+    if invoice is None:
+        raise NotFoundError("invoice not found")
+    return invoice
+
+
+async def _request_of(uow: UnitOfWork, invoice: Invoice) -> TopupRequest:
+    assert invoice.topup_request_id is not None
+    request = await uow.topups.get(invoice.topup_request_id, for_update=True)
+    if request is None:  # pragma: no cover - a foreign key guarantees it in PostgreSQL
+        raise NotFoundError("the invoice's top-up request is missing")
+    return request
+
+
+async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
+    """One unit: invoice paid, and for a top-up the wallet credited once and the request completed."""
+    rt.auth.require_operator(caller)
+    invoice = await _invoice_for_update(uow, cmd.invoice_id)  # the row lock serializes payers
+    now = rt.clock.now()
+    paid_at = cmd.paid_at or now
+    if paid_at.tzinfo is None:
+        raise ValidationError.of("paid_at", "must carry a UTC offset")
+    invoice.mark_paid(cmd.payment_reference, paid_at, now)
+    await uow.invoices.save(invoice)
+    uow.record(*invoice.pull_events())
+    if invoice.purpose is InvoicePurpose.TOPUP:
+        request = await _request_of(uow, invoice)
+        request.complete(now)
+        await uow.topups.save(request)
+        await uow.wallets.get_or_open(invoice.tenant_id, invoice.currency, now)
+        posting = Posting.topup(rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now)
+        entry = await uow.wallets.post(posting)
+        uow.record(*request.pull_events(), entry.to_event())
+    return invoice
+
+
+async def void_invoice(cmd: VoidInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
+    """Voiding an unpaid top-up invoice cancels its request."""
+    rt.auth.require_operator(caller)
+    invoice = await _invoice_for_update(uow, cmd.invoice_id)
+    now = rt.clock.now()
+    invoice.void(cmd.reason, now)
+    await uow.invoices.save(invoice)
+    uow.record(*invoice.pull_events())
+    if invoice.purpose is InvoicePurpose.TOPUP:
+        request = await _request_of(uow, invoice)
+        request.cancel_for_voided_invoice(now)
+        await uow.topups.save(request)
+        uow.record(*request.pull_events())
+    return invoice
+
+
+def _subscription_lines(cmd: CreateSubscriptionInvoice, currency: str) -> tuple[InvoiceLine, ...]:
+    lines = []
+    for index, line in enumerate(cmd.lines):
+        field = f"lines[{index}]"
+        if not isinstance(line.description, str) or not 1 <= len(line.description) <= 200:
+            raise ValidationError.of(f"{field}.description", "must be 1-200 characters")
+        quantity = line.quantity
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 10**6:
+            raise ValidationError.of(f"{field}.quantity", "must be an integer from 1 to 1000000")
+        price = Money.parse(line.unit_price, currency, field=f"{field}.unit_price")
+        lines.append(InvoiceLine(line.description, quantity, price))
+    return tuple(lines)
+
+
+async def create_subscription_invoice(
+    cmd: CreateSubscriptionInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime
+) -> Invoice:
+    """One subscription invoice per tenant and period; a second one is a duplicate."""
+    rt.auth.require_operator(caller)
+    tenant_id = validate_tenant_id(cmd.tenant_id)
+    now = rt.clock.now()
+    currency = rt.settings.currency
+    invoice = Invoice.draft_for_subscription(
+        rt.ids.new_id(), tenant_id, cmd.period, _subscription_lines(cmd, currency), currency, now
+    )
+    if await uow.invoices.find_subscription(tenant_id, invoice.period) is not None:
+        raise DuplicateError(f"tenant {tenant_id} already has a subscription invoice for {cmd.period}")
+    if cmd.issue:
+        invoice.issue(now, cmd.due_date or default_due_date(now, rt.settings.invoice_due_days))
+    await uow.invoices.add(invoice)
+    uow.record(*invoice.pull_events())
+    return invoice
+
+
+async def issue_invoice(cmd: IssueInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
+    rt.auth.require_operator(caller)
+    invoice = await _invoice_for_update(uow, cmd.invoice_id)
+    now = rt.clock.now()
+    invoice.issue(now, cmd.due_date or default_due_date(now, rt.settings.invoice_due_days))
+    await uow.invoices.save(invoice)
+    uow.record(*invoice.pull_events())
+    return invoice

@@ -1,0 +1,122 @@
+"""The ports the use cases need. Adapters (memory, SQLAlchemy, ...) implement them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+from uuid import UUID
+
+from billing.application.pagination import Page, PageRequest
+from billing.domain.events import DomainEvent
+from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
+from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.money import Money
+from billing.domain.topup import TopupRequest, TopupStatus
+from billing.domain.wallet import Wallet
+
+
+class ConcurrencyConflictError(Exception):
+    """A race the database settled against this attempt; running the unit again resolves it."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware."""
+        ...
+
+
+class IdGenerator(Protocol):
+    def new_id(self) -> UUID: ...
+
+
+class WalletRepository(Protocol):
+    """Wallets and their append-only ledger."""
+
+    async def get(self, tenant_id: str) -> Wallet | None: ...
+
+    async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
+        """Race-safe get-or-create: concurrent first uses end with one wallet."""
+        ...
+
+    async def post(self, posting: Posting) -> LedgerEntry:
+        """Apply a posting to an existing wallet and append its ledger row, atomically.
+
+        Raises InsufficientFundsError (changing nothing) when a debit would overdraw or the
+        wallet does not exist yet.
+        """
+        ...
+
+    async def find_charge(
+        self, tenant_id: str, reference_id: str, *, for_update: bool = False
+    ) -> LedgerEntry | None: ...
+
+    async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money: ...
+
+    async def list_entries(self, tenant_id: str, page: PageRequest) -> Page[LedgerEntry]: ...
+
+
+class TopupRequestRepository(Protocol):
+    async def get(self, request_id: UUID, *, for_update: bool = False) -> TopupRequest | None: ...
+
+    async def add(self, request: TopupRequest) -> None: ...
+
+    async def save(self, request: TopupRequest) -> None: ...
+
+    async def list(
+        self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest
+    ) -> Page[TopupRequest]: ...
+
+
+class InvoiceRepository(Protocol):
+    async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None: ...
+
+    async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None: ...
+
+    async def add(self, invoice: Invoice) -> None:
+        """Raises DuplicateError for a second subscription invoice of a tenant and period."""
+        ...
+
+    async def save(self, invoice: Invoice) -> None: ...
+
+    async def list(
+        self,
+        tenant_id: str | None,
+        status: InvoiceStatus | None,
+        purpose: InvoicePurpose | None,
+        page: PageRequest,
+    ) -> Page[Invoice]: ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction. Leaving the block without `commit()` rolls everything back."""
+
+    @property
+    def wallets(self) -> WalletRepository: ...
+
+    @property
+    def topups(self) -> TopupRequestRepository: ...
+
+    @property
+    def invoices(self) -> InvoiceRepository: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def record(self, *events: DomainEvent) -> None:
+        """Events to publish with this unit's commit (and to drop with its rollback)."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

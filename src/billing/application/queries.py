@@ -1,0 +1,136 @@
+"""Reads: wallets, ledgers, requests and invoices, with tenant isolation and pagination."""
+
+from __future__ import annotations
+
+import enum
+from typing import TypeVar
+from uuid import UUID
+
+import attrs
+
+from billing.application.caller import VIEW, Caller
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import UnitOfWork
+from billing.application.runtime import Runtime
+from billing.domain.errors import NotFoundError, ValidationError
+from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
+from billing.domain.ledger import LedgerEntry
+from billing.domain.tenant import validate_tenant_id
+from billing.domain.topup import TopupRequest, TopupStatus
+from billing.domain.wallet import Wallet
+
+E = TypeVar("E", bound=enum.Enum)
+T = TypeVar("T")
+
+
+@attrs.frozen
+class GetWallet:
+    tenant_id: str | None = None  # None: the caller's own wallet
+
+
+@attrs.frozen
+class ListTransactions:
+    tenant_id: str | None = None
+    page: PageRequest = attrs.field(factory=PageRequest)
+
+
+@attrs.frozen
+class GetTopupRequest:
+    request_id: UUID
+
+
+@attrs.frozen
+class ListTopupRequests:
+    tenant_id: str | None = None
+    status: str | None = None
+    page: PageRequest = attrs.field(factory=PageRequest)
+
+
+@attrs.frozen
+class GetInvoice:
+    invoice_id: UUID
+
+
+@attrs.frozen
+class ListInvoices:
+    tenant_id: str | None = None
+    status: str | None = None
+    purpose: str | None = None
+    page: PageRequest = attrs.field(factory=PageRequest)
+
+
+def parse_choice(kind: type[E], value: str | None, field: str) -> E | None:
+    if value is None:
+        return None
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in kind)
+        raise ValidationError.of(field, f"must be one of: {choices}") from None
+
+
+def _empty(page: PageRequest) -> Page[T]:
+    return Page((), page.page, page.page_size, 0)
+
+
+def _wallet_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
+    """Own wallet with View; another tenant's only for the root tenant with View."""
+    rt.auth.require(caller, VIEW)
+    if tenant_id is None or tenant_id == caller.tenant_id:
+        return caller.tenant_id
+    rt.auth.require_root_viewer(caller)
+    return validate_tenant_id(tenant_id)
+
+
+async def get_wallet(query: GetWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
+    """A wallet is opened on first use; reading it never scans the ledger."""
+    tenant_id = _wallet_tenant(caller, query.tenant_id, rt)
+    return await uow.wallets.get_or_open(tenant_id, rt.settings.currency, rt.clock.now())
+
+
+async def list_transactions(
+    query: ListTransactions, caller: Caller, uow: UnitOfWork, rt: Runtime
+) -> Page[LedgerEntry]:
+    tenant_id = _wallet_tenant(caller, query.tenant_id, rt)
+    return await uow.wallets.list_entries(tenant_id, query.page)
+
+
+async def get_topup_request(
+    query: GetTopupRequest, caller: Caller, uow: UnitOfWork, rt: Runtime
+) -> TopupRequest:
+    rt.auth.require(caller, VIEW)
+    request = await uow.topups.get(query.request_id)
+    if request is None:
+        raise NotFoundError("top-up request not found")
+    rt.auth.ensure_visible(caller, request.tenant_id, "top-up request")
+    return request
+
+
+async def list_topup_requests(
+    query: ListTopupRequests, caller: Caller, uow: UnitOfWork, rt: Runtime
+) -> Page[TopupRequest]:
+    rt.auth.require(caller, VIEW)
+    status = parse_choice(TopupStatus, query.status, "status")
+    scope = rt.auth.list_scope(caller, query.tenant_id)
+    if scope.empty:
+        return _empty(query.page)
+    return await uow.topups.list(scope.tenant_id, status, query.page)
+
+
+async def get_invoice(query: GetInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
+    rt.auth.require(caller, VIEW)
+    invoice = await uow.invoices.get(query.invoice_id)
+    if invoice is None:
+        raise NotFoundError("invoice not found")
+    rt.auth.ensure_visible(caller, invoice.tenant_id, "invoice")
+    return invoice
+
+
+async def list_invoices(query: ListInvoices, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[Invoice]:
+    rt.auth.require(caller, VIEW)
+    status = parse_choice(InvoiceStatus, query.status, "status")
+    purpose = parse_choice(InvoicePurpose, query.purpose, "purpose")
+    scope = rt.auth.list_scope(caller, query.tenant_id)
+    if scope.empty:
+        return _empty(query.page)
+    return await uow.invoices.list(scope.tenant_id, status, purpose, query.page)

@@ -1,0 +1,55 @@
+"""One error hierarchy with stable codes; the HTTP layer maps each code to a status in one table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+
+@attrs.frozen
+class FieldError:
+    field: str
+    message: str
+
+
+class BillingError(Exception):
+    """Base of every error a caller can cause. `code` is stable and part of the contract."""
+
+    code = "billing_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ValidationError(BillingError):
+    code = "validation_error"
+
+    def __init__(self, errors: Sequence[FieldError] | FieldError) -> None:
+        self.errors: tuple[FieldError, ...] = (errors,) if isinstance(errors, FieldError) else tuple(errors)
+        super().__init__("; ".join(f"{e.field}: {e.message}" for e in self.errors))
+
+    @classmethod
+    def of(cls, field: str, message: str) -> ValidationError:
+        return cls(FieldError(field, message))
+
+
+class NotFoundError(BillingError):
+    code = "not_found"
+
+
+class ForbiddenError(BillingError):
+    code = "forbidden"
+
+
+class InvalidStateError(BillingError):
+    code = "invalid_state"
+
+
+class InsufficientFundsError(BillingError):
+    code = "insufficient_funds"
+
+
+class DuplicateError(BillingError):
+    code = "duplicate"

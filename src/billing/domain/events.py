@@ -1,0 +1,100 @@
+"""Domain events: facts in the past tense, consumed after commit (e.g. by the email outbox)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+import attrs
+
+from billing.domain.money import Money
+
+
+@attrs.frozen
+class TopupRequested:
+    request_id: UUID
+    tenant_id: str
+    amount: Money
+    requested_by: str
+    requester_email: str | None
+    at: datetime
+
+
+@attrs.frozen
+class TopupRejected:
+    request_id: UUID
+    tenant_id: str
+    reason: str
+    at: datetime
+
+
+@attrs.frozen
+class TopupCancelled:
+    request_id: UUID
+    tenant_id: str
+    at: datetime
+
+
+@attrs.frozen
+class InvoiceIssued:
+    invoice_id: UUID
+    tenant_id: str
+    number: str
+    total: Money
+    due_date: date | None
+    topup_request_id: UUID | None
+    note: str | None
+    at: datetime
+
+
+@attrs.frozen
+class InvoicePaid:
+    invoice_id: UUID
+    tenant_id: str
+    number: str
+    total: Money
+    payment_reference: str
+    at: datetime
+
+
+@attrs.frozen
+class InvoiceVoided:
+    invoice_id: UUID
+    tenant_id: str
+    number: str
+    reason: str
+    at: datetime
+
+
+@attrs.frozen
+class WalletCredited:
+    tenant_id: str
+    entry_id: UUID
+    kind: str
+    amount: Money
+    balance_after: Money
+    reference_id: str | None
+    at: datetime
+
+
+@attrs.frozen
+class WalletDebited:
+    tenant_id: str
+    entry_id: UUID
+    kind: str
+    amount: Money
+    balance_after: Money
+    reference_id: str | None
+    at: datetime
+
+
+DomainEvent = (
+    TopupRequested
+    | TopupRejected
+    | TopupCancelled
+    | InvoiceIssued
+    | InvoicePaid
+    | InvoiceVoided
+    | WalletCredited
+    | WalletDebited
+)

@@ -1,0 +1,177 @@
+"""Invoices: draft --issue--> issued --mark paid--> paid; draft|issued --void--> void."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from uuid import UUID
+
+import attrs
+
+from billing.domain.errors import InvalidStateError, ValidationError
+from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, InvoiceVoided
+from billing.domain.money import Money
+from billing.domain.numbering import subscription_invoice_number, topup_invoice_number
+from billing.domain.topup import TopupRequest, validate_note
+
+TOPUP_LINE_DESCRIPTION = "WhatsApp wallet top-up"
+MAX_PAYMENT_REFERENCE_LENGTH = 200
+_PERIOD = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
+
+
+class InvoicePurpose(enum.StrEnum):
+    SUBSCRIPTION = "subscription"
+    TOPUP = "topup"
+
+
+class InvoiceStatus(enum.StrEnum):
+    DRAFT = "draft"
+    ISSUED = "issued"
+    PAID = "paid"
+    VOID = "void"
+
+
+def validate_period(value: object, *, field: str = "period") -> str:
+    if not isinstance(value, str) or not _PERIOD.fullmatch(value):
+        raise ValidationError.of(field, "must be a month as YYYY-MM")
+    return value
+
+
+def period_of(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m")
+
+
+@attrs.frozen
+class InvoiceLine:
+    description: str
+    quantity: int
+    unit_price: Money
+
+    @property
+    def amount(self) -> Money:
+        return Money(self.unit_price.amount * Decimal(self.quantity), self.unit_price.currency)
+
+
+@attrs.define
+class Invoice:
+    id: UUID
+    number: str
+    tenant_id: str
+    purpose: InvoicePurpose
+    status: InvoiceStatus
+    currency: str
+    lines: tuple[InvoiceLine, ...]
+    period: str
+    created_at: datetime
+    topup_request_id: UUID | None = None
+    issued_at: datetime | None = None
+    due_date: date | None = None
+    paid_at: datetime | None = None
+    payment_reference: str | None = None
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+    events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    @property
+    def total(self) -> Money:
+        total = Money.zero(self.currency)
+        for line in self.lines:
+            total = total + line.amount
+        return total
+
+    @classmethod
+    def draft_for_topup(cls, invoice_id: UUID, request: TopupRequest, at: datetime) -> Invoice:
+        return cls(
+            id=invoice_id,
+            number=topup_invoice_number(request.tenant_id, request.id, at),
+            tenant_id=request.tenant_id,
+            purpose=InvoicePurpose.TOPUP,
+            status=InvoiceStatus.DRAFT,
+            currency=request.currency,
+            lines=(InvoiceLine(TOPUP_LINE_DESCRIPTION, 1, request.amount),),
+            period=period_of(at),
+            created_at=at,
+            topup_request_id=request.id,
+        )
+
+    @classmethod
+    def draft_for_subscription(
+        cls,
+        invoice_id: UUID,
+        tenant_id: str,
+        period: str,
+        lines: tuple[InvoiceLine, ...],
+        currency: str,
+        at: datetime,
+    ) -> Invoice:
+        if not lines:
+            raise ValidationError.of("lines", "an invoice needs at least one line")
+        if any(line.unit_price.currency != currency for line in lines):
+            raise ValidationError.of("lines", f"every line must be in {currency}")
+        return cls(
+            id=invoice_id,
+            number=subscription_invoice_number(tenant_id, validate_period(period)),
+            tenant_id=tenant_id,
+            purpose=InvoicePurpose.SUBSCRIPTION,
+            status=InvoiceStatus.DRAFT,
+            currency=currency,
+            lines=lines,
+            period=period,
+            created_at=at,
+        )
+
+    def _require(self, allowed: set[InvoiceStatus], action: str) -> None:
+        if self.status not in allowed:
+            raise InvalidStateError(f"cannot {action} invoice {self.number}: it is {self.status}")
+
+    def issue(self, at: datetime, due_date: date, note: str | None = None) -> None:
+        self._require({InvoiceStatus.DRAFT}, "issue")
+        if due_date < at.astimezone(UTC).date():
+            raise ValidationError.of("due_date", "must not be before the issue date")
+        self.status = InvoiceStatus.ISSUED
+        self.issued_at = at
+        self.due_date = due_date
+        self.events.append(
+            InvoiceIssued(
+                self.id,
+                self.tenant_id,
+                self.number,
+                self.total,
+                due_date,
+                self.topup_request_id,
+                note,
+                at,
+            )
+        )
+
+    def mark_paid(self, payment_reference: str, paid_at: datetime, now: datetime) -> None:
+        self._require({InvoiceStatus.ISSUED}, "mark paid")
+        if not payment_reference or len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
+            raise ValidationError.of(
+                "payment_reference", f"must be 1-{MAX_PAYMENT_REFERENCE_LENGTH} characters"
+            )
+        if paid_at > now:
+            raise ValidationError.of("paid_at", "must not be in the future")
+        self.status = InvoiceStatus.PAID
+        self.paid_at = paid_at
+        self.payment_reference = payment_reference
+        self.events.append(
+            InvoicePaid(self.id, self.tenant_id, self.number, self.total, payment_reference, paid_at)
+        )
+
+    def void(self, reason: str, at: datetime) -> None:
+        self._require({InvoiceStatus.DRAFT, InvoiceStatus.ISSUED}, "void")
+        self.void_reason = validate_note(reason, field="reason", required=True)
+        self.status = InvoiceStatus.VOID
+        self.voided_at = at
+        self.events.append(InvoiceVoided(self.id, self.tenant_id, self.number, reason, at))
+
+    def pull_events(self) -> list[DomainEvent]:
+        events, self.events = self.events, []
+        return events
+
+
+def default_due_date(issued_at: datetime, due_days: int) -> date:
+    return issued_at.astimezone(UTC).date() + timedelta(days=due_days)

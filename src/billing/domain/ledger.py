@@ -1,0 +1,117 @@
+"""The append-only ledger: signed entries, each carrying the balance after it."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+import attrs
+
+from billing.domain.errors import InvalidStateError, ValidationError
+from billing.domain.events import WalletCredited, WalletDebited
+from billing.domain.money import Money
+
+
+class EntryKind(enum.StrEnum):
+    TOPUP = "topup"
+    CHARGE = "charge"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+
+
+@attrs.frozen
+class Posting:
+    """A signed amount to apply to one tenant's wallet; becomes a `LedgerEntry` once applied."""
+
+    entry_id: UUID
+    tenant_id: str
+    kind: EntryKind
+    amount: Money
+    reference_id: str | None
+    description: str | None
+    at: datetime
+
+    def __attrs_post_init__(self) -> None:
+        credit_only = {EntryKind.TOPUP, EntryKind.REFUND}
+        if self.kind in credit_only and not self.amount.is_positive:
+            raise ValidationError.of("amount", f"a {self.kind} must be a credit")
+        if self.kind is EntryKind.CHARGE and not self.amount.is_negative:
+            raise ValidationError.of("amount", "a charge must be a debit")
+        if self.amount.amount == 0:
+            raise ValidationError.of("amount", "must not be zero")
+
+    @classmethod
+    def topup(cls, entry_id: UUID, tenant_id: str, amount: Money, request_id: UUID, at: datetime) -> Posting:
+        return cls(entry_id, tenant_id, EntryKind.TOPUP, amount, str(request_id), "Wallet top-up", at)
+
+    @classmethod
+    def charge(
+        cls,
+        entry_id: UUID,
+        tenant_id: str,
+        amount: Money,
+        reference_id: str,
+        description: str | None,
+        at: datetime,
+    ) -> Posting:
+        return cls(entry_id, tenant_id, EntryKind.CHARGE, -amount, reference_id, description, at)
+
+    @property
+    def is_credit(self) -> bool:
+        return self.amount.is_positive
+
+
+@attrs.frozen
+class LedgerEntry:
+    id: UUID
+    wallet_id: UUID
+    tenant_id: str
+    kind: EntryKind
+    amount: Money
+    balance_after: Money
+    reference_id: str | None
+    description: str | None
+    created_at: datetime
+
+    def to_event(self) -> WalletCredited | WalletDebited:
+        event = WalletCredited if self.amount.is_positive else WalletDebited
+        return event(
+            tenant_id=self.tenant_id,
+            entry_id=self.id,
+            kind=self.kind.value,
+            amount=self.amount,
+            balance_after=self.balance_after,
+            reference_id=self.reference_id,
+            at=self.created_at,
+        )
+
+
+def refund_posting(
+    charge: LedgerEntry,
+    already_refunded: Money,
+    amount: Money | None,
+    entry_id: UUID,
+    at: datetime,
+    description: str | None = None,
+) -> Posting:
+    """A refund of `charge`: the rest by default, never more than charged minus already refunded."""
+    if charge.kind is not EntryKind.CHARGE:
+        raise InvalidStateError("only a charge can be refunded")
+    refundable = -charge.amount - already_refunded
+    if not refundable.is_positive:
+        raise InvalidStateError(f"charge {charge.reference_id!r} is already fully refunded")
+    amount = refundable if amount is None else amount
+    if amount > refundable:
+        raise ValidationError.of(
+            "amount", f"must be at most {refundable}, what is left to refund of this charge"
+        )
+    return Posting(
+        entry_id,
+        charge.tenant_id,
+        EntryKind.REFUND,
+        amount,
+        charge.reference_id,
+        description or f"Refund of charge {charge.reference_id}",
+        at,
+    )

@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+from billing.application.idempotency import IdempotencyRecord
 from billing.application.pagination import Page, PageRequest
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
@@ -88,6 +89,20 @@ class InvoiceRepository(Protocol):
     ) -> Page[Invoice]: ...
 
 
+class IdempotencyKeyRepository(Protocol):
+    async def claim(self, tenant_id: str, key: str) -> bool:
+        """Hold the key until this unit ends; False when another running unit holds it."""
+        ...
+
+    async def get(self, tenant_id: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        """The unexpired record of a completed first use, if any."""
+        ...
+
+    async def add(self, record: IdempotencyRecord) -> None: ...
+
+    async def purge_expired(self, now: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the block without `commit()` rolls everything back."""
 
@@ -99,6 +114,9 @@ class UnitOfWork(Protocol):
 
     @property
     def invoices(self) -> InvoiceRepository: ...
+
+    @property
+    def idempotency_keys(self) -> IdempotencyKeyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -9,6 +9,7 @@ from typing import TypeVar
 from uuid import UUID, uuid4
 
 from billing.adapters.memory.store import State
+from billing.application.idempotency import IdempotencyRecord
 from billing.application.pagination import Page, PageRequest
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
@@ -133,3 +134,26 @@ class InMemoryInvoiceRepository:
             and (purpose is None or i.purpose is purpose)
         ]
         return paginate(matches, lambda i: (i.created_at, i.id), page)
+
+
+class InMemoryIdempotencyKeyRepository:
+    """Units of work run one at a time in memory, so a key is never held by another."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def claim(self, tenant_id: str, key: str) -> bool:
+        return True
+
+    async def get(self, tenant_id: str, key: str, now: datetime) -> IdempotencyRecord | None:
+        record = self._state.idempotency.get((tenant_id, key))
+        return record if record is not None and record.expires_at > now else None
+
+    async def add(self, record: IdempotencyRecord) -> None:
+        self._state.idempotency[(record.tenant_id, record.key)] = record
+
+    async def purge_expired(self, now: datetime) -> int:
+        expired = [k for k, r in self._state.idempotency.items() if r.expires_at <= now]
+        for k in expired:
+            del self._state.idempotency[k]
+        return len(expired)

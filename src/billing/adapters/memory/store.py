@@ -8,6 +8,7 @@ from uuid import UUID
 
 import attrs
 
+from billing.application.idempotency import IdempotencyRecord
 from billing.application.ports import ConcurrencyConflictError
 from billing.domain.errors import DuplicateError
 from billing.domain.events import DomainEvent
@@ -27,6 +28,7 @@ class State:
     invoices: dict[UUID, Invoice] = attrs.field(factory=dict)
     invoice_numbers: set[tuple[str, str]] = attrs.field(factory=set)
     subscription_periods: set[tuple[str, str]] = attrs.field(factory=set)
+    idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -39,6 +41,7 @@ class State:
             invoices=dict(self.invoices),
             invoice_numbers=set(self.invoice_numbers),
             subscription_periods=set(self.subscription_periods),
+            idempotency=dict(self.idempotency),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:

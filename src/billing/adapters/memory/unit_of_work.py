@@ -6,6 +6,7 @@ from types import TracebackType
 from typing import Self
 
 from billing.adapters.memory.repositories import (
+    InMemoryIdempotencyKeyRepository,
     InMemoryInvoiceRepository,
     InMemoryTopupRequestRepository,
     InMemoryWalletRepository,
@@ -24,6 +25,7 @@ class InMemoryUnitOfWork:
     wallets: InMemoryWalletRepository
     topups: InMemoryTopupRequestRepository
     invoices: InMemoryInvoiceRepository
+    idempotency_keys: InMemoryIdempotencyKeyRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -37,6 +39,7 @@ class InMemoryUnitOfWork:
         self.wallets = InMemoryWalletRepository(self._staged)
         self.topups = InMemoryTopupRequestRepository(self._staged)
         self.invoices = InMemoryInvoiceRepository(self._staged)
+        self.idempotency_keys = InMemoryIdempotencyKeyRepository(self._staged)
         return self
 
     async def __aexit__(

@@ -21,6 +21,10 @@ class ConcurrencyConflictError(Exception):
     """A race the database settled against this attempt; running the unit again resolves it."""
 
 
+class DatabaseUnavailableError(Exception):
+    """The database cannot be reached or went away mid-transaction; nothing was committed."""
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware."""

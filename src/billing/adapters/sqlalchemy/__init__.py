@@ -1,0 +1,1 @@
+"""PostgreSQL adapters: SQLAlchemy Core tables, repositories and the unit of work (psycopg 3)."""

@@ -1,0 +1,51 @@
+"""Database errors turned into the application's answers, by constraint name where one applies."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import psycopg.errors
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from billing.application.ports import ConcurrencyConflictError, DatabaseUnavailableError
+from billing.domain.errors import DuplicateError, InsufficientFundsError
+
+# A constraint that a race (or a retry) can trip, and what it means for the caller.
+CONSTRAINT_ANSWERS: dict[str, Callable[[], Exception]] = {
+    # A concurrent unit wrote the same credit or charge first: run again to see its result.
+    "ux_wallet_transactions_topup_reference": lambda: ConcurrencyConflictError("top-up credited"),
+    "ux_wallet_transactions_charge_reference": lambda: ConcurrencyConflictError("charge exists"),
+    "pk_idempotency_keys": lambda: ConcurrencyConflictError("idempotency key stored"),
+    "ux_invoices_subscription_period": lambda: DuplicateError(
+        "this tenant already has a subscription invoice for that period"
+    ),
+    "uq_invoices_tenant_id_number": lambda: DuplicateError("an invoice with that number exists"),
+    "ck_wallets_balance_non_negative": lambda: InsufficientFundsError("the balance cannot go below zero"),
+}
+
+_RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)
+_UNAVAILABLE = (
+    psycopg.errors.AdminShutdown,
+    psycopg.errors.CrashShutdown,
+    psycopg.errors.CannotConnectNow,
+    psycopg.errors.ConnectionFailure,
+)
+
+
+def translate(error: DBAPIError) -> Exception:
+    """The application error for a database error; the original error when it is a bug."""
+    original = error.orig
+    if isinstance(original, psycopg.errors.IntegrityError):
+        constraint = original.diag.constraint_name or ""
+        answer = CONSTRAINT_ANSWERS.get(constraint)
+        if answer is not None:
+            return answer()
+    if isinstance(original, _RETRYABLE):
+        return ConcurrencyConflictError(str(original))
+    if (
+        error.connection_invalidated
+        or isinstance(error, OperationalError | InterfaceError)
+        or isinstance(original, _UNAVAILABLE)
+    ):
+        return DatabaseUnavailableError("the database is unavailable; nothing was changed")
+    return error

@@ -1,0 +1,149 @@
+"""The schema, as SQLAlchemy Core tables. Alembic migrations create it; these are for queries.
+
+Every primary key and unique index includes tenant_id, so the tables can be distributed by tenant
+(Citus) without a redesign.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    CHAR,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    Uuid,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+# Exact money: 15 integer digits and up to 4 minor digits, never float.
+MONEY = Numeric(19, 4)
+TENANT = String(64)
+
+
+def _timestamp(name: str, *, nullable: bool = True) -> Column[object]:
+    return Column(name, DateTime(timezone=True), nullable=nullable)
+
+
+wallets = Table(
+    "wallets",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("balance", MONEY, nullable=False),
+    _timestamp("created_at", nullable=False),
+    _timestamp("updated_at", nullable=False),
+)
+
+wallet_transactions = Table(
+    "wallet_transactions",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("seq", BigInteger, Identity(always=True), nullable=False),
+    Column("wallet_id", Uuid, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("balance_after", MONEY, nullable=False),
+    Column("reference_id", String(200)),
+    Column("description", String(512)),
+    _timestamp("created_at", nullable=False),
+)
+
+topup_requests = Table(
+    "topup_requests",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("amount", MONEY, nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("note", String(512)),
+    Column("status", String(16), nullable=False),
+    Column("requested_by", String(200), nullable=False),
+    Column("requester_email", String(320)),
+    _timestamp("requested_at", nullable=False),
+    Column("decided_by", String(200)),
+    _timestamp("decided_at"),
+    Column("decision_note", String(512)),
+    Column("rejection_reason", String(512)),
+    Column("invoice_id", Uuid),
+    Column("invoice_number", String(64)),
+    _timestamp("completed_at"),
+    _timestamp("cancelled_at"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("number", String(64), nullable=False),
+    Column("purpose", String(16), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    Column("total", MONEY, nullable=False),
+    Column("period", CHAR(7), nullable=False),
+    Column("topup_request_id", Uuid),
+    _timestamp("issued_at"),
+    Column("due_date", Date),
+    _timestamp("paid_at"),
+    Column("payment_reference", String(200)),
+    _timestamp("voided_at"),
+    Column("void_reason", String(512)),
+    _timestamp("created_at", nullable=False),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("invoice_id", Uuid, primary_key=True),
+    Column("line_no", SmallInteger, primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("quantity", Integer, nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("amount", MONEY, nullable=False),
+)
+
+billing_contacts = Table(
+    "billing_contacts",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200)),
+    Column("updated_by", String(200), nullable=False),
+    _timestamp("updated_at", nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("key", String(255), primary_key=True),
+    Column("fingerprint", CHAR(64), nullable=False),
+    Column("status_code", SmallInteger, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("content_type", Text, nullable=False),
+    _timestamp("created_at", nullable=False),
+    _timestamp("expires_at", nullable=False),
+)

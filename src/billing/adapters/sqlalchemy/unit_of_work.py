@@ -1,0 +1,85 @@
+"""The PostgreSQL unit of work: one connection and one transaction; leaving without commit rolls back."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from billing.adapters.sqlalchemy.errors import translate
+from billing.adapters.sqlalchemy.repositories import (
+    SqlAlchemyIdempotencyKeyRepository,
+    SqlAlchemyInvoiceRepository,
+    SqlAlchemyTopupRequestRepository,
+    SqlAlchemyWalletRepository,
+)
+from billing.domain.events import DomainEvent
+
+
+class SqlAlchemyUnitOfWork:
+    wallets: SqlAlchemyWalletRepository
+    topups: SqlAlchemyTopupRequestRepository
+    invoices: SqlAlchemyInvoiceRepository
+    idempotency_keys: SqlAlchemyIdempotencyKeyRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._connection: AsyncConnection | None = None
+        self.events: list[DomainEvent] = []
+
+    @property
+    def connection(self) -> AsyncConnection:
+        if self._connection is None:
+            raise RuntimeError("the unit of work is not open")
+        return self._connection
+
+    async def __aenter__(self) -> Self:
+        try:
+            self._connection = await self._engine.connect()
+            await self._connection.begin()
+        except DBAPIError as error:
+            await self._close()
+            raise translate(error) from error
+        self.events = []
+        self.wallets = SqlAlchemyWalletRepository(self._connection)
+        self.topups = SqlAlchemyTopupRequestRepository(self._connection)
+        self.invoices = SqlAlchemyInvoiceRepository(self._connection)
+        self.idempotency_keys = SqlAlchemyIdempotencyKeyRepository(self._connection)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.rollback()
+        finally:
+            await self._close()
+
+    def record(self, *events: DomainEvent) -> None:
+        self.events.extend(events)
+
+    async def commit(self) -> None:
+        try:
+            await self.connection.commit()
+        except DBAPIError as error:
+            raise translate(error) from error
+
+    async def rollback(self) -> None:
+        connection = self._connection
+        if connection is None or not connection.in_transaction():
+            return
+        try:
+            await connection.rollback()
+        except DBAPIError:
+            # The connection died with the transaction; the server has rolled it back.
+            await connection.invalidate()
+
+    async def _close(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()

@@ -88,16 +88,12 @@ async def get_wallet(query: GetWallet, caller: Caller, uow: UnitOfWork, rt: Runt
     return await uow.wallets.get_or_open(tenant_id, rt.settings.currency, rt.clock.now())
 
 
-async def list_transactions(
-    query: ListTransactions, caller: Caller, uow: UnitOfWork, rt: Runtime
-) -> Page[LedgerEntry]:
+async def list_transactions(query: ListTransactions, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[LedgerEntry]:
     tenant_id = _wallet_tenant(caller, query.tenant_id, rt)
     return await uow.wallets.list_entries(tenant_id, query.page)
 
 
-async def get_topup_request(
-    query: GetTopupRequest, caller: Caller, uow: UnitOfWork, rt: Runtime
-) -> TopupRequest:
+async def get_topup_request(query: GetTopupRequest, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     rt.auth.require(caller, VIEW)
     request = await uow.topups.get(query.request_id)
     if request is None:

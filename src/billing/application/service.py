@@ -109,9 +109,7 @@ class BillingSession:
     async def balance(self, tenant_id: str | None = None) -> Wallet:
         return await self.wallet(tenant_id)
 
-    async def transactions(
-        self, tenant_id: str | None = None, page: int = 1, page_size: int = 20
-    ) -> Page[LedgerEntry]:
+    async def transactions(self, tenant_id: str | None = None, page: int = 1, page_size: int = 20) -> Page[LedgerEntry]:
         query = queries.ListTransactions(tenant_id, PageRequest(page, page_size))
         return await self._run(queries.list_transactions, query)
 

@@ -149,17 +149,13 @@ class Invoice:
     def mark_paid(self, payment_reference: str, paid_at: datetime, now: datetime) -> None:
         self._require({InvoiceStatus.ISSUED}, "mark paid")
         if not payment_reference or len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
-            raise ValidationError.of(
-                "payment_reference", f"must be 1-{MAX_PAYMENT_REFERENCE_LENGTH} characters"
-            )
+            raise ValidationError.of("payment_reference", f"must be 1-{MAX_PAYMENT_REFERENCE_LENGTH} characters")
         if paid_at > now:
             raise ValidationError.of("paid_at", "must not be in the future")
         self.status = InvoiceStatus.PAID
         self.paid_at = paid_at
         self.payment_reference = payment_reference
-        self.events.append(
-            InvoicePaid(self.id, self.tenant_id, self.number, self.total, payment_reference, paid_at)
-        )
+        self.events.append(InvoicePaid(self.id, self.tenant_id, self.number, self.total, payment_reference, paid_at))
 
     def void(self, reason: str, at: datetime) -> None:
         self._require({InvoiceStatus.DRAFT, InvoiceStatus.ISSUED}, "void")

@@ -103,9 +103,7 @@ def refund_posting(
         raise InvalidStateError(f"charge {charge.reference_id!r} is already fully refunded")
     amount = refundable if amount is None else amount
     if amount > refundable:
-        raise ValidationError.of(
-            "amount", f"must be at most {refundable}, what is left to refund of this charge"
-        )
+        raise ValidationError.of("amount", f"must be at most {refundable}, what is left to refund of this charge")
     return Posting(
         entry_id,
         charge.tenant_id,

@@ -81,9 +81,7 @@ class Money:
         exponent = self.amount.as_tuple().exponent
         assert isinstance(exponent, int)
         if exponent < -digits and self.amount != self.amount.quantize(Decimal(1).scaleb(-digits)):
-            raise ValidationError.of(
-                "amount", f"must have at most {digits} decimal places for {self.currency}"
-            )
+            raise ValidationError.of("amount", f"must have at most {digits} decimal places for {self.currency}")
         # Quantizing to the minor unit is exact here (it only adds or drops zeros).
         object.__setattr__(self, "amount", self.amount.quantize(Decimal(1).scaleb(-digits)))
 
@@ -92,9 +90,7 @@ class Money:
         return cls(Decimal(0), currency)
 
     @classmethod
-    def parse(
-        cls, value: object, currency: str, *, field: str = "amount", allow_negative: bool = False
-    ) -> Money:
+    def parse(cls, value: object, currency: str, *, field: str = "amount", allow_negative: bool = False) -> Money:
         """Read a client's amount (a string, an int or a Decimal), or say exactly what is wrong."""
         amount = _to_decimal(value, field)
         if amount.is_signed() and not allow_negative:
@@ -105,9 +101,7 @@ class Money:
         if -exponent > digits:
             raise ValidationError.of(field, f"must have at most {digits} decimal places for {currency}")
         if amount == 0:
-            raise ValidationError.of(
-                field, "must not be zero" if allow_negative else "must be greater than zero"
-            )
+            raise ValidationError.of(field, "must not be zero" if allow_negative else "must be greater than zero")
         if abs(amount) > MAX_AMOUNT:
             raise ValidationError.of(field, f"must be at most {MAX_AMOUNT} in magnitude")
         return cls(amount, currency)

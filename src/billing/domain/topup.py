@@ -88,16 +88,12 @@ class TopupRequest:
             requester_email=requester_email,
             requested_at=at,
         )
-        request.events.append(
-            TopupRequested(request_id, tenant_id, amount, requested_by, requester_email, at)
-        )
+        request.events.append(TopupRequested(request_id, tenant_id, amount, requested_by, requester_email, at))
         return request
 
     def _require(self, status: TopupStatus, action: str) -> None:
         if self.status is not status:
-            raise InvalidStateError(
-                f"cannot {action} a top-up request that is {self.status}; it must be {status}"
-            )
+            raise InvalidStateError(f"cannot {action} a top-up request that is {self.status}; it must be {status}")
 
     def approve(self, invoice_id: UUID, invoice_number: str, by: str, note: str | None, at: datetime) -> None:
         self._require(TopupStatus.PENDING, "approve")

@@ -33,9 +33,7 @@ class Wallet:
             raise ValidationError.of("currency", f"this wallet holds {self.currency}")
         balance_after = self.balance + posting.amount
         if balance_after.is_negative:
-            raise InsufficientFundsError(
-                f"balance {self.balance} {self.currency} cannot cover {-posting.amount}"
-            )
+            raise InsufficientFundsError(f"balance {self.balance} {self.currency} cannot cover {-posting.amount}")
         self.balance = balance_after
         self.updated_at = posting.at
         return LedgerEntry(

@@ -49,19 +49,13 @@ class InMemoryWalletRepository:
         self._state.wallets[wallet.tenant_id] = wallet
         return entry
 
-    async def find_charge(
-        self, tenant_id: str, reference_id: str, *, for_update: bool = False
-    ) -> LedgerEntry | None:
+    async def find_charge(self, tenant_id: str, reference_id: str, *, for_update: bool = False) -> LedgerEntry | None:
         return self._state.charges.get((tenant_id, reference_id))
 
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:
         total = Money.zero(currency)
         for entry in self._state.entries:
-            if (
-                entry.tenant_id == tenant_id
-                and entry.kind is EntryKind.REFUND
-                and entry.reference_id == reference_id
-            ):
+            if entry.tenant_id == tenant_id and entry.kind is EntryKind.REFUND and entry.reference_id == reference_id:
                 total = total + entry.amount
         return total
 
@@ -85,9 +79,7 @@ class InMemoryTopupRequestRepository:
     async def save(self, request: TopupRequest) -> None:
         self._state.requests[request.id] = copy.deepcopy(request)
 
-    async def list(
-        self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest
-    ) -> Page[TopupRequest]:
+    async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         matches = [
             r
             for r in self._state.requests.values()

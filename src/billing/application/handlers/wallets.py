@@ -49,9 +49,7 @@ async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: 
     first = await uow.wallets.find_charge(tenant_id, reference_id)
     if first is not None:
         if -first.amount != amount:
-            raise DuplicateError(
-                f"reference {reference_id!r} was already charged {-first.amount}, not {amount}"
-            )
+            raise DuplicateError(f"reference {reference_id!r} was already charged {-first.amount}, not {amount}")
         return ChargeResult(first, created=False)
     posting = Posting.charge(rt.ids.new_id(), tenant_id, amount, reference_id, description, rt.clock.now())
     entry = await uow.wallets.post(posting)
@@ -87,9 +85,7 @@ async def adjust_wallet(cmd: AdjustWallet, caller: Caller, uow: UnitOfWork, rt: 
     reference_id = None if cmd.reference_id is None else _reference(cmd.reference_id)
     now = rt.clock.now()
     await uow.wallets.get_or_open(tenant_id, amount.currency, now)
-    posting = Posting(
-        rt.ids.new_id(), tenant_id, EntryKind.ADJUSTMENT, amount, reference_id, description, now
-    )
+    posting = Posting(rt.ids.new_id(), tenant_id, EntryKind.ADJUSTMENT, amount, reference_id, description, now)
     entry = await uow.wallets.post(posting)
     uow.record(entry.to_event())
     return entry

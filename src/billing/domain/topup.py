@@ -97,12 +97,13 @@ class TopupRequest:
 
     def approve(self, invoice_id: UUID, invoice_number: str, by: str, note: str | None, at: datetime) -> None:
         self._require(TopupStatus.PENDING, "approve")
+        note = validate_note(note, field="note")  # before any change: a refusal leaves it pending
         self.status = TopupStatus.INVOICED
         self.invoice_id = invoice_id
         self.invoice_number = invoice_number
         self.decided_by = by
         self.decided_at = at
-        self.decision_note = validate_note(note, field="note")
+        self.decision_note = note
 
     def reject(self, by: str, reason: str, at: datetime) -> None:
         self._require(TopupStatus.PENDING, "reject")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
 from billing.application.idempotency import IdempotencyRecord
+from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+from billing.domain.contact import BillingContact
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry, Posting
@@ -107,6 +110,40 @@ class IdempotencyKeyRepository(Protocol):
     async def purge_expired(self, now: datetime) -> int: ...
 
 
+class ContactRepository(Protocol):
+    async def get(self, tenant_id: str) -> BillingContact | None: ...
+
+    async def save(self, contact: BillingContact) -> None:
+        """Insert or replace the tenant's one contact."""
+        ...
+
+
+class OutboxRepository(Protocol):
+    async def add(self, message: EmailMessage) -> None:
+        """Queue a message; one without a recipient is kept as undeliverable."""
+        ...
+
+    async def claim_next_due(self, now: datetime) -> OutboxEntry | None:
+        """Lock one due pending message for this unit, skipping any another unit holds."""
+        ...
+
+    async def mark_sent(self, message_id: UUID, at: datetime) -> None: ...
+
+    async def mark_attempt_failed(self, message_id: UUID, error: str, next_attempt_at: datetime | None) -> None:
+        """Count the attempt; retry at `next_attempt_at`, or give up (failed) when it is None."""
+        ...
+
+    async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]: ...
+
+
+class MailDeliveryError(Exception):
+    """The mail server refused or could not be reached; the message stays queued."""
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the block without `commit()` rolls everything back."""
 
@@ -121,6 +158,17 @@ class UnitOfWork(Protocol):
 
     @property
     def idempotency_keys(self) -> IdempotencyKeyRepository: ...
+
+    @property
+    def contacts(self) -> ContactRepository: ...
+
+    @property
+    def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def events(self) -> Sequence[DomainEvent]:
+        """What this unit recorded so far."""
+        ...
 
     async def __aenter__(self) -> Self: ...
 

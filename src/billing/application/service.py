@@ -48,6 +48,7 @@ from billing.application.handlers.wallets import (
     charge_wallet,
     refund_charge,
 )
+from billing.application.notifications import queue_invoice_emails
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork, UnitOfWorkFactory
 from billing.application.runtime import Runtime, run_in_unit_of_work
@@ -78,10 +79,16 @@ class BillingService:
         caller: Caller,
         before_commit: Callable[[UnitOfWork, R], Awaitable[None]] | None = None,
     ) -> R:
-        """Run one use case in its own unit of work (the HTTP layer calls this too)."""
-        return await run_in_unit_of_work(
-            self.uow_factory, lambda uow: handler(cmd, caller, uow, self.runtime), before_commit
-        )
+        """Run one use case in its own unit of work (the HTTP layer calls this too).
+
+        The invoice email it causes is queued in the same transaction (the outbox)."""
+
+        async def work(uow: UnitOfWork) -> R:
+            result = await handler(cmd, caller, uow, self.runtime)
+            await queue_invoice_emails(uow, self.runtime, list(uow.events))
+            return result
+
+        return await run_in_unit_of_work(self.uow_factory, work, before_commit)
 
     def acting_as(self, caller: Caller) -> BillingSession:
         return BillingSession(self, caller)

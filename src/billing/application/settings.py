@@ -17,6 +17,7 @@ class BillingSettings:
     topup_min_amount: Decimal = Decimal("1.00")
     topup_max_amount: Decimal = Decimal("1000000.00")
     invoice_due_days: int = 14
+    payment_instructions: str = "Bank transfer to the account in your contract, quoting the invoice number."
 
     def __attrs_post_init__(self) -> None:
         Money(self.topup_min_amount, self.currency)  # validates currency and digits

@@ -8,9 +8,13 @@ from datetime import datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
 
+import attrs
+
 from billing.adapters.memory.store import State
 from billing.application.idempotency import IdempotencyRecord
+from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
@@ -149,3 +153,48 @@ class InMemoryIdempotencyKeyRepository:
         for k in expired:
             del self._state.idempotency[k]
         return len(expired)
+
+
+class InMemoryContactRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def get(self, tenant_id: str) -> BillingContact | None:
+        return self._state.contacts.get(tenant_id)
+
+    async def save(self, contact: BillingContact) -> None:
+        self._state.contacts[contact.tenant_id] = contact
+
+
+class InMemoryOutboxRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def add(self, message: EmailMessage) -> None:
+        status = OutboxStatus.PENDING if message.recipient else OutboxStatus.UNDELIVERABLE
+        error = None if message.recipient else "no billing contact and no requester email"
+        self._state.outbox[message.id] = OutboxEntry(message, status, 0, message.created_at, error, None)
+
+    async def claim_next_due(self, now: datetime) -> OutboxEntry | None:
+        due = [e for e in self._state.outbox.values() if e.status is OutboxStatus.PENDING and e.next_attempt_at <= now]
+        return min(due, key=lambda e: (e.next_attempt_at, e.message.created_at), default=None)
+
+    async def mark_sent(self, message_id: UUID, at: datetime) -> None:
+        entry = self._state.outbox[message_id]
+        self._state.outbox[message_id] = attrs.evolve(
+            entry, status=OutboxStatus.SENT, attempts=entry.attempts + 1, sent_at=at
+        )
+
+    async def mark_attempt_failed(self, message_id: UUID, error: str, next_attempt_at: datetime | None) -> None:
+        entry = self._state.outbox[message_id]
+        self._state.outbox[message_id] = attrs.evolve(
+            entry,
+            status=OutboxStatus.FAILED if next_attempt_at is None else OutboxStatus.PENDING,
+            attempts=entry.attempts + 1,
+            next_attempt_at=next_attempt_at or entry.next_attempt_at,
+            last_error=error,
+        )
+
+    async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:
+        matches = [e for e in self._state.outbox.values() if status is None or e.status is status]
+        return paginate(matches, lambda e: (e.message.created_at, e.message.id), page)

@@ -9,7 +9,9 @@ from uuid import UUID
 import attrs
 
 from billing.application.idempotency import IdempotencyRecord
+from billing.application.outbox import OutboxEntry
 from billing.application.ports import ConcurrencyConflictError
+from billing.domain.contact import BillingContact
 from billing.domain.errors import DuplicateError
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose
@@ -29,6 +31,8 @@ class State:
     invoice_numbers: set[tuple[str, str]] = attrs.field(factory=set)
     subscription_periods: set[tuple[str, str]] = attrs.field(factory=set)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
+    contacts: dict[str, BillingContact] = attrs.field(factory=dict)
+    outbox: dict[UUID, OutboxEntry] = attrs.field(factory=dict)
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -42,6 +46,8 @@ class State:
             invoice_numbers=set(self.invoice_numbers),
             subscription_periods=set(self.subscription_periods),
             idempotency=dict(self.idempotency),
+            contacts=dict(self.contacts),
+            outbox=dict(self.outbox),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:

@@ -6,8 +6,10 @@ from types import TracebackType
 from typing import Self
 
 from billing.adapters.memory.repositories import (
+    InMemoryContactRepository,
     InMemoryIdempotencyKeyRepository,
     InMemoryInvoiceRepository,
+    InMemoryOutboxRepository,
     InMemoryTopupRequestRepository,
     InMemoryWalletRepository,
 )
@@ -26,20 +28,24 @@ class InMemoryUnitOfWork:
     topups: InMemoryTopupRequestRepository
     invoices: InMemoryInvoiceRepository
     idempotency_keys: InMemoryIdempotencyKeyRepository
+    contacts: InMemoryContactRepository
+    outbox: InMemoryOutboxRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
         self._staged: State | None = None
-        self._events: list[DomainEvent] = []
+        self.events: list[DomainEvent] = []
 
     async def __aenter__(self) -> Self:
         await self._store.lock.acquire()
         self._staged = self._store.state.copy()
-        self._events = []
+        self.events = []
         self.wallets = InMemoryWalletRepository(self._staged)
         self.topups = InMemoryTopupRequestRepository(self._staged)
         self.invoices = InMemoryInvoiceRepository(self._staged)
         self.idempotency_keys = InMemoryIdempotencyKeyRepository(self._staged)
+        self.contacts = InMemoryContactRepository(self._staged)
+        self.outbox = InMemoryOutboxRepository(self._staged)
         return self
 
     async def __aexit__(
@@ -54,19 +60,19 @@ class InMemoryUnitOfWork:
             self._store.lock.release()
 
     def record(self, *events: DomainEvent) -> None:
-        self._events.extend(events)
+        self.events.extend(events)
 
     async def commit(self) -> None:
         if self._staged is None:
             raise RuntimeError("commit outside of the unit of work's block")
         self._store.state = self._staged
-        self._store.published.extend(self._events)
+        self._store.published.extend(self.events)
         self._staged = None
-        self._events = []
+        self.events = []
 
     async def rollback(self) -> None:
         self._staged = None
-        self._events = []
+        self.events = []
 
 
 def build_in_memory_billing(

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import attrs
 from sqlalchemy import (
     CursorResult,
     Executable,
@@ -26,15 +27,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.errors import translate
 from billing.adapters.sqlalchemy.tables import (
+    billing_contacts,
     idempotency_keys,
     invoice_lines,
     invoices,
+    outbox_messages,
     topup_requests,
     wallet_transactions,
     wallets,
 )
 from billing.application.idempotency import IdempotencyRecord
+from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
@@ -320,3 +325,100 @@ class SqlAlchemyIdempotencyKeyRepository(_Repository):
     async def purge_expired(self, now: datetime) -> int:
         result = await self._execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now))
         return int(result.rowcount)
+
+
+class SqlAlchemyContactRepository(_Repository):
+    async def get(self, tenant_id: str) -> BillingContact | None:
+        query = select(billing_contacts).where(billing_contacts.c.tenant_id == tenant_id)
+        row = (await self._execute(query)).mappings().first()
+        return None if row is None else BillingContact(**row)
+
+    async def save(self, contact: BillingContact) -> None:
+        values = attrs.asdict(contact)
+        statement = pg_insert(billing_contacts).values(values)
+        await self._execute(
+            statement.on_conflict_do_update(
+                index_elements=[billing_contacts.c.tenant_id],
+                set_={name: statement.excluded[name] for name in values if name != "tenant_id"},
+            )
+        )
+
+
+def _outbox_entry(row: Mapping[Any, Any]) -> OutboxEntry:
+    message = EmailMessage(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        text=row["text_body"],
+        html=row["html_body"],
+        created_at=row["created_at"],
+    )
+    return OutboxEntry(
+        message=message,
+        status=OutboxStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        sent_at=row["sent_at"],
+    )
+
+
+class SqlAlchemyOutboxRepository(_Repository):
+    async def add(self, message: EmailMessage) -> None:
+        deliverable = message.recipient is not None
+        await self._execute(
+            insert(outbox_messages),
+            [
+                {
+                    "tenant_id": message.tenant_id,
+                    "id": message.id,
+                    "kind": message.kind,
+                    "recipient": message.recipient,
+                    "subject": message.subject,
+                    "text_body": message.text,
+                    "html_body": message.html,
+                    "status": (OutboxStatus.PENDING if deliverable else OutboxStatus.UNDELIVERABLE).value,
+                    "attempts": 0,
+                    "next_attempt_at": message.created_at,
+                    "last_error": None if deliverable else "no billing contact and no requester email",
+                    "created_at": message.created_at,
+                    "sent_at": None,
+                }
+            ],
+        )
+
+    async def claim_next_due(self, now: datetime) -> OutboxEntry | None:
+        query = (
+            select(outbox_messages)
+            .where(outbox_messages.c.status == OutboxStatus.PENDING.value, outbox_messages.c.next_attempt_at <= now)
+            .order_by(outbox_messages.c.next_attempt_at, outbox_messages.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        row = (await self._execute(query)).mappings().first()
+        return None if row is None else _outbox_entry(row)
+
+    async def mark_sent(self, message_id: UUID, at: datetime) -> None:
+        await self._execute(
+            update(outbox_messages)
+            .where(outbox_messages.c.id == message_id)
+            .values(status=OutboxStatus.SENT.value, attempts=outbox_messages.c.attempts + 1, sent_at=at)
+        )
+
+    async def mark_attempt_failed(self, message_id: UUID, error: str, next_attempt_at: datetime | None) -> None:
+        values: dict[str, Any] = {"attempts": outbox_messages.c.attempts + 1, "last_error": error}
+        if next_attempt_at is None:
+            values["status"] = OutboxStatus.FAILED.value
+        else:
+            values["next_attempt_at"] = next_attempt_at
+        await self._execute(update(outbox_messages).where(outbox_messages.c.id == message_id).values(values))
+
+    async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:
+        query = select(outbox_messages)
+        if status is not None:
+            query = query.where(outbox_messages.c.status == status.value)
+        order = [outbox_messages.c.created_at.desc(), outbox_messages.c.id.desc()]
+        found, total = await self._page(query, order, page)
+        return Page(tuple(_outbox_entry(r) for r in found), page.page, page.page_size, total)

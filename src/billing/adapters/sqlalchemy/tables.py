@@ -147,3 +147,21 @@ idempotency_keys = Table(
     _timestamp("created_at", nullable=False),
     _timestamp("expires_at", nullable=False),
 )
+
+outbox_messages = Table(
+    "outbox_messages",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String(320)),
+    Column("subject", String(500), nullable=False),
+    Column("text_body", Text, nullable=False),
+    Column("html_body", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    _timestamp("next_attempt_at", nullable=False),
+    Column("last_error", Text),
+    _timestamp("created_at", nullable=False),
+    _timestamp("sent_at"),
+)

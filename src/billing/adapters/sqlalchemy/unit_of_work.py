@@ -10,8 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.sqlalchemy.errors import translate
 from billing.adapters.sqlalchemy.repositories import (
+    SqlAlchemyContactRepository,
     SqlAlchemyIdempotencyKeyRepository,
     SqlAlchemyInvoiceRepository,
+    SqlAlchemyOutboxRepository,
     SqlAlchemyTopupRequestRepository,
     SqlAlchemyWalletRepository,
 )
@@ -23,6 +25,8 @@ class SqlAlchemyUnitOfWork:
     topups: SqlAlchemyTopupRequestRepository
     invoices: SqlAlchemyInvoiceRepository
     idempotency_keys: SqlAlchemyIdempotencyKeyRepository
+    contacts: SqlAlchemyContactRepository
+    outbox: SqlAlchemyOutboxRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -47,6 +51,8 @@ class SqlAlchemyUnitOfWork:
         self.topups = SqlAlchemyTopupRequestRepository(self._connection)
         self.invoices = SqlAlchemyInvoiceRepository(self._connection)
         self.idempotency_keys = SqlAlchemyIdempotencyKeyRepository(self._connection)
+        self.contacts = SqlAlchemyContactRepository(self._connection)
+        self.outbox = SqlAlchemyOutboxRepository(self._connection)
         return self
 
     async def __aexit__(

@@ -1,0 +1,1 @@
+"""Mailers: SMTP for real delivery, logging for a deployment without a mail server."""

@@ -1,0 +1,23 @@
+"""The default mailer when no BILLING_SMTP_URL is set: it logs the message and counts it as sent."""
+
+from __future__ import annotations
+
+import logging
+
+import attrs
+
+from billing.adapters.email.mime import to_mime
+from billing.application.outbox import EmailMessage
+
+logger = logging.getLogger("billing.mail")
+
+
+@attrs.define
+class LoggingMailer:
+    mail_from: str
+    sent: list[EmailMessage] = attrs.field(factory=list)
+
+    async def send(self, message: EmailMessage) -> None:
+        mime = to_mime(message, self.mail_from)
+        logger.info("email (not sent: no BILLING_SMTP_URL) to %s: %s\n%s", message.recipient, message.subject, mime)
+        self.sent.append(message)

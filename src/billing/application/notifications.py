@@ -1,0 +1,83 @@
+"""Invoice email as outbox messages, written in the same unit of work as the change they announce.
+
+A message is rendered when the event happens (so it says what was true then) and delivered later by
+the dispatcher; it is never lost when the mail server is down and never blocks the approval.
+"""
+
+from __future__ import annotations
+
+import html
+
+from billing.application.outbox import EmailMessage
+from billing.application.ports import UnitOfWork
+from billing.application.runtime import Runtime
+from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid
+from billing.domain.invoice import Invoice
+
+
+async def _recipient(uow: UnitOfWork, invoice: Invoice) -> str | None:
+    """The tenant's billing contact; else whoever asked for the top-up."""
+    contact = await uow.contacts.get(invoice.tenant_id)
+    if contact is not None:
+        return contact.email
+    if invoice.topup_request_id is not None:
+        request = await uow.topups.get(invoice.topup_request_id)
+        if request is not None:
+            return request.requester_email
+    return None
+
+
+def _paragraphs(lines: list[str]) -> str:
+    return "".join(f"<p>{html.escape(line)}</p>" for line in lines if line)
+
+
+def render_invoice_issued(event: InvoiceIssued, payment_instructions: str) -> tuple[str, str, str]:
+    subject = f"Invoice {event.number}: {event.total} {event.total.currency} due {event.due_date}"
+    lines = [
+        f"Invoice {event.number} has been issued to {event.tenant_id}.",
+        f"Amount due: {event.total} {event.total.currency}",
+        f"Due date: {event.due_date}",
+        f"How to pay: {payment_instructions}",
+        f"Please quote {event.number} as the payment reference.",
+        f"Note from our team: {event.note}" if event.note else "",
+    ]
+    return subject, "\n".join(line for line in lines if line) + "\n", _paragraphs(lines)
+
+
+def render_payment_received(event: InvoicePaid) -> tuple[str, str, str]:
+    subject = f"Payment received for invoice {event.number}"
+    lines = [
+        f"We received your payment of {event.total} {event.total.currency} for invoice {event.number}.",
+        f"Payment reference: {event.payment_reference}",
+        f"Paid at: {event.at.isoformat()}",
+        "If this invoice was a wallet top-up, your wallet has been credited.",
+    ]
+    return subject, "\n".join(lines) + "\n", _paragraphs(lines)
+
+
+async def queue_invoice_emails(uow: UnitOfWork, rt: Runtime, events: list[DomainEvent]) -> None:
+    """Turn this unit's invoice events into outbox messages, inside the same transaction."""
+    for event in events:
+        if isinstance(event, InvoiceIssued):
+            kind = "invoice_issued"
+            subject, text, body = render_invoice_issued(event, rt.settings.payment_instructions)
+        elif isinstance(event, InvoicePaid):
+            kind = "payment_received"
+            subject, text, body = render_payment_received(event)
+        else:
+            continue
+        invoice = await uow.invoices.get(event.invoice_id)
+        assert invoice is not None
+        message_uuid = rt.ids.new_id()
+        await uow.outbox.add(
+            EmailMessage(
+                id=message_uuid,
+                tenant_id=event.tenant_id,
+                kind=kind,
+                recipient=await _recipient(uow, invoice),
+                subject=subject,
+                text=text,
+                html=f"<html><body>{body}</body></html>",
+                created_at=rt.clock.now(),
+            )
+        )

@@ -23,6 +23,22 @@ from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
 T = TypeVar("T")
+A = TypeVar("A", TopupRequest, Invoice)
+
+
+def stored_copy(aggregate: A) -> A:
+    """What the database would keep: the state, not the events still waiting to be published."""
+    stored = copy.deepcopy(aggregate)
+    stored.events.clear()
+    return stored
+A = TypeVar("A", TopupRequest, Invoice)
+
+
+def _stored(aggregate: A) -> A:
+    """A copy to keep: its state, not the events still to publish (the database keeps none either)."""
+    kept = copy.deepcopy(aggregate)
+    kept.events = []
+    return kept
 
 
 def paginate(items: Iterable[T], newest_first: Callable[[T], object], page: PageRequest) -> Page[T]:
@@ -78,10 +94,10 @@ class InMemoryTopupRequestRepository:
         return copy.deepcopy(self._state.requests.get(request_id))
 
     async def add(self, request: TopupRequest) -> None:
-        self._state.requests[request.id] = copy.deepcopy(request)
+        self._state.requests[request.id] = _stored(request)
 
     async def save(self, request: TopupRequest) -> None:
-        self._state.requests[request.id] = copy.deepcopy(request)
+        self._state.requests[request.id] = _stored(request)
 
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         matches = [
@@ -110,10 +126,10 @@ class InMemoryInvoiceRepository:
         return None
 
     async def add(self, invoice: Invoice) -> None:
-        self._state.insert_invoice(invoice)
+        self._state.insert_invoice(_stored(invoice))
 
     async def save(self, invoice: Invoice) -> None:
-        self._state.invoices[invoice.id] = copy.deepcopy(invoice)
+        self._state.invoices[invoice.id] = _stored(invoice)
 
     async def list(
         self,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 from uuid import UUID
 
 import attrs
@@ -75,7 +74,7 @@ class State:
                 )
             self.subscription_periods.add(period)
         self.invoice_numbers.add(number)
-        self.invoices[invoice.id] = copy.deepcopy(invoice)
+        self.invoices[invoice.id] = invoice
 
 
 @attrs.define

@@ -27,7 +27,9 @@ from sqlalchemy import (
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    # Check constraints are named in full where they are declared (ck_<table>_<rule>); prefixing
+    # them again doubled the names, and errors.py could no longer find them.
+    "ck": "%(constraint_name)s",
     "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }

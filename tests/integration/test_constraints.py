@@ -1,0 +1,161 @@
+"""What the database itself refuses, whatever the application does: raw SQL against the migrated schema."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from psycopg import errors
+
+pytestmark = pytest.mark.postgres
+
+AT = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+Db = psycopg.Connection[tuple[object, ...]]
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Db]:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        yield connection
+
+
+def add_wallet(db: Db, tenant_id: str, balance: str = "100.00") -> uuid.UUID:
+    wallet_id = uuid.uuid4()
+    db.execute(
+        "INSERT INTO wallets (tenant_id, id, currency, balance, created_at, updated_at)"
+        " VALUES (%s, %s, 'USD', %s, %s, %s)",
+        (tenant_id, wallet_id, balance, AT, AT),
+    )
+    return wallet_id
+
+
+def add_entry(db: Db, tenant_id: str, wallet_id: uuid.UUID, kind: str, amount: str, reference: str | None) -> None:
+    db.execute(
+        "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+        " reference_id, description, created_at) VALUES (%s, %s, %s, %s, %s, 'USD', 100.00, %s, NULL, %s)",
+        (tenant_id, uuid.uuid4(), wallet_id, kind, amount, reference, AT),
+    )
+
+
+def add_request(db: Db, tenant_id: str) -> uuid.UUID:
+    request_id = uuid.uuid4()
+    db.execute(
+        "INSERT INTO topup_requests (tenant_id, id, amount, currency, status, requested_by, requested_at)"
+        " VALUES (%s, %s, 10.00, 'USD', 'pending', 'user-1', %s)",
+        (tenant_id, request_id, AT),
+    )
+    return request_id
+
+
+def add_invoice(db: Db, tenant_id: str, number: str, period: str = "2026-11", *, topup: bool = False) -> None:
+    request_id = add_request(db, tenant_id) if topup else None
+    db.execute(
+        "INSERT INTO invoices (tenant_id, id, number, purpose, status, currency, total, period,"
+        " topup_request_id, created_at) VALUES (%s, %s, %s, %s, 'draft', 'USD', 10.00, %s, %s, %s)",
+        (tenant_id, uuid.uuid4(), number, "topup" if topup else "subscription", period, request_id, AT),
+    )
+
+
+def count(db: Db, statement: str) -> object:
+    row = db.execute(statement).fetchone()
+    assert row is not None
+    return row[0]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE wallet_transactions SET amount = 1000.00",
+        "UPDATE wallet_transactions SET description = 'quietly edited'",
+        "DELETE FROM wallet_transactions",
+        "TRUNCATE wallet_transactions",
+    ],
+)
+def test_the_ledger_refuses_update_delete_and_truncate(db: Db, statement: str) -> None:
+    add_entry(db, "clinic-a", add_wallet(db, "clinic-a"), "topup", "100.00", "request-1")
+    with pytest.raises(errors.InsufficientPrivilege, match="append-only"):
+        db.execute(statement)
+    assert db.execute("SELECT amount, description FROM wallet_transactions").fetchall() == [(100, None)]
+
+
+def test_a_second_topup_credit_of_one_request_is_refused(db: Db) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    add_entry(db, "clinic-a", wallet_id, "topup", "10.00", "request-1")
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_entry(db, "clinic-a", wallet_id, "topup", "10.00", "request-1")
+    assert refused.value.diag.constraint_name == "ux_wallet_transactions_topup_reference"
+
+
+def test_a_second_charge_with_one_reference_is_refused(db: Db) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    add_entry(db, "clinic-a", wallet_id, "charge", "-1.00", "message-1")
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_entry(db, "clinic-a", wallet_id, "charge", "-2.00", "message-1")
+    assert refused.value.diag.constraint_name == "ux_wallet_transactions_charge_reference"
+
+
+def test_references_are_unique_per_kind_and_tenant_only(db: Db) -> None:
+    wallet_a, wallet_b = add_wallet(db, "clinic-a"), add_wallet(db, "clinic-b")
+    add_entry(db, "clinic-a", wallet_a, "charge", "-5.00", "message-1")
+    add_entry(db, "clinic-a", wallet_a, "refund", "1.00", "message-1")
+    add_entry(db, "clinic-a", wallet_a, "refund", "1.00", "message-1")  # partial refunds of one charge
+    add_entry(db, "clinic-a", wallet_a, "topup", "1.00", "message-1")
+    add_entry(db, "clinic-b", wallet_b, "charge", "-5.00", "message-1")  # another tenant's own message-1
+    add_entry(db, "clinic-a", wallet_a, "adjustment", "1.00", None)
+    add_entry(db, "clinic-a", wallet_a, "adjustment", "-1.00", None)
+    assert count(db, "SELECT count(*) FROM wallet_transactions") == 7
+
+
+def test_a_second_subscription_invoice_for_a_period_is_refused(db: Db) -> None:
+    add_invoice(db, "clinic-a", "SUB-1", "2026-11")
+    add_invoice(db, "clinic-a", "SUB-2", "2026-12")
+    add_invoice(db, "clinic-b", "SUB-3", "2026-11")
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_invoice(db, "clinic-a", "SUB-4", "2026-11")
+    assert refused.value.diag.constraint_name == "ux_invoices_subscription_period"
+
+
+def test_any_number_of_topup_invoices_fit_in_one_period(db: Db) -> None:
+    add_invoice(db, "clinic-a", "SUB-1", "2026-11")
+    add_invoice(db, "clinic-a", "TOP-1", "2026-11", topup=True)
+    add_invoice(db, "clinic-a", "TOP-2", "2026-11", topup=True)
+    assert count(db, "SELECT count(*) FROM invoices WHERE period = '2026-11'") == 3
+
+
+def test_an_invoice_number_is_unique_within_its_tenant(db: Db) -> None:
+    add_invoice(db, "clinic-a", "TOP-1", topup=True)
+    add_invoice(db, "clinic-b", "TOP-1", topup=True)
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_invoice(db, "clinic-a", "TOP-1", topup=True)
+    assert refused.value.diag.constraint_name == "uq_invoices_tenant_id_number"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE wallets SET balance = -0.01",
+        "INSERT INTO wallets (tenant_id, id, currency, balance, created_at, updated_at)"
+        " VALUES ('clinic-b', gen_random_uuid(), 'USD', -5.00, now(), now())",
+    ],
+)
+def test_a_wallet_balance_never_goes_below_zero(db: Db, statement: str) -> None:
+    add_wallet(db, "clinic-a", "0.00")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(statement)
+    assert refused.value.diag.constraint_name == "ck_wallets_balance_non_negative"
+    assert count(db, "SELECT min(balance) FROM wallets") == 0
+
+
+def test_a_ledger_row_never_records_a_negative_balance(db: Db) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(
+            "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+            " reference_id, created_at) VALUES ('clinic-a', gen_random_uuid(), %s, 'charge', -1.00, 'USD',"
+            " -1.00, 'message-1', now())",
+            (wallet_id,),
+        )
+    assert refused.value.diag.constraint_name == "ck_wallet_transactions_balance_after_non_negative"

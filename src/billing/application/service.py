@@ -30,6 +30,12 @@ from billing.application.commands import (
     SubscriptionLine,
     VoidInvoice,
 )
+from billing.application.handlers.contacts import (
+    GetBillingContact,
+    SetBillingContact,
+    get_billing_contact,
+    set_billing_contact,
+)
 from billing.application.handlers.invoices import (
     create_subscription_invoice,
     issue_invoice,
@@ -52,6 +58,7 @@ from billing.application.notifications import queue_invoice_emails
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork, UnitOfWorkFactory
 from billing.application.runtime import Runtime, run_in_unit_of_work
+from billing.domain.contact import BillingContact
 from billing.domain.invoice import Invoice
 from billing.domain.ledger import LedgerEntry
 from billing.domain.topup import TopupRequest
@@ -177,6 +184,15 @@ class BillingSession:
     ) -> Page[TopupRequest]:
         query = queries.ListTopupRequests(tenant_id, status, PageRequest(page, page_size))
         return await self._run(queries.list_topup_requests, query)
+
+    # Billing contact: the recipient of invoice email
+    async def billing_contact(self, tenant_id: str | None = None) -> BillingContact:
+        return await self._run(get_billing_contact, GetBillingContact(tenant_id))
+
+    async def set_billing_contact(
+        self, email: str, name: str | None = None, tenant_id: str | None = None
+    ) -> BillingContact:
+        return await self._run(set_billing_contact, SetBillingContact(email, name, tenant_id))
 
     # Invoices
     async def invoice(self, invoice_id: UUID) -> Invoice:

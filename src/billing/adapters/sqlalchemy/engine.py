@@ -19,8 +19,9 @@ def psycopg_url(url: str) -> str:
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    options.setdefault("pool_size", 20)
-    options.setdefault("max_overflow", 20)
+    if "poolclass" not in options:
+        options.setdefault("pool_size", 20)
+        options.setdefault("max_overflow", 20)
     return create_async_engine(psycopg_url(url), **options)
 
 

@@ -1,0 +1,174 @@
+"""The deployment's settings, read from BILLING_* environment variables (contract §4).
+
+Nothing is read at import time: `Settings.from_env()` is called by the entry points, and every
+problem is reported at once, each naming its variable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from email.utils import parseaddr
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+
+from billing.application.settings import BillingSettings
+from billing.domain.errors import ValidationError
+from billing.domain.money import Money
+from billing.domain.tenant import validate_tenant_id
+
+T = TypeVar("T")
+
+PREFIX = "BILLING_"
+# RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (256 bits).
+MIN_JWT_SECRET_BYTES = 32
+MAX_IDEMPOTENCY_TTL_HOURS = 24 * 366
+MAX_INVOICE_DUE_DAYS = 3650
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+class ConfigError(Exception):
+    """The environment does not describe a deployment that can run; the message says why."""
+
+
+@attrs.frozen
+class JwtSettings:
+    secret: str | None = None
+    issuer: str | None = None
+    audience: str | None = None
+
+
+@attrs.frozen
+class Settings:
+    billing: BillingSettings = attrs.field(factory=BillingSettings)
+    database_url: str | None = None
+    jwt: JwtSettings = attrs.field(factory=JwtSettings)
+    idempotency_ttl: timedelta = timedelta(hours=24)
+    smtp_url: str | None = None
+    mail_from: str = "billing@localhost"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every BILLING_* variable; raise one ConfigError listing every problem."""
+        return _Reader(os.environ if environ is None else environ).settings()
+
+    def require_jwt_secret(self) -> str:
+        if self.jwt.secret is None:
+            raise ConfigError(f"{PREFIX}JWT_SECRET: is required when {PREFIX}DATABASE_URL is set")
+        return self.jwt.secret
+
+
+class _Reader:
+    """Reads variables one by one, collecting problems instead of stopping at the first."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        self._problems: list[str] = []
+
+    def raw(self, name: str) -> str | None:
+        """An unset or empty variable is the default (as docker-compose's `VAR=` means)."""
+        value = self._environ.get(PREFIX + name, "").strip()
+        return value or None
+
+    def read(self, name: str, parse: Callable[[str], T], default: T, *, secret: bool = False) -> T:
+        value = self.raw(name)
+        if value is None:
+            return default
+        try:
+            return parse(value)
+        except (ValueError, ValidationError, InvalidOperation) as error:
+            message = "; ".join(e.message for e in error.errors) if isinstance(error, ValidationError) else str(error)
+            shown = "" if secret else f" (got {value!r})"  # never echo a secret or a password
+            self._problems.append(f"{PREFIX}{name}: {message}{shown}")
+            return default
+
+    def settings(self) -> Settings:
+        defaults = BillingSettings()
+        currency = self.read("CURRENCY", _currency, defaults.currency)
+        root_tenant = self.read("ROOT_TENANT", validate_tenant_id, defaults.root_tenant)
+        minimum = self.read("TOPUP_MIN_AMOUNT", _amount(currency), defaults.topup_min_amount)
+        maximum = self.read("TOPUP_MAX_AMOUNT", _amount(currency), defaults.topup_max_amount)
+        if minimum > maximum:
+            self._problems.append(
+                f"{PREFIX}TOPUP_MIN_AMOUNT: must not exceed {PREFIX}TOPUP_MAX_AMOUNT ({minimum} > {maximum})"
+            )
+        due_days = self.read("INVOICE_DUE_DAYS", _whole(0, MAX_INVOICE_DUE_DAYS), defaults.invoice_due_days)
+        ttl_hours = self.read("IDEMPOTENCY_TTL_HOURS", _whole(1, MAX_IDEMPOTENCY_TTL_HOURS), 24)
+        settings = Settings(
+            billing=BillingSettings(root_tenant, currency, minimum, maximum, due_days)
+            if not self._problems
+            else defaults,
+            database_url=self.read("DATABASE_URL", _database_url, None, secret=True),
+            jwt=JwtSettings(
+                secret=self.read("JWT_SECRET", _jwt_secret, None, secret=True),
+                issuer=self.raw("JWT_ISSUER"),
+                audience=self.raw("JWT_AUDIENCE"),
+            ),
+            idempotency_ttl=timedelta(hours=ttl_hours),
+            smtp_url=self.read("SMTP_URL", _smtp_url, None, secret=True),
+            mail_from=self.read("MAIL_FROM", _email, "billing@localhost"),
+        )
+        if self._problems:
+            raise ConfigError("invalid configuration:\n  " + "\n  ".join(self._problems))
+        return settings
+
+
+def _currency(value: str) -> str:
+    code = value.upper()
+    Money.zero(code)  # raises for a currency whose minor digits we do not know
+    return code
+
+
+def _amount(currency: str) -> Callable[[str], Decimal]:
+    def parse(value: str) -> Decimal:
+        return Money.parse(value, currency).amount
+
+    return parse
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        if not re.fullmatch(r"[0-9]+", value) or not low <= int(value) <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return int(value)
+
+    return parse
+
+
+def _database_url(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+        raise ValueError("must be a PostgreSQL URL such as postgresql://user:password@host:5432/billing")
+    if scheme == "postgres":
+        value = "postgresql" + value[len("postgres") :]
+    return value
+
+
+def _jwt_secret(value: str) -> str:
+    if len(value.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
+        raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256 (RFC 7518 §3.2)")
+    return value
+
+
+def _smtp_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ValueError("must look like smtp://user:password@host:port")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise ValueError("the port must be a number") from None
+    return value
+
+
+def _email(value: str) -> str:
+    """An address, optionally with a display name: `Billing <billing@example.com>`."""
+    _, address = parseaddr(value)
+    if not _EMAIL.fullmatch(address):
+        raise ValueError("must be an email address, optionally as 'Name <address>'")
+    return value

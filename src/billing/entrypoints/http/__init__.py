@@ -1,0 +1,1 @@
+"""The HTTP API (contract §3): `create_app(container)` in app.py."""

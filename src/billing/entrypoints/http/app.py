@@ -1,0 +1,104 @@
+"""The Litestar application: `create_app(container)`, and the factory uvicorn's workers call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.connection import ASGIConnection
+from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from billing.application.caller import Caller
+from billing.application.service import BillingService
+from billing.config import Settings
+from billing.container import Container, close, postgres_container
+from billing.entrypoints.http.body import RawAmountSchema
+from billing.entrypoints.http.controllers.health import HealthController
+from billing.entrypoints.http.controllers.invoices import InvoiceController
+from billing.entrypoints.http.controllers.params import provide_page
+from billing.entrypoints.http.controllers.topup_requests import TopupRequestController
+from billing.entrypoints.http.controllers.wallet import WalletController
+from billing.entrypoints.http.controllers.wallets import WalletsController
+from billing.entrypoints.http.idempotency import Idempotency
+from billing.entrypoints.http.problems import handle_exception
+from billing.entrypoints.http.readiness import Readiness
+
+BASE_PATH = "/api/v1/billing"
+MAX_BODY_BYTES = 64 * 1024
+BEARER = "BearerToken"
+
+
+def create_app(container: Container) -> Litestar:
+    """The HTTP API on the container's wiring; every dependency asks the container."""
+    settings: Settings = container.settings()
+    authenticator = container.authenticator()  # fails now, not at the first request, without a secret
+
+    def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        """A guard: runs before the body is read, so a request without a valid token is a 401 first."""
+        connection.state.caller = authenticator.authenticate(connection.headers.get("authorization"))
+
+    def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+        caller: Caller = request.state.caller
+        return caller
+
+    def provide_service() -> BillingService:
+        return container.service()
+
+    def provide_readiness() -> Readiness:
+        readiness: Readiness = container.readiness()
+        return readiness
+
+    async def provide_idempotency(request: Request[Any, Any, Any]) -> Idempotency:
+        return await Idempotency.of(
+            request, container.service(), settings.idempotency_ttl, container.idempotency_purger()
+        )
+
+    async def on_shutdown() -> None:
+        await close(container)
+
+    api = Router(
+        path=BASE_PATH,
+        route_handlers=[WalletController, TopupRequestController, InvoiceController, WalletsController],
+        guards=[authenticate],
+        security=[{BEARER: []}],
+        dependencies={
+            "caller": Provide(provide_caller, sync_to_thread=False),
+            "idempotency": Provide(provide_idempotency),
+            "page_request": Provide(provide_page, sync_to_thread=False),
+        },
+    )
+    return Litestar(
+        route_handlers=[api, HealthController],
+        dependencies={
+            "service": Provide(provide_service, sync_to_thread=False),
+            "readiness": Provide(provide_readiness, sync_to_thread=False),
+        },
+        exception_handlers={Exception: handle_exception},
+        request_max_body_size=MAX_BODY_BYTES,
+        plugins=[RawAmountSchema()],
+        openapi_config=OpenAPIConfig(
+            title="billing",
+            version="1.0.0",
+            description="Prepaid messaging wallet: top-ups, invoices and an exactly-once ledger.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            components=Components(
+                security_schemes={
+                    BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+                }
+            ),
+        ),
+        on_shutdown=[on_shutdown],
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """For uvicorn (`--factory`): each worker builds its own container from BILLING_* variables."""
+    settings = Settings.from_env()
+    settings.require_jwt_secret()
+    return create_app(postgres_container(settings))

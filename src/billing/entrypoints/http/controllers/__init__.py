@@ -1,0 +1,1 @@
+"""One controller per resource; each stays thin: parse -> command -> service.execute -> response."""

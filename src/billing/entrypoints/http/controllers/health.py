@@ -1,0 +1,27 @@
+"""Liveness and readiness, outside the base path and without a token."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+
+from billing.entrypoints.http.problems import problem_responses, render_problem
+from billing.entrypoints.http.readiness import Readiness
+from billing.entrypoints.http.schemas import HealthOut
+
+
+class HealthController(Controller):
+    path = "/"
+    tags = ["health"]
+
+    @get("/health", operation_id="health")
+    async def health(self) -> HealthOut:
+        """The process is up."""
+        return HealthOut(status="ok")
+
+    @get("/ready", operation_id="ready", responses=problem_responses("unavailable", public=True))
+    async def ready(self, readiness: Readiness) -> Response[HealthOut]:
+        """200 when the database answers and its schema is at the latest migration, else 503."""
+        problem = await readiness.problem()
+        if problem is not None:
+            return render_problem("unavailable", problem).to_response()
+        return Response(HealthOut(status="ok"))

@@ -1,0 +1,77 @@
+"""Invoices: lists and reads for tenants; mark paid and void for operators."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, post
+
+from billing.application import queries
+from billing.application.caller import Caller
+from billing.application.commands import MarkInvoicePaid, VoidInvoice
+from billing.application.handlers import invoices
+from billing.application.pagination import PageRequest
+from billing.application.service import BillingService
+from billing.domain.invoice import InvoicePurpose, InvoiceStatus
+from billing.entrypoints.http.body import JsonBody
+from billing.entrypoints.http.controllers.params import parse_id, rendered
+from billing.entrypoints.http.idempotency import Idempotency
+from billing.entrypoints.http.problems import problem_responses
+from billing.entrypoints.http.schemas import InvoiceMarkPaid, InvoiceOut, InvoicePage, InvoiceVoid
+
+ID = "invoice_id"
+
+
+class InvoiceController(Controller):
+    path = "/invoices"
+    tags = ["invoices"]
+
+    @get("/", operation_id="list_invoices", responses=problem_responses("forbidden"))
+    async def list_invoices(
+        self,
+        service: BillingService,
+        caller: Caller,
+        page_request: PageRequest,
+        tenant_id: str | None = None,
+        status: InvoiceStatus | None = None,
+        purpose: InvoicePurpose | None = None,
+    ) -> InvoicePage:
+        """Invoices, newest first: the root tenant sees every tenant's, others only their own."""
+        query = queries.ListInvoices(tenant_id, status, purpose, page_request)
+        page = await service.execute(queries.list_invoices, query, caller)
+        items = [InvoiceOut.of(i) for i in page.items]
+        return InvoicePage(items=items, page=page.page, page_size=page.page_size, total=page.total)
+
+    @get("/{invoice_id:str}", operation_id="get_invoice", responses=problem_responses("forbidden", "not_found"))
+    async def get_invoice(self, service: BillingService, caller: Caller, invoice_id: str) -> InvoiceOut:
+        """One invoice: the tenant's own, or any for the root tenant."""
+        query = queries.GetInvoice(parse_id(invoice_id, ID))
+        return InvoiceOut.of(await service.execute(queries.get_invoice, query, caller))
+
+    @post(
+        "/{invoice_id:str}/mark-paid",
+        operation_id="mark_invoice_paid",
+        status_code=200,
+        dto=JsonBody[InvoiceMarkPaid],
+        return_dto=None,
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
+    )
+    async def mark_invoice_paid(
+        self, data: InvoiceMarkPaid, caller: Caller, idempotency: Idempotency, invoice_id: str
+    ) -> Response[InvoiceOut]:
+        """An operator records the payment; a top-up invoice credits the wallet once, atomically."""
+        cmd = MarkInvoicePaid(parse_id(invoice_id, ID), data.payment_reference, data.paid_at)
+        return await idempotency.run(invoices.mark_invoice_paid, cmd, caller, rendered(200, InvoiceOut.of))
+
+    @post(
+        "/{invoice_id:str}/void",
+        operation_id="void_invoice",
+        status_code=200,
+        dto=JsonBody[InvoiceVoid],
+        return_dto=None,
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
+    )
+    async def void_invoice(
+        self, data: InvoiceVoid, caller: Caller, idempotency: Idempotency, invoice_id: str
+    ) -> Response[InvoiceOut]:
+        """An operator voids an unpaid invoice; a top-up's request is cancelled with it."""
+        cmd = VoidInvoice(parse_id(invoice_id, ID), data.reason)
+        return await idempotency.run(invoices.void_invoice, cmd, caller, rendered(200, InvoiceOut.of))

@@ -1,0 +1,33 @@
+"""The caller's own wallet: `GET /wallet/me`, `GET /wallet/me/transactions`."""
+
+from __future__ import annotations
+
+from litestar import Controller, get
+
+from billing.application import queries
+from billing.application.caller import Caller
+from billing.application.pagination import PageRequest
+from billing.application.service import BillingService
+from billing.entrypoints.http.problems import problem_responses
+from billing.entrypoints.http.schemas import TransactionOut, TransactionPage, WalletOut
+
+
+class WalletController(Controller):
+    path = "/wallet/me"
+    tags = ["wallet"]
+
+    @get("/", operation_id="get_my_wallet", responses=problem_responses("forbidden"))
+    async def get_my_wallet(self, service: BillingService, caller: Caller) -> WalletOut:
+        """The caller's wallet and balance (opened on first use)."""
+        wallet = await service.execute(queries.get_wallet, queries.GetWallet(), caller)
+        return WalletOut.of(wallet)
+
+    @get("/transactions", operation_id="list_my_transactions", responses=problem_responses("forbidden"))
+    async def list_my_transactions(
+        self, service: BillingService, caller: Caller, page_request: PageRequest
+    ) -> TransactionPage:
+        """The caller's ledger, newest first."""
+        page = await service.execute(queries.list_transactions, queries.ListTransactions(page=page_request), caller)
+        return TransactionPage(
+            items=[TransactionOut.of(e) for e in page.items], page=page.page, page_size=page.page_size, total=page.total
+        )

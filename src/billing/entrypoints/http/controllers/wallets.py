@@ -1,0 +1,86 @@
+"""Operators on any tenant's wallet: read it, charge it, refund a charge."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get, post
+
+from billing.application import queries
+from billing.application.caller import Caller
+from billing.application.commands import ChargeWallet, RefundCharge
+from billing.application.handlers import wallets
+from billing.application.handlers.wallets import ChargeResult
+from billing.application.pagination import PageRequest
+from billing.application.service import BillingService
+from billing.entrypoints.http.body import JsonBody
+from billing.entrypoints.http.controllers.params import JSON, rendered
+from billing.entrypoints.http.idempotency import Idempotency
+from billing.entrypoints.http.problems import Rendered, problem_responses
+from billing.entrypoints.http.schemas import (
+    ChargeCreate,
+    RefundCreate,
+    TransactionOut,
+    TransactionPage,
+    WalletOut,
+    amount_text,
+    encode,
+)
+
+
+def _charged(result: ChargeResult) -> Rendered:
+    """201 for a new charge; 200 with the original row for a repeat of the same reference and amount."""
+    return Rendered(201 if result.created else 200, encode(TransactionOut.of(result.entry)), JSON)
+
+
+class WalletsController(Controller):
+    path = "/wallets"
+    tags = ["wallets (operator)"]
+
+    @get("/{tenant_id:str}", operation_id="get_tenant_wallet", responses=problem_responses("forbidden"))
+    async def get_tenant_wallet(self, service: BillingService, caller: Caller, tenant_id: str) -> WalletOut:
+        """Any tenant's wallet, for the root tenant."""
+        wallet = await service.execute(queries.get_wallet, queries.GetWallet(tenant_id), caller)
+        return WalletOut.of(wallet)
+
+    @get(
+        "/{tenant_id:str}/transactions",
+        operation_id="list_tenant_transactions",
+        responses=problem_responses("forbidden"),
+    )
+    async def list_tenant_transactions(
+        self, service: BillingService, caller: Caller, tenant_id: str, page_request: PageRequest
+    ) -> TransactionPage:
+        """Any tenant's ledger, newest first, for the root tenant."""
+        query = queries.ListTransactions(tenant_id, page_request)
+        page = await service.execute(queries.list_transactions, query, caller)
+        items = [TransactionOut.of(e) for e in page.items]
+        return TransactionPage(items=items, page=page.page, page_size=page.page_size, total=page.total)
+
+    @post(
+        "/{tenant_id:str}/charges",
+        operation_id="charge_wallet",
+        status_code=201,
+        dto=JsonBody[ChargeCreate],
+        return_dto=None,
+        responses=problem_responses("forbidden", "insufficient_funds", "duplicate", write=True),
+    )
+    async def charge_wallet(
+        self, data: ChargeCreate, caller: Caller, idempotency: Idempotency, tenant_id: str
+    ) -> Response[TransactionOut]:
+        """Debit a wallet once per reference: a repeat with the same amount answers 200 with the first row."""
+        cmd = ChargeWallet(tenant_id, amount_text(data.amount), data.reference_id, data.description)
+        return await idempotency.run(wallets.charge_wallet, cmd, caller, _charged)
+
+    @post(
+        "/{tenant_id:str}/refunds",
+        operation_id="refund_charge",
+        status_code=201,
+        dto=JsonBody[RefundCreate],
+        return_dto=None,
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
+    )
+    async def refund_charge(
+        self, data: RefundCreate, caller: Caller, idempotency: Idempotency, tenant_id: str
+    ) -> Response[TransactionOut]:
+        """Credit back a charge: the rest of it by default, never more than was charged."""
+        cmd = RefundCharge(tenant_id, data.reference_id, amount_text(data.amount), data.description)
+        return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, TransactionOut.of))

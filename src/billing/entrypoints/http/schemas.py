@@ -1,0 +1,258 @@
+"""The JSON the API speaks (contract §3): request bodies as they arrive, responses as they leave.
+
+Amounts leave as strings with exactly the currency's minor digits. They arrive as raw JSON text
+(`msgspec.Raw`) so that a JSON number never passes through a float: the literal is handed to
+`Money.parse`, which accepts `150`, `150.5` and `"150.50"` and rejects `150.123` and `1e2`.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, overload
+from uuid import UUID
+
+import msgspec
+
+from billing.domain.errors import ValidationError
+from billing.domain.invoice import Invoice, InvoiceLine
+from billing.domain.ledger import LedgerEntry
+from billing.domain.topup import TopupRequest
+from billing.domain.wallet import Wallet
+
+# A request amount: a JSON string or number, kept as its literal text until Money.parse reads it.
+RawAmount = msgspec.Raw
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+
+@overload
+def _utc(at: datetime) -> datetime: ...
+@overload
+def _utc(at: None) -> None: ...
+def _utc(at: datetime | None) -> datetime | None:
+    """Every time leaves in UTC, whatever zone the database handed it back in."""
+    return None if at is None else at.astimezone(UTC)
+
+
+def amount_text(raw: msgspec.Raw | msgspec.UnsetType, field: str = "amount") -> str | None:
+    """The literal of a JSON string or number; None for an absent amount or JSON null."""
+    if isinstance(raw, msgspec.UnsetType):
+        return None
+    literal = bytes(raw)
+    if literal in (b"", b"null"):
+        return None
+    if literal.startswith(b'"'):
+        return str(msgspec.json.decode(literal, type=str))
+    if literal[:1] in b"-0123456789":
+        return literal.decode("ascii")
+    raise ValidationError.of(field, "must be a decimal string or number such as 150.00")
+
+
+class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A request body: unknown fields are refused, so a misspelt optional field is never ignored."""
+
+
+class TopupCreate(Body):
+    amount: RawAmount
+    note: str | None = None
+
+
+class TopupApprove(Body):
+    note: str | None = None
+    due_date: date | None = None
+
+
+class TopupReject(Body):
+    reason: str
+
+
+class InvoiceMarkPaid(Body):
+    payment_reference: str
+    paid_at: AwareDatetime | None = None
+
+
+class InvoiceVoid(Body):
+    reason: str
+
+
+class ChargeCreate(Body):
+    amount: RawAmount
+    reference_id: str
+    description: str | None = None
+
+
+class RefundCreate(Body):
+    reference_id: str
+    amount: RawAmount | msgspec.UnsetType = msgspec.UNSET  # unset: the rest of the charge
+    description: str | None = None
+
+
+class WalletOut(msgspec.Struct, kw_only=True):
+    tenant_id: str
+    currency: str
+    balance: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, wallet: Wallet) -> WalletOut:
+        return cls(
+            tenant_id=wallet.tenant_id,
+            currency=wallet.currency,
+            balance=str(wallet.balance),
+            updated_at=_utc(wallet.updated_at),
+        )
+
+
+class TransactionOut(msgspec.Struct, kw_only=True):
+    id: UUID
+    wallet_id: UUID
+    tenant_id: str
+    kind: str
+    amount: str
+    balance_after: str
+    currency: str
+    reference_id: str | None
+    description: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> TransactionOut:
+        return cls(
+            id=entry.id,
+            wallet_id=entry.wallet_id,
+            tenant_id=entry.tenant_id,
+            kind=entry.kind.value,
+            amount=str(entry.amount),
+            balance_after=str(entry.balance_after),
+            currency=entry.amount.currency,
+            reference_id=entry.reference_id,
+            description=entry.description,
+            created_at=_utc(entry.created_at),
+        )
+
+
+class TopupRequestOut(msgspec.Struct, kw_only=True):
+    id: UUID
+    tenant_id: str
+    amount: str
+    currency: str
+    note: str | None
+    status: str
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    decision_note: str | None
+    rejection_reason: str | None
+    invoice_id: UUID | None
+    invoice_number: str | None
+    completed_at: datetime | None
+    cancelled_at: datetime | None
+
+    @classmethod
+    def of(cls, request: TopupRequest) -> TopupRequestOut:
+        return cls(
+            id=request.id,
+            tenant_id=request.tenant_id,
+            amount=str(request.amount),
+            currency=request.currency,
+            note=request.note,
+            status=request.status.value,
+            requested_by=request.requested_by,
+            requested_at=_utc(request.requested_at),
+            decided_by=request.decided_by,
+            decided_at=_utc(request.decided_at),
+            decision_note=request.decision_note,
+            rejection_reason=request.rejection_reason,
+            invoice_id=request.invoice_id,
+            invoice_number=request.invoice_number,
+            completed_at=_utc(request.completed_at),
+            cancelled_at=_utc(request.cancelled_at),
+        )
+
+
+class InvoiceLineOut(msgspec.Struct, kw_only=True):
+    description: str
+    quantity: int
+    unit_price: str
+    amount: str
+
+    @classmethod
+    def of(cls, line: InvoiceLine) -> InvoiceLineOut:
+        return cls(
+            description=line.description,
+            quantity=line.quantity,
+            unit_price=str(line.unit_price),
+            amount=str(line.amount),
+        )
+
+
+class InvoiceOut(msgspec.Struct, kw_only=True):
+    id: UUID
+    number: str
+    tenant_id: str
+    purpose: str
+    status: str
+    currency: str
+    lines: list[InvoiceLineOut]
+    total: str
+    period: str
+    topup_request_id: UUID | None
+    issued_at: datetime | None
+    due_date: date | None
+    paid_at: datetime | None
+    payment_reference: str | None
+    voided_at: datetime | None
+    void_reason: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, invoice: Invoice) -> InvoiceOut:
+        return cls(
+            id=invoice.id,
+            number=invoice.number,
+            tenant_id=invoice.tenant_id,
+            purpose=invoice.purpose.value,
+            status=invoice.status.value,
+            currency=invoice.currency,
+            lines=[InvoiceLineOut.of(line) for line in invoice.lines],
+            total=str(invoice.total),
+            period=invoice.period,
+            topup_request_id=invoice.topup_request_id,
+            issued_at=_utc(invoice.issued_at),
+            due_date=invoice.due_date,
+            paid_at=_utc(invoice.paid_at),
+            payment_reference=invoice.payment_reference,
+            voided_at=_utc(invoice.voided_at),
+            void_reason=invoice.void_reason,
+            created_at=_utc(invoice.created_at),
+        )
+
+
+class TransactionPage(msgspec.Struct, kw_only=True):
+    items: list[TransactionOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class TopupRequestPage(msgspec.Struct, kw_only=True):
+    items: list[TopupRequestOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class InvoicePage(msgspec.Struct, kw_only=True):
+    items: list[InvoiceOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class HealthOut(msgspec.Struct):
+    status: str
+
+
+def encode(value: msgspec.Struct) -> bytes:
+    """The one JSON encoder of responses, so a stored response replays byte for byte."""
+    return msgspec.json.encode(value)

@@ -31,14 +31,6 @@ def stored_copy(aggregate: A) -> A:
     stored = copy.deepcopy(aggregate)
     stored.events.clear()
     return stored
-A = TypeVar("A", TopupRequest, Invoice)
-
-
-def _stored(aggregate: A) -> A:
-    """A copy to keep: its state, not the events still to publish (the database keeps none either)."""
-    kept = copy.deepcopy(aggregate)
-    kept.events = []
-    return kept
 
 
 def paginate(items: Iterable[T], newest_first: Callable[[T], object], page: PageRequest) -> Page[T]:
@@ -94,10 +86,10 @@ class InMemoryTopupRequestRepository:
         return copy.deepcopy(self._state.requests.get(request_id))
 
     async def add(self, request: TopupRequest) -> None:
-        self._state.requests[request.id] = _stored(request)
+        self._state.requests[request.id] = stored_copy(request)
 
     async def save(self, request: TopupRequest) -> None:
-        self._state.requests[request.id] = _stored(request)
+        self._state.requests[request.id] = stored_copy(request)
 
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         matches = [
@@ -126,10 +118,10 @@ class InMemoryInvoiceRepository:
         return None
 
     async def add(self, invoice: Invoice) -> None:
-        self._state.insert_invoice(_stored(invoice))
+        self._state.insert_invoice(stored_copy(invoice))
 
     async def save(self, invoice: Invoice) -> None:
-        self._state.invoices[invoice.id] = _stored(invoice)
+        self._state.invoices[invoice.id] = stored_copy(invoice)
 
     async def list(
         self,

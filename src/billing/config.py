@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from billing.adapters.email.smtp import SmtpSettings
 from billing.application.settings import BillingSettings
 from billing.domain.errors import ValidationError
 from billing.domain.money import Money
@@ -156,13 +157,10 @@ def _jwt_secret(value: str) -> str:
 
 
 def _smtp_url(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ValueError("must look like smtp://user:password@host:port")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
-    except ValueError:
-        raise ValueError("the port must be a number") from None
+        SmtpSettings.from_url(value)
+    except ValueError:  # its message names the variable already; ours names it too
+        raise ValueError("must look like smtp://user:password@host:port (or smtps://, smtp+starttls://)") from None
     return value
 
 

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from billing.adapters.email.log_mailer import LoggingMailer
+from billing.adapters.email.smtp import SmtpMailer, SmtpSettings
 from billing.adapters.memory.store import InMemoryStore
 from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
 from billing.adapters.sqlalchemy.engine import create_engine
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
-from billing.application.ports import Clock, IdGenerator
+from billing.application.dispatcher import OutboxDispatcher
+from billing.application.ports import Clock, IdGenerator, Mailer
 from billing.application.runtime import RandomIds, Runtime, SystemClock
 from billing.application.service import BillingService
 from billing.config import ConfigError, Settings
@@ -26,6 +29,13 @@ from billing.entrypoints.http.readiness import AlwaysReady, DatabaseReadiness
 
 MEMORY = "memory"
 POSTGRES = "postgres"
+
+
+def build_mailer(settings: Settings) -> Mailer:
+    """SMTP when BILLING_SMTP_URL is set; otherwise emails are logged, not sent (contract §4)."""
+    if settings.smtp_url is None:
+        return LoggingMailer(settings.mail_from)
+    return SmtpMailer(SmtpSettings.from_url(settings.smtp_url), settings.mail_from)
 
 
 class Container(containers.DeclarativeContainer):
@@ -46,6 +56,12 @@ class Container(containers.DeclarativeContainer):
         postgres=providers.Factory(SqlAlchemyUnitOfWork, engine=engine),
     )
     service = providers.Singleton(BillingService, uow_factory=unit_of_work.provider, runtime=runtime)
+
+    # Invoice email leaves through the outbox: queued with the change, delivered by the dispatcher.
+    mailer = providers.Singleton(build_mailer, settings)
+    outbox_dispatcher = providers.Singleton(
+        OutboxDispatcher, uow_factory=unit_of_work.provider, mailer=mailer, clock=clock
+    )
 
     authenticator = providers.Singleton(JwtAuthenticator.from_settings, settings.provided.jwt)
     idempotency_purger = providers.Singleton(ExpiredKeyPurger)

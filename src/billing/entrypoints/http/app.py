@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -16,6 +18,7 @@ from billing.application.caller import Caller
 from billing.application.service import BillingService
 from billing.config import Settings
 from billing.container import Container, close, postgres_container
+from billing.entrypoints.http.background import OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
 from billing.entrypoints.http.controllers.health import HealthController
 from billing.entrypoints.http.controllers.invoices import InvoiceController
@@ -32,8 +35,11 @@ MAX_BODY_BYTES = 64 * 1024
 BEARER = "BearerToken"
 
 
-def create_app(container: Container) -> Litestar:
-    """The HTTP API on the container's wiring; every dependency asks the container."""
+def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
+    """The HTTP API on the container's wiring; every dependency asks the container.
+
+    While it runs, the outbox's invoice email is delivered in the background (`deliver_email`).
+    """
     settings: Settings = container.settings()
     authenticator = container.authenticator()  # fails now, not at the first request, without a secret
 
@@ -57,8 +63,17 @@ def create_app(container: Container) -> Litestar:
             request, container.service(), settings.idempotency_ttl, container.idempotency_purger()
         )
 
-    async def on_shutdown() -> None:
-        await close(container)
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        delivery = OutboxDelivery(container.outbox_dispatcher()) if deliver_email else None
+        if delivery is not None:
+            delivery.start()
+        try:
+            yield
+        finally:
+            if delivery is not None:
+                await delivery.stop()
+            await close(container)
 
     api = Router(
         path=BASE_PATH,
@@ -92,7 +107,7 @@ def create_app(container: Container) -> Litestar:
                 }
             ),
         ),
-        on_shutdown=[on_shutdown],
+        lifespan=[lifespan],
         debug=False,
     )
 

@@ -15,9 +15,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.adapters.sqlalchemy.tables import invoices, wallet_transactions, wallets
+from billing.application import runtime
 from billing.application.caller import VIEW, Caller
 from billing.application.commands import SubscriptionLine
 from billing.application.handlers.wallets import ChargeResult
+from billing.application.ports import ConcurrencyConflictError
 from billing.application.service import BillingService, BillingSession
 from billing.domain.errors import (
     DuplicateError,
@@ -225,3 +227,19 @@ async def test_payments_and_charges_racing_on_one_wallet_keep_the_ledger_consist
     assert len(results) - len(charges) == 10  # every payment went through
     assert len(await ledger(engine, EntryKind.CHARGE)) == len(charges) >= 10
     assert await check_ledger(TENANT) == Decimal("70.00") - 2 * len(charges)
+
+
+async def test_the_races_are_real_without_retries_the_losers_see_a_conflict(
+    race: Any, operator: BillingSession, engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one attempt only, the reference race's losers surface: they all collided with the winner
+    at the unique index (not at a lucky earlier read), and even then no raw database error escapes."""
+    await operator.adjust(TENANT, "100.00", "opening balance")
+    monkeypatch.setattr(runtime, "ATTEMPTS", 1)
+
+    results = await race(20, lambda s, i: platform(s).charge(TENANT, "2.50", "wamid.1"))
+
+    charged: list[ChargeResult] = settle(results, ConcurrencyConflictError)
+    assert len(charged) < 20
+    assert [result.created for result in charged].count(True) == 1
+    assert len(await ledger(engine, EntryKind.CHARGE)) == 1

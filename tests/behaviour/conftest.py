@@ -25,7 +25,7 @@ from billing.domain.ledger import LedgerEntry
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
 
-BACKENDS = ["memory"]
+BACKENDS = ["memory", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 ROOT = "root"
 CLINIC = "clinic-a"
@@ -39,7 +39,9 @@ def memory_store() -> InMemoryStore:
 
 @pytest.fixture(params=BACKENDS)
 def uow_factory(request: pytest.FixtureRequest) -> UnitOfWorkFactory:
-    # Each other backend is one branch here, returning its own factory fixture.
+    if request.param == "postgres":
+        factory: UnitOfWorkFactory = request.getfixturevalue("postgres_uow_factory")
+        return factory
     store: InMemoryStore = request.getfixturevalue("memory_store")
     return lambda: InMemoryUnitOfWork(store)
 

@@ -14,6 +14,8 @@ MANAGE = "Billing.Manage"
 
 
 def _permissions(value: Iterable[str]) -> frozenset[str]:
+    if isinstance(value, str):  # frozenset("Billing.View") would be a set of letters
+        raise TypeError("permissions must be a collection of permission names, not one string")
     return frozenset(value)
 
 

@@ -148,7 +148,7 @@ class Invoice:
 
     def mark_paid(self, payment_reference: str, paid_at: datetime, now: datetime) -> None:
         self._require({InvoiceStatus.ISSUED}, "mark paid")
-        if not payment_reference or len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
+        if not payment_reference.strip() or len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
             raise ValidationError.of("payment_reference", f"must be 1-{MAX_PAYMENT_REFERENCE_LENGTH} characters")
         if paid_at > now:
             raise ValidationError.of("paid_at", "must not be in the future")

@@ -83,7 +83,8 @@ class Money:
         if exponent < -digits and self.amount != self.amount.quantize(Decimal(1).scaleb(-digits)):
             raise ValidationError.of("amount", f"must have at most {digits} decimal places for {self.currency}")
         # Quantizing to the minor unit is exact here (it only adds or drops zeros).
-        object.__setattr__(self, "amount", self.amount.quantize(Decimal(1).scaleb(-digits)))
+        amount = self.amount.quantize(Decimal(1).scaleb(-digits))
+        object.__setattr__(self, "amount", amount if amount else abs(amount))  # never "-0.00"
 
     @classmethod
     def zero(cls, currency: str) -> Money:

@@ -66,6 +66,14 @@ POST_TO_LEDGER = text(
     """
 )
 
+# Built once: the first statement of every charge skips building and hashing a new construct.
+FIND_CHARGE = select(wallet_transactions).where(
+    wallet_transactions.c.tenant_id == bindparam("tenant_id"),
+    wallet_transactions.c.kind == EntryKind.CHARGE.value,
+    wallet_transactions.c.reference_id == bindparam("reference_id"),
+)
+FIND_CHARGE_FOR_UPDATE = FIND_CHARGE.with_for_update()
+
 
 class _Repository:
     def __init__(self, connection: AsyncConnection) -> None:
@@ -149,14 +157,8 @@ class SqlAlchemyWalletRepository(_Repository):
         )
 
     async def find_charge(self, tenant_id: str, reference_id: str, *, for_update: bool = False) -> LedgerEntry | None:
-        query = select(wallet_transactions).where(
-            wallet_transactions.c.tenant_id == tenant_id,
-            wallet_transactions.c.kind == EntryKind.CHARGE.value,
-            wallet_transactions.c.reference_id == reference_id,
-        )
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._execute(query)).mappings().first()
+        query = FIND_CHARGE_FOR_UPDATE if for_update else FIND_CHARGE
+        row = (await self._execute(query, {"tenant_id": tenant_id, "reference_id": reference_id})).mappings().first()
         return None if row is None else rows.entry_from_row(row)
 
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:

@@ -1,0 +1,44 @@
+"""Where the benchmarks run: the embedded PostgreSQL by default, or --database-url; a fresh database each."""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psycopg
+from psycopg import sql
+from sqlalchemy.engine import make_url
+
+from billing.adapters.embedded import EmbeddedPostgres
+from billing.adapters.sqlalchemy.migrations import upgrade_to_head
+
+
+@contextmanager
+def server(database_url: str | None) -> Iterator[str]:
+    if database_url:
+        yield database_url
+        return
+    embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="billing-bench-")) / "data")
+    try:
+        yield embedded.start()
+    finally:
+        embedded.destroy()
+
+
+@contextmanager
+def fresh_database(server_url: str) -> Iterator[str]:
+    """A new migrated database, dropped afterwards."""
+    name = f"billing_bench_{uuid.uuid4().hex[:10]}"
+    admin_url = make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade_to_head(url)
+        yield url
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -1,0 +1,110 @@
+"""`python -m benchmarks [--database-url URL] [--quick] [--only NAME ...]`: run, print a table, write results.
+
+Every scenario runs ours and a raw-psycopg floor side by side, on the same database and concurrency, and
+reports ours / floor. Results go to benchmarks/results/results.json and a PNG chart beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchmarks import inprocess
+from benchmarks.database import fresh_database, server
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# name -> (what it measures, unit, target ratio ours/floor (or None), runner(url, quick) -> figures)
+Scenario = tuple[str, str, float | None, Callable[[str, bool], dict[str, Any]]]
+
+
+def _charges(wallets: int) -> Callable[[str, bool], dict[str, Any]]:
+    return lambda url, quick: asyncio.run(inprocess.charges(url, 600 if quick else 4000, wallets))
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "inprocess-charge-hot": ("in-process charges/s, 1 hot wallet, 8 tasks", "ops/s", 0.7, _charges(1)),
+    "inprocess-charge-100": ("in-process charges/s, 100 wallets, 8 tasks", "ops/s", 0.7, _charges(100)),
+    "mark-paid": (
+        "mark-paid/s, 8 tasks",
+        "ops/s",
+        None,
+        lambda url, quick: asyncio.run(inprocess.mark_paid(url, 150 if quick else 800)),
+    ),
+}
+
+
+def register(name: str, scenario: Scenario) -> None:
+    SCENARIOS[name] = scenario
+
+
+def _table(results: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{'scenario':<52} {'ours':>12} {'floor':>12} {'ratio':>7} {'target':>8}"]
+    for name, result in results.items():
+        what, unit, target, _ = SCENARIOS[name]
+        ours, floor = result["ours"], result["floor"]
+        ratio = result.get("ratio", ours / floor if floor else float("nan"))
+        target_text = f"≥{target}" if target and result.get("higher_is_better", True) else (f"≤{target}" if target else "-")
+        lines.append(f"{what:<52} {ours:>10.1f}{unit[-2:]:>2} {floor:>10.1f}{unit[-2:]:>2} {ratio:>7.2f} {target_text:>8}")
+    return "\n".join(lines)
+
+
+def _chart(results: dict[str, dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(results)
+    ratios = [results[n].get("ratio", results[n]["ours"] / results[n]["floor"]) for n in names]
+    figure, axis = plt.subplots(figsize=(10, 0.6 * len(names) + 1.5))
+    axis.barh([SCENARIOS[n][0] for n in names], ratios, color="#3b82f6")
+    for index, name in enumerate(names):
+        target = SCENARIOS[name][2]
+        if target:
+            axis.plot([target, target], [index - 0.4, index + 0.4], color="#dc2626")
+    axis.axvline(1.0, color="#6b7280", linestyle="--")
+    axis.set_xlabel("ours / raw-psycopg floor (red: target)")
+    axis.invert_yaxis()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--database-url", default=os.environ.get("BILLING_BENCH_DATABASE_URL"))
+    parser.add_argument("--quick", action="store_true", help="fewer operations: a smoke run")
+    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="run only these scenarios")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+
+    results: dict[str, dict[str, Any]] = {}
+    with server(args.database_url) as server_url:
+        for name in args.only or list(SCENARIOS):
+            with fresh_database(server_url) as url:
+                result = SCENARIOS[name][3](url, args.quick)
+            result.setdefault("ratio", result["ours"] / result["floor"])
+            results[name] = result
+
+    print()
+    print(_table(results))
+    args.output.mkdir(parents=True, exist_ok=True)
+    report = {
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+        "database": "given URL" if args.database_url else "embedded PostgreSQL",
+        "quick": args.quick,
+        "results": results,
+    }
+    (args.output / "results.json").write_text(json.dumps(report, indent=2))
+    _chart(results, args.output / "results.png")
+    print(f"\nwrote {args.output / 'results.json'} and {args.output / 'results.png'}")
+    return 0

@@ -30,8 +30,15 @@ async def charge(conn: psycopg.AsyncConnection[tuple[object, ...]], tenant: str,
         await conn.execute(
             LEDGER_INSERT,
             {
-                "tenant": tenant, "id": uuid.uuid4(), "wallet": row[0], "kind": "charge", "signed": -amount,
-                "balance": row[1], "ref": ref, "desc": "message", "at": at,
+                "tenant": tenant,
+                "id": uuid.uuid4(),
+                "wallet": row[0],
+                "kind": "charge",
+                "signed": -amount,
+                "balance": row[1],
+                "ref": ref,
+                "desc": "message",
+                "at": at,
             },
         )
     return True
@@ -66,8 +73,15 @@ async def mark_paid(conn: psycopg.AsyncConnection[tuple[object, ...]], tenant: s
         await conn.execute(
             LEDGER_INSERT,
             {
-                "tenant": tenant, "id": uuid.uuid4(), "wallet": wallet[0], "kind": "topup", "signed": invoice[2],
-                "balance": wallet[1], "ref": str(invoice[1]), "desc": "Wallet top-up", "at": at,
+                "tenant": tenant,
+                "id": uuid.uuid4(),
+                "wallet": wallet[0],
+                "kind": "topup",
+                "signed": invoice[2],
+                "balance": wallet[1],
+                "ref": str(invoice[1]),
+                "desc": "Wallet top-up",
+                "at": at,
             },
         )
     return True

@@ -51,8 +51,12 @@ def _table(results: dict[str, dict[str, Any]]) -> str:
         what, unit, target, _ = SCENARIOS[name]
         ours, floor = result["ours"], result["floor"]
         ratio = result.get("ratio", ours / floor if floor else float("nan"))
-        target_text = f"≥{target}" if target and result.get("higher_is_better", True) else (f"≤{target}" if target else "-")
-        lines.append(f"{what:<52} {ours:>10.1f}{unit[-2:]:>2} {floor:>10.1f}{unit[-2:]:>2} {ratio:>7.2f} {target_text:>8}")
+        target_text = (
+            f"≥{target}" if target and result.get("higher_is_better", True) else (f"≤{target}" if target else "-")
+        )
+        lines.append(
+            f"{what:<52} {ours:>10.1f}{unit[-2:]:>2} {floor:>10.1f}{unit[-2:]:>2} {ratio:>7.2f} {target_text:>8}"
+        )
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 
 from billing.entrypoints.http.problems import problem_responses, render_problem
 from billing.entrypoints.http.readiness import Readiness
@@ -19,7 +20,7 @@ class HealthController(Controller):
         return HealthOut(status="ok")
 
     @get("/ready", operation_id="ready", responses=problem_responses("unavailable", public=True))
-    async def ready(self, readiness: Readiness) -> Response[HealthOut]:
+    async def ready(self, readiness: NamedDependency[Readiness]) -> Response[HealthOut]:
         """200 when the database answers and its schema is at the latest migration, else 503."""
         problem = await readiness.problem()
         if problem is not None:

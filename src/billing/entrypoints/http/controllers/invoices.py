@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from billing.application import queries
 from billing.application.caller import Caller
@@ -27,12 +29,12 @@ class InvoiceController(Controller):
     @get("/", operation_id="list_invoices", responses=problem_responses("forbidden"))
     async def list_invoices(
         self,
-        service: BillingService,
-        caller: Caller,
-        page_request: PageRequest,
-        tenant_id: str | None = None,
-        status: InvoiceStatus | None = None,
-        purpose: InvoicePurpose | None = None,
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        page_request: NamedDependency[PageRequest],
+        tenant_id: FromQuery[str | None] = None,
+        status: FromQuery[InvoiceStatus | None] = None,
+        purpose: FromQuery[InvoicePurpose | None] = None,
     ) -> InvoicePage:
         """Invoices, newest first: the root tenant sees every tenant's, others only their own."""
         query = queries.ListInvoices(tenant_id, status, purpose, page_request)
@@ -41,7 +43,9 @@ class InvoiceController(Controller):
         return InvoicePage(items=items, page=page.page, page_size=page.page_size, total=page.total)
 
     @get("/{invoice_id:str}", operation_id="get_invoice", responses=problem_responses("forbidden", "not_found"))
-    async def get_invoice(self, service: BillingService, caller: Caller, invoice_id: str) -> InvoiceOut:
+    async def get_invoice(
+        self, service: NamedDependency[BillingService], caller: NamedDependency[Caller], invoice_id: FromPath[str]
+    ) -> InvoiceOut:
         """One invoice: the tenant's own, or any for the root tenant."""
         query = queries.GetInvoice(parse_id(invoice_id, ID))
         return InvoiceOut.of(await service.execute(queries.get_invoice, query, caller))
@@ -55,7 +59,11 @@ class InvoiceController(Controller):
         responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
     )
     async def mark_invoice_paid(
-        self, data: InvoiceMarkPaid, caller: Caller, idempotency: Idempotency, invoice_id: str
+        self,
+        data: JSONBody[InvoiceMarkPaid],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        invoice_id: FromPath[str],
     ) -> Response[InvoiceOut]:
         """An operator records the payment; a top-up invoice credits the wallet once, atomically."""
         cmd = MarkInvoicePaid(parse_id(invoice_id, ID), data.payment_reference, data.paid_at)
@@ -70,7 +78,11 @@ class InvoiceController(Controller):
         responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
     )
     async def void_invoice(
-        self, data: InvoiceVoid, caller: Caller, idempotency: Idempotency, invoice_id: str
+        self,
+        data: JSONBody[InvoiceVoid],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        invoice_id: FromPath[str],
     ) -> Response[InvoiceOut]:
         """An operator voids an unpaid invoice; a top-up's request is cancelled with it."""
         cmd = VoidInvoice(parse_id(invoice_id, ID), data.reason)

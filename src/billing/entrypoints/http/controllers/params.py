@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, TypeVar
 from uuid import UUID
 
 import msgspec
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 
 from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
 from billing.domain.errors import ValidationError
@@ -19,8 +19,10 @@ JSON = "application/json"
 
 
 def provide_page(
-    page: int = Parameter(default=1, ge=1, description="Page number, from 1."),
-    page_size: int = Parameter(default=20, ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, 1-{MAX_PAGE_SIZE}."),
+    page: Annotated[int, QueryParameter(ge=1, description="Page number, from 1.")] = 1,
+    page_size: Annotated[
+        int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, 1-{MAX_PAGE_SIZE}.")
+    ] = 20,
 ) -> PageRequest:
     return PageRequest(page, page_size)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody
 
 from billing.application import queries
 from billing.application.caller import Caller
@@ -47,7 +49,7 @@ class TopupRequestController(Controller):
         ),
     )
     async def request_topup(
-        self, data: TopupCreate, caller: Caller, idempotency: Idempotency
+        self, data: JSONBody[TopupCreate], caller: NamedDependency[Caller], idempotency: NamedDependency[Idempotency]
     ) -> Response[TopupRequestOut]:
         """Ask for a top-up of the caller's wallet; it starts `pending`."""
         cmd = RequestTopup(amount_text(data.amount), data.note)
@@ -55,7 +57,11 @@ class TopupRequestController(Controller):
 
     @get("/me", operation_id="list_my_topup_requests", responses=problem_responses("forbidden"))
     async def list_my_topup_requests(
-        self, service: BillingService, caller: Caller, page_request: PageRequest, status: TopupStatus | None = None
+        self,
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        page_request: NamedDependency[PageRequest],
+        status: FromQuery[TopupStatus | None] = None,
     ) -> TopupRequestPage:
         """The caller's own requests, newest first."""
         query = queries.ListTopupRequests(caller.tenant_id, status, page_request)
@@ -64,18 +70,20 @@ class TopupRequestController(Controller):
     @get("/", operation_id="list_topup_requests", responses=problem_responses("forbidden"))
     async def list_topup_requests(
         self,
-        service: BillingService,
-        caller: Caller,
-        page_request: PageRequest,
-        tenant_id: str | None = None,
-        status: TopupStatus | None = None,
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        page_request: NamedDependency[PageRequest],
+        tenant_id: FromQuery[str | None] = None,
+        status: FromQuery[TopupStatus | None] = None,
     ) -> TopupRequestPage:
         """Requests, newest first: the root tenant sees every tenant's, others only their own."""
         query = queries.ListTopupRequests(tenant_id, status, page_request)
         return _page(await service.execute(queries.list_topup_requests, query, caller))
 
     @get("/{request_id:str}", operation_id="get_topup_request", responses=problem_responses("forbidden", "not_found"))
-    async def get_topup_request(self, service: BillingService, caller: Caller, request_id: str) -> TopupRequestOut:
+    async def get_topup_request(
+        self, service: NamedDependency[BillingService], caller: NamedDependency[Caller], request_id: FromPath[str]
+    ) -> TopupRequestOut:
         """One request: the tenant's own, or any for the root tenant."""
         query = queries.GetTopupRequest(parse_id(request_id, ID))
         return TopupRequestOut.of(await service.execute(queries.get_topup_request, query, caller))
@@ -89,7 +97,7 @@ class TopupRequestController(Controller):
         ),
     )
     async def cancel_topup_request(
-        self, caller: Caller, idempotency: Idempotency, request_id: str
+        self, caller: NamedDependency[Caller], idempotency: NamedDependency[Idempotency], request_id: FromPath[str]
     ) -> Response[TopupRequestOut]:
         """The tenant withdraws its own pending request."""
         cmd = CancelTopup(parse_id(request_id, ID))
@@ -111,7 +119,11 @@ class TopupRequestController(Controller):
         ),
     )
     async def approve_topup_request(
-        self, caller: Caller, idempotency: Idempotency, request_id: str, data: TopupApprove | None = None
+        self,
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        request_id: FromPath[str],
+        data: JSONBody[TopupApprove | None] = None,
     ) -> Response[TopupRequestOut]:
         """An operator approves: a top-up invoice is created and issued, and the clinic is emailed."""
         body = data or TopupApprove()
@@ -134,7 +146,11 @@ class TopupRequestController(Controller):
         ),
     )
     async def reject_topup_request(
-        self, data: TopupReject, caller: Caller, idempotency: Idempotency, request_id: str
+        self,
+        data: JSONBody[TopupReject],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        request_id: FromPath[str],
     ) -> Response[TopupRequestOut]:
         """An operator rejects a pending request, with a reason (1-512 characters)."""
         cmd = RejectTopup(parse_id(request_id, ID), data.reason)

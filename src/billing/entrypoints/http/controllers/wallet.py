@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 
 from billing.application import queries
 from billing.application.caller import Caller
@@ -17,14 +18,19 @@ class WalletController(Controller):
     tags = ["wallet"]
 
     @get("/", operation_id="get_my_wallet", responses=problem_responses("forbidden"))
-    async def get_my_wallet(self, service: BillingService, caller: Caller) -> WalletOut:
+    async def get_my_wallet(
+        self, service: NamedDependency[BillingService], caller: NamedDependency[Caller]
+    ) -> WalletOut:
         """The caller's wallet and balance (opened on first use)."""
         wallet = await service.execute(queries.get_wallet, queries.GetWallet(), caller)
         return WalletOut.of(wallet)
 
     @get("/transactions", operation_id="list_my_transactions", responses=problem_responses("forbidden"))
     async def list_my_transactions(
-        self, service: BillingService, caller: Caller, page_request: PageRequest
+        self,
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        page_request: NamedDependency[PageRequest],
     ) -> TransactionPage:
         """The caller's ledger, newest first."""
         page = await service.execute(queries.list_transactions, queries.ListTransactions(page=page_request), caller)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from billing.application import queries
 from billing.application.caller import Caller
@@ -36,7 +38,9 @@ class WalletsController(Controller):
     tags = ["wallets (operator)"]
 
     @get("/{tenant_id:str}", operation_id="get_tenant_wallet", responses=problem_responses("forbidden"))
-    async def get_tenant_wallet(self, service: BillingService, caller: Caller, tenant_id: str) -> WalletOut:
+    async def get_tenant_wallet(
+        self, service: NamedDependency[BillingService], caller: NamedDependency[Caller], tenant_id: FromPath[str]
+    ) -> WalletOut:
         """Any tenant's wallet, for the root tenant."""
         wallet = await service.execute(queries.get_wallet, queries.GetWallet(tenant_id), caller)
         return WalletOut.of(wallet)
@@ -47,7 +51,11 @@ class WalletsController(Controller):
         responses=problem_responses("forbidden"),
     )
     async def list_tenant_transactions(
-        self, service: BillingService, caller: Caller, tenant_id: str, page_request: PageRequest
+        self,
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        tenant_id: FromPath[str],
+        page_request: NamedDependency[PageRequest],
     ) -> TransactionPage:
         """Any tenant's ledger, newest first, for the root tenant."""
         query = queries.ListTransactions(tenant_id, page_request)
@@ -64,7 +72,11 @@ class WalletsController(Controller):
         responses=problem_responses("forbidden", "insufficient_funds", "duplicate", write=True),
     )
     async def charge_wallet(
-        self, data: ChargeCreate, caller: Caller, idempotency: Idempotency, tenant_id: str
+        self,
+        data: JSONBody[ChargeCreate],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        tenant_id: FromPath[str],
     ) -> Response[TransactionOut]:
         """Debit a wallet once per reference: a repeat with the same amount answers 200 with the first row."""
         cmd = ChargeWallet(tenant_id, amount_text(data.amount), data.reference_id, data.description)
@@ -79,7 +91,11 @@ class WalletsController(Controller):
         responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
     )
     async def refund_charge(
-        self, data: RefundCreate, caller: Caller, idempotency: Idempotency, tenant_id: str
+        self,
+        data: JSONBody[RefundCreate],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        tenant_id: FromPath[str],
     ) -> Response[TransactionOut]:
         """Credit back a charge: the rest of it by default, never more than was charged."""
         cmd = RefundCharge(tenant_id, data.reference_id, amount_text(data.amount), data.description)

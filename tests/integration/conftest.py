@@ -107,6 +107,11 @@ class StartTogether:
 
 
 @pytest.fixture
+def start_together(engine: AsyncEngine) -> Callable[[int], StartTogether]:
+    return lambda n: StartTogether(engine, n)
+
+
+@pytest.fixture
 def race(engine: AsyncEngine) -> Race:
     """`await race(n, call)`: run `call(service, i)` for i in 0..n-1 at once, each on its own
     connection, and return every result or exception (in the order of i)."""

@@ -120,6 +120,7 @@ async def test_invoice_lists_are_scoped_filtered_and_newest_first(api: Api) -> N
 
     assert [i["id"] for i in mine["items"]] == [second["invoice_id"], first["invoice_id"]]
     assert [i["id"] for i in issued["items"]] == [second["invoice_id"]]
-    assert theirs["items"] == [] and theirs["total"] == 0
+    assert theirs["items"] == []
+    assert theirs["total"] == 0
     assert everyone["total"] == 3
     assert {i["tenant_id"] for i in everyone["items"]} == {CLINIC, OTHER_CLINIC}

@@ -22,8 +22,10 @@ async def test_root_reads_any_tenants_wallet_and_ledger(api: Api) -> None:
     wallet = await api.get(f"/wallets/{CLINIC}", ROOT_VIEWER)
     ledger = await api.get(f"/wallets/{CLINIC}/transactions", ROOT_VIEWER)
 
-    assert wallet.status_code == 200 and wallet.json()["balance"] == "40.00"
-    assert ledger.status_code == 200 and [row["kind"] for row in ledger.json()["items"]] == ["topup"]
+    assert wallet.status_code == 200
+    assert wallet.json()["balance"] == "40.00"
+    assert ledger.status_code == 200
+    assert [row["kind"] for row in ledger.json()["items"]] == ["topup"]
 
 
 async def test_a_clinic_cannot_read_another_tenants_wallet(api: Api) -> None:
@@ -78,8 +80,10 @@ async def test_a_refund_credits_the_rest_of_a_charge_by_default(api: Api) -> Non
     rest = await api.post(f"/wallets/{CLINIC}/refunds", OPERATOR, {"reference_id": "m-1"})
     more = await api.post(f"/wallets/{CLINIC}/refunds", OPERATOR, {"reference_id": "m-1"})
 
-    assert partial.status_code == 201 and partial.json()["amount"] == "1.00"
-    assert rest.status_code == 201 and rest.json()["amount"] == "2.00"
+    assert partial.status_code == 201
+    assert partial.json()["amount"] == "1.00"
+    assert rest.status_code == 201
+    assert rest.json()["amount"] == "2.00"
     assert rest.json()["balance_after"] == "10.00"
     assert_problem(more, 409, "invalid_state")
 

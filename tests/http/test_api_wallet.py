@@ -28,7 +28,9 @@ async def test_a_paid_topup_shows_in_the_balance_and_the_ledger(api: Api) -> Non
     ledger = (await api.get("/wallet/me/transactions", CLINIC_USER)).json()
 
     assert wallet["balance"] == "175.50"
-    assert ledger["page"] == 1 and ledger["page_size"] == 20 and ledger["total"] == 2
+    assert ledger["page"] == 1
+    assert ledger["page_size"] == 20
+    assert ledger["total"] == 2
     newest, oldest = ledger["items"]
     assert (newest["kind"], newest["amount"], newest["balance_after"]) == ("topup", "25.50", "175.50")
     assert (oldest["kind"], oldest["amount"], oldest["balance_after"]) == ("topup", "150.00", "150.00")
@@ -41,7 +43,9 @@ async def test_the_ledger_pages_newest_first(api: Api) -> None:
 
     second = (await api.get("/wallet/me/transactions", CLINIC_USER, params={"page": 2, "page_size": 2})).json()
 
-    assert second["total"] == 3 and second["page"] == 2 and second["page_size"] == 2
+    assert second["total"] == 3
+    assert second["page"] == 2
+    assert second["page_size"] == 2
     assert [row["amount"] for row in second["items"]] == ["1.00"]
 
 

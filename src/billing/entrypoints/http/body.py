@@ -11,6 +11,7 @@ import re
 from typing import Any, TypeVar
 
 import msgspec
+import msgspec.structs
 from litestar.dto import MsgspecDTO
 from litestar.openapi.spec import OpenAPIType, Schema
 from litestar.plugins import OpenAPISchemaPlugin
@@ -31,9 +32,21 @@ def decode_body(body: bytes, model: type[S]) -> S:
     try:
         return msgspec.json.decode(body.strip() or b"{}", type=model)
     except msgspec.ValidationError as error:
-        raise ValidationError(_field_error(str(error))) from None
+        raise ValidationError(_missing_fields(body, model) or [_field_error(str(error))]) from None
     except msgspec.DecodeError as error:
         raise ValidationError.of("body", f"is not valid JSON ({error})") from None
+
+
+def _missing_fields(body: bytes, model: type[msgspec.Struct]) -> list[FieldError]:
+    """msgspec stops at the first missing field; a client fixing its request wants them all."""
+    try:
+        given = msgspec.json.decode(body.strip() or b"{}")
+    except msgspec.DecodeError:
+        return []
+    if not isinstance(given, dict):
+        return []
+    required = [f.encode_name for f in msgspec.structs.fields(model) if f.required]
+    return [FieldError(name, "is required") for name in required if name not in given]
 
 
 def _field_error(message: str) -> FieldError:

@@ -1,0 +1,72 @@
+"""Health, readiness and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api_support import Api
+
+OPERATION_IDS = {
+    "get_my_wallet",
+    "list_my_transactions",
+    "request_topup",
+    "list_my_topup_requests",
+    "get_topup_request",
+    "cancel_topup_request",
+    "list_topup_requests",
+    "approve_topup_request",
+    "reject_topup_request",
+    "list_invoices",
+    "get_invoice",
+    "mark_invoice_paid",
+    "void_invoice",
+    "get_tenant_wallet",
+    "list_tenant_transactions",
+    "charge_wallet",
+    "refund_charge",
+    "health",
+    "ready",
+}
+
+
+async def test_health_needs_no_token(api: Api) -> None:
+    response = await api.client.get("/health")
+
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def test_ready_when_the_store_answers(api: Api) -> None:
+    response = await api.client.get("/ready")
+
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+async def _schema(api: Api) -> dict[str, Any]:
+    response = await api.client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    schema: dict[str, Any] = response.json()
+    return schema
+
+
+async def test_every_route_has_an_explicit_operation_id(api: Api) -> None:
+    schema = await _schema(api)
+
+    operations = [op for path in schema["paths"].values() for op in path.values() if isinstance(op, dict)]
+    assert {op["operationId"] for op in operations} == OPERATION_IDS
+
+
+async def test_the_schema_lists_problem_responses(api: Api) -> None:
+    schema = await _schema(api)
+
+    charge = schema["paths"]["/api/v1/billing/wallets/{tenant_id}/charges"]["post"]
+    assert {"201", "400", "401", "403", "409", "413", "422", "500"} <= charge["responses"].keys()
+    problem = charge["responses"]["409"]["content"]["application/problem+json"]["schema"]
+    assert problem == {"$ref": "#/components/schemas/Problem"}
+    assert {"type", "title", "status", "detail", "code"} <= set(schema["components"]["schemas"]["Problem"]["required"])
+
+
+async def test_the_schema_documents_the_bearer_token(api: Api) -> None:
+    schema = await _schema(api)
+
+    assert schema["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
+    assert schema["paths"]["/api/v1/billing/wallet/me"]["get"]["security"] == [{"BearerToken": []}]

@@ -1,0 +1,230 @@
+"""The `billing` command (contract §4): serve, db upgrade, token."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import FrameType
+
+from billing.application.caller import MANAGE, VIEW
+from billing.config import ConfigError, Settings
+from billing.domain.errors import ValidationError
+from billing.domain.tenant import validate_tenant_id
+from billing.entrypoints.http.auth import issue_token
+
+APP_FACTORY = "billing.entrypoints.http.app:create_app_from_env"
+HOME = Path(".billing")  # the embedded default's data, relative to where `billing serve` runs
+DEMO_CLINIC = "demo-clinic"
+DEMO_TOKEN_TTL = timedelta(hours=24)
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a trace."""
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+# billing serve ------------------------------------------------------------------------------------
+
+
+def _secret_file(home: Path) -> str:
+    """The embedded default's JWT secret: generated once, kept (owner-only) between runs."""
+    path = home / "jwt-secret"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+    return path.read_text().strip()
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so `finally` stops the embedded server cleanly."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    # An import string and a factory: each worker builds its own container from the environment.
+    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+def _banner(host: str, port: int, settings: Settings, secret: str | None) -> None:
+    address = f"http://{host}:{port}"
+    _say(f"billing listens on {address}  (API under {address}/api/v1/billing, docs at {address}/schema)")
+    if secret is None:
+        return
+    now = datetime.now(UTC)
+
+    def token(tenant: str, user: str, permissions: list[str]) -> str:
+        return issue_token(
+            secret,
+            tenant=tenant,
+            user=user,
+            permissions=permissions,
+            now=now,
+            ttl=DEMO_TOKEN_TTL,
+            email=f"{user}@{tenant}.example",
+            issuer=settings.jwt.issuer,
+            audience=settings.jwt.audience,
+        )
+
+    root = settings.billing.root_tenant
+    _say(f"\noperator token ({root}, {VIEW} + {MANAGE}, valid 24 h):\n  {token(root, 'operator', [VIEW, MANAGE])}")
+    _say(f"\nclinic token ({DEMO_CLINIC}, {VIEW}, valid 24 h):\n  {token(DEMO_CLINIC, 'clinic-user', [VIEW])}")
+    _say(f'\ntry:  curl -H "Authorization: Bearer <clinic token>" {address}/api/v1/billing/wallet/me\n')
+
+
+def serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.workers < 1:
+        raise CommandError("--workers must be at least 1")
+    if settings.database_url is not None:
+        return _serve_configured(args, settings)
+    return _serve_embedded(args, settings)
+
+
+def _serve_configured(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.adapters.sqlalchemy.migrations import is_at_head
+
+    settings.require_jwt_secret()
+    assert settings.database_url is not None
+    if not is_at_head(settings.database_url):
+        raise CommandError(
+            "the database at BILLING_DATABASE_URL is not at the latest migration; run `billing db upgrade` first"
+        )
+    _banner(args.host, args.port, settings, secret=None)
+    _run_uvicorn(args.host, args.port, args.workers)
+    return 0
+
+
+def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
+    from billing.adapters.embedded import EmbeddedPostgres
+    from billing.adapters.sqlalchemy.migrations import upgrade_to_head
+
+    home = HOME.resolve()
+    secret = settings.jwt.secret or _secret_file(home)
+    server = EmbeddedPostgres(home / "pgdata")
+    _exit_on_sigterm()
+    try:
+        _say(f"starting the embedded PostgreSQL (data in {home / 'pgdata'}) ...")
+        url = server.start()
+        upgrade_to_head(url)
+        # The workers read their settings from the environment, like any deployment.
+        os.environ["BILLING_DATABASE_URL"] = url
+        os.environ["BILLING_JWT_SECRET"] = secret
+        _say(f"database: {url}  (export it as BILLING_DATABASE_URL for `billing audit`)")
+        _banner(args.host, args.port, settings, secret)
+        _run_uvicorn(args.host, args.port, args.workers)
+    finally:
+        _say("stopping the embedded PostgreSQL ...")
+        server.stop()
+    return 0
+
+
+# billing db upgrade, token -----------------------------------------------------------------------
+
+
+def _database_url(settings: Settings) -> str:
+    if settings.database_url is None:
+        raise CommandError("BILLING_DATABASE_URL is not set (`billing serve` migrates its embedded database by itself)")
+    return settings.database_url
+
+
+def db_upgrade(args: argparse.Namespace) -> int:
+    from billing.adapters.sqlalchemy.migrations import head_revision, upgrade_to_head
+
+    upgrade_to_head(_database_url(Settings.from_env()))
+    _say(f"the database is at the latest migration ({head_revision()})")
+    return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    secret = settings.jwt.secret
+    if secret is None:
+        if not (HOME / "jwt-secret").exists():
+            raise CommandError(
+                "BILLING_JWT_SECRET is not set, and there is no ./.billing/jwt-secret (`billing serve` makes one)"
+            )
+        secret = (HOME / "jwt-secret").read_text().strip()
+    try:
+        validate_tenant_id(args.tenant)
+    except ValidationError:
+        raise CommandError("--tenant must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'") from None
+    if args.ttl < 1:
+        raise CommandError("--ttl must be at least 1 second")
+    if not args.user:
+        raise CommandError("--user must not be empty")
+    signed = issue_token(
+        secret,
+        tenant=args.tenant,
+        user=args.user,
+        permissions=args.permission,
+        now=datetime.now(UTC),
+        ttl=timedelta(seconds=args.ttl),
+        email=args.email,
+        issuer=settings.jwt.issuer,
+        audience=settings.jwt.audience,
+    )
+    _say(signed)
+    return 0
+
+
+# the parser --------------------------------------------------------------------------------------
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="billing", description="The billing service: API, database and tools.")
+    commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("serve", help="run the HTTP API (an embedded PostgreSQL without BILLING_DATABASE_URL)")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1)
+    run.set_defaults(action=serve)
+
+    db = commands.add_parser("db", help="database maintenance")
+    db_commands = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
+    db_commands.add_parser("upgrade", help="apply the migrations to BILLING_DATABASE_URL").set_defaults(
+        action=db_upgrade
+    )
+
+    sign = commands.add_parser("token", help="print a signed JWT for local use")
+    sign.add_argument("--tenant", required=True)
+    sign.add_argument("--user", required=True)
+    sign.add_argument("--permission", action="append", required=True, help="repeat for several")
+    sign.add_argument("--email")
+    sign.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
+    sign.set_defaults(action=token)
+
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    action: Callable[[argparse.Namespace], int] = args.action
+    try:
+        return action(args)
+    except (ConfigError, CommandError) as error:
+        print(f"billing: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

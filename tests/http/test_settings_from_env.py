@@ -1,0 +1,114 @@
+"""BILLING_* settings: checked at startup, every problem named by its variable, no secret echoed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from billing.config import ConfigError, Settings
+
+
+def test_defaults_without_any_variable() -> None:
+    settings = Settings.from_env({})
+
+    assert settings.database_url is None
+    assert settings.jwt.secret is None
+    assert settings.billing.root_tenant == "root"
+    assert settings.billing.currency == "USD"
+    assert (settings.billing.topup_min_amount, settings.billing.topup_max_amount) == (
+        Decimal("1.00"),
+        Decimal("1000000.00"),
+    )
+    assert settings.billing.invoice_due_days == 14
+    assert settings.idempotency_ttl == timedelta(hours=24)
+    assert settings.smtp_url is None
+
+
+def test_every_variable_is_read() -> None:
+    settings = Settings.from_env(
+        {
+            "BILLING_DATABASE_URL": "postgres://billing:pw@db:5432/billing",
+            "BILLING_JWT_SECRET": "s" * 32,
+            "BILLING_JWT_ISSUER": "https://id.example",
+            "BILLING_JWT_AUDIENCE": "billing",
+            "BILLING_ROOT_TENANT": "platform",
+            "BILLING_CURRENCY": "jpy",
+            "BILLING_TOPUP_MIN_AMOUNT": "100",
+            "BILLING_TOPUP_MAX_AMOUNT": "500000",
+            "BILLING_INVOICE_DUE_DAYS": "30",
+            "BILLING_IDEMPOTENCY_TTL_HOURS": "48",
+            "BILLING_SMTP_URL": "smtp://user:pw@mail:587",
+            "BILLING_MAIL_FROM": "Billing <billing@example.com>",
+        }
+    )
+
+    assert settings.database_url == "postgresql://billing:pw@db:5432/billing"
+    assert (settings.jwt.issuer, settings.jwt.audience) == ("https://id.example", "billing")
+    assert settings.billing.root_tenant == "platform"
+    assert settings.billing.currency == "JPY"
+    assert settings.billing.topup_min_amount == Decimal("100")
+    assert settings.billing.invoice_due_days == 30
+    assert settings.idempotency_ttl == timedelta(hours=48)
+    assert settings.smtp_url == "smtp://user:pw@mail:587"
+    assert settings.mail_from == "Billing <billing@example.com>"
+
+
+def test_an_empty_variable_means_its_default() -> None:
+    assert Settings.from_env({"BILLING_CURRENCY": "", "BILLING_JWT_ISSUER": " "}).billing.currency == "USD"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BILLING_DATABASE_URL", "mysql://db/billing"),
+        ("BILLING_JWT_SECRET", "too-short"),
+        ("BILLING_ROOT_TENANT", "root tenant"),
+        ("BILLING_CURRENCY", "XYZ"),
+        ("BILLING_TOPUP_MIN_AMOUNT", "1.001"),
+        ("BILLING_TOPUP_MAX_AMOUNT", "lots"),
+        ("BILLING_INVOICE_DUE_DAYS", "-1"),
+        ("BILLING_IDEMPOTENCY_TTL_HOURS", "0"),
+        ("BILLING_SMTP_URL", "http://mail"),
+        ("BILLING_MAIL_FROM", "nobody"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_its_variable(name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env({name: value})
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({"BILLING_CURRENCY": "XYZ", "BILLING_INVOICE_DUE_DAYS": "soon"})
+
+    assert "BILLING_CURRENCY" in str(refused.value)
+    assert "BILLING_INVOICE_DUE_DAYS" in str(refused.value)
+
+
+def test_min_above_max_is_refused() -> None:
+    with pytest.raises(ConfigError, match="BILLING_TOPUP_MIN_AMOUNT"):
+        Settings.from_env({"BILLING_TOPUP_MIN_AMOUNT": "50", "BILLING_TOPUP_MAX_AMOUNT": "10"})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("BILLING_JWT_SECRET", "hunter2"),
+        ("BILLING_DATABASE_URL", "mysql://admin:hunter2@db/x"),
+        ("BILLING_SMTP_URL", "ftp://u:hunter2@m"),
+    ],
+)
+def test_a_refused_secret_is_never_echoed(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({name: value})
+
+    assert "hunter2" not in str(refused.value)
+
+
+def test_a_database_url_needs_a_jwt_secret_to_serve() -> None:
+    settings = Settings.from_env({"BILLING_DATABASE_URL": "postgresql://db/billing"})
+
+    with pytest.raises(ConfigError, match="BILLING_JWT_SECRET"):
+        settings.require_jwt_secret()

@@ -14,7 +14,7 @@ import attrs
 import jwt
 
 from billing.application.caller import Caller
-from billing.config import JwtSettings
+from billing.config import ConfigError, JwtSettings
 from billing.domain.errors import ValidationError
 from billing.entrypoints.http.problems import HttpError
 
@@ -39,7 +39,7 @@ class JwtAuthenticator:
     @classmethod
     def from_settings(cls, settings: JwtSettings) -> JwtAuthenticator:
         if settings.secret is None:
-            raise ValueError("a JWT secret is needed to check tokens")
+            raise ConfigError("BILLING_JWT_SECRET: is required to check the API's tokens")
         return cls(settings.secret, settings.issuer, settings.audience)
 
     def authenticate(self, authorization: str | None) -> Caller:

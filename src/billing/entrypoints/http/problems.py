@@ -173,17 +173,12 @@ def problem_for(exc: Exception) -> Rendered:
         return render_problem(
             "unavailable", "too many concurrent changes to the same data; retry", headers={"Retry-After": "1"}
         )
-    if (isinstance(exc, HTTPException) and exc.status_code in CODE_OF_STATUS) or 400 <= exc_status(exc) < 500:
-        assert isinstance(exc, HTTPException)
-        code = CODE_OF_STATUS.get(exc.status_code, "validation_error")
+    if isinstance(exc, HTTPException) and (exc.status_code < 500 or exc.status_code in CODE_OF_STATUS):
+        code = CODE_OF_STATUS.get(exc.status_code, "validation_error")  # any other 4xx: a bad request
         headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() in ("allow", "www-authenticate")}
         return render_problem(code, exc.detail, headers=headers)
     log.error("unexpected error", exc_info=exc)
     return render_problem("internal_error", "an unexpected error occurred; it has been logged")
-
-
-def exc_status(exc: Exception) -> int:
-    return exc.status_code if isinstance(exc, HTTPException) else 500
 
 
 def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -197,7 +192,7 @@ def problem_responses(*codes: str, write: bool = False, public: bool = False) ->
     """OpenAPI: the problem responses a route may answer with (a write adds the idempotency ones)."""
     by_status: dict[int, list[str]] = {}
     usual = () if public else ("validation_error", "unauthorized")
-    for code in (*usual, *codes, *(WRITE_PROBLEMS if write else ()), "internal_error"):
+    for code in (*usual, *codes, *(WRITE_PROBLEMS if write else ()), "internal_error", "unavailable"):
         by_status.setdefault(status_of(code), []).append(code)
     return {
         status: ResponseSpec(

@@ -19,7 +19,7 @@ class HealthController(Controller):
         """The process is up."""
         return HealthOut(status="ok")
 
-    @get("/ready", operation_id="ready", responses=problem_responses("unavailable", public=True))
+    @get("/ready", operation_id="ready", responses=problem_responses(public=True))
     async def ready(self, readiness: NamedDependency[Readiness]) -> Response[HealthOut]:
         """200 when the database answers and its schema is at the latest migration, else 503."""
         problem = await readiness.problem()

@@ -70,7 +70,8 @@ def postgres_server_url() -> Iterator[str]:
     try:
         from billing.adapters.embedded import EmbeddedPostgres
 
-        server = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="billing-test-pg-")) / "data")
+        home = Path(tempfile.mkdtemp(prefix="billing-test-pg-"))
+        server = EmbeddedPostgres(home / "data")
         url = server.start()
     except Exception as error:  # no silent skip: the database tests must run or fail loudly
         pytest.fail(f"{HOW_TO_PROVIDE}\n(embedded PostgreSQL failed: {error})", pytrace=False)
@@ -78,6 +79,7 @@ def postgres_server_url() -> Iterator[str]:
         yield url
     finally:
         server.destroy()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:

@@ -55,13 +55,13 @@ class OutboxDispatcher:
                 attempts = entry.attempts + 1
                 give_up = attempts >= self.max_attempts
                 next_at = None if give_up else now + backoff(attempts)
-                await uow.outbox.mark_attempt_failed(entry.message.id, str(error)[:1000], next_at)
+                await uow.outbox.mark_attempt_failed(entry.message, str(error)[:1000], next_at)
                 if give_up:
                     report.failed += 1
                 else:
                     report.retrying += 1
             else:
-                await uow.outbox.mark_sent(entry.message.id, self.clock.now())
+                await uow.outbox.mark_sent(entry.message, self.clock.now())
                 report.sent += 1
             await uow.commit()
             return True

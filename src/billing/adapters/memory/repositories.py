@@ -187,15 +187,15 @@ class InMemoryOutboxRepository:
         due = [e for e in self._state.outbox.values() if e.status is OutboxStatus.PENDING and e.next_attempt_at <= now]
         return min(due, key=lambda e: (e.next_attempt_at, e.message.created_at), default=None)
 
-    async def mark_sent(self, message_id: UUID, at: datetime) -> None:
-        entry = self._state.outbox[message_id]
-        self._state.outbox[message_id] = attrs.evolve(
+    async def mark_sent(self, message: EmailMessage, at: datetime) -> None:
+        entry = self._state.outbox[message.id]
+        self._state.outbox[message.id] = attrs.evolve(
             entry, status=OutboxStatus.SENT, attempts=entry.attempts + 1, sent_at=at
         )
 
-    async def mark_attempt_failed(self, message_id: UUID, error: str, next_attempt_at: datetime | None) -> None:
-        entry = self._state.outbox[message_id]
-        self._state.outbox[message_id] = attrs.evolve(
+    async def mark_attempt_failed(self, message: EmailMessage, error: str, next_attempt_at: datetime | None) -> None:
+        entry = self._state.outbox[message.id]
+        self._state.outbox[message.id] = attrs.evolve(
             entry,
             status=OutboxStatus.FAILED if next_attempt_at is None else OutboxStatus.PENDING,
             attempts=entry.attempts + 1,

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CursorResult,
     Executable,
     Select,
+    Table,
     bindparam,
     delete,
     func,
@@ -90,6 +91,18 @@ class _Repository:
                 raise
             raise translated from error
 
+    async def _by_id(self, table: Table, row_id: UUID, for_update: bool) -> Mapping[Any, Any] | None:
+        """A row by its id. A lock is taken through the tenant: Citus routes (and locks) a query to one
+        shard only when it names the distribution column."""
+        query = select(table).where(table.c.id == row_id)
+        if not for_update:
+            return (await self._execute(query)).mappings().first()
+        tenant_id = (await self._execute(select(table.c.tenant_id).where(table.c.id == row_id))).scalar_one_or_none()
+        if tenant_id is None:
+            return None
+        locked = query.where(table.c.tenant_id == tenant_id).with_for_update()
+        return (await self._execute(locked)).mappings().first()
+
     async def _page(self, query: Select[Any], order: Sequence[Any], page: PageRequest) -> tuple[list[Any], int]:
         total = (await self._execute(select(func.count()).select_from(query.subquery()))).scalar_one()
         result = await self._execute(query.order_by(*order).limit(page.page_size).offset(page.offset))
@@ -102,8 +115,11 @@ class SqlAlchemyWalletRepository(_Repository):
         return None if row is None else rows.wallet_from_row(row)
 
     async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
-        # Two statements on purpose: after losing an insert race, only a new statement (a new
-        # snapshot under READ COMMITTED) sees the winner's row.
+        """A read in the common case; the first use inserts. Race-safe: after losing the insert race,
+        a new statement (a new snapshot under READ COMMITTED) sees the winner's row."""
+        wallet = await self.get(tenant_id)
+        if wallet is not None:
+            return wallet
         opened = Wallet.open(uuid4(), tenant_id, currency, at)
         inserted = await self._execute(
             pg_insert(wallets)
@@ -181,10 +197,7 @@ class SqlAlchemyWalletRepository(_Repository):
 
 class SqlAlchemyTopupRequestRepository(_Repository):
     async def get(self, request_id: UUID, *, for_update: bool = False) -> TopupRequest | None:
-        query = select(topup_requests).where(topup_requests.c.id == request_id)
-        if for_update:
-            query = query.with_for_update()
-        row = (await self._execute(query)).mappings().first()
+        row = await self._by_id(topup_requests, request_id, for_update)
         return None if row is None else rows.request_from_row(row)
 
     async def add(self, request: TopupRequest) -> None:
@@ -214,18 +227,18 @@ class SqlAlchemyInvoiceRepository(_Repository):
         if not found:
             return []
         ids = [row["id"] for row in found]
-        lines = await self._execute(select(invoice_lines).where(invoice_lines.c.invoice_id.in_(ids)))
+        tenants = {row["tenant_id"] for row in found}
+        lines = await self._execute(
+            select(invoice_lines).where(invoice_lines.c.tenant_id.in_(tenants), invoice_lines.c.invoice_id.in_(ids))
+        )
         by_invoice: dict[UUID, list[Mapping[Any, Any]]] = {}
         for line in lines.mappings():
             by_invoice.setdefault(line["invoice_id"], []).append(line)
         return [rows.invoice_from_rows(row, by_invoice.get(row["id"], [])) for row in found]
 
     async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
-        query = select(invoices).where(invoices.c.id == invoice_id)
-        if for_update:
-            query = query.with_for_update()
-        found = list((await self._execute(query)).mappings())
-        loaded = await self._with_lines(found)
+        row = await self._by_id(invoices, invoice_id, for_update)
+        loaded = await self._with_lines([] if row is None else [row])
         return loaded[0] if loaded else None
 
     async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None:
@@ -402,20 +415,23 @@ class SqlAlchemyOutboxRepository(_Repository):
         row = (await self._execute(query)).mappings().first()
         return None if row is None else _outbox_entry(row)
 
-    async def mark_sent(self, message_id: UUID, at: datetime) -> None:
+    def _one(self, message: EmailMessage) -> Any:
+        return (outbox_messages.c.tenant_id == message.tenant_id) & (outbox_messages.c.id == message.id)
+
+    async def mark_sent(self, message: EmailMessage, at: datetime) -> None:
         await self._execute(
             update(outbox_messages)
-            .where(outbox_messages.c.id == message_id)
+            .where(self._one(message))
             .values(status=OutboxStatus.SENT.value, attempts=outbox_messages.c.attempts + 1, sent_at=at)
         )
 
-    async def mark_attempt_failed(self, message_id: UUID, error: str, next_attempt_at: datetime | None) -> None:
+    async def mark_attempt_failed(self, message: EmailMessage, error: str, next_attempt_at: datetime | None) -> None:
         values: dict[str, Any] = {"attempts": outbox_messages.c.attempts + 1, "last_error": error}
         if next_attempt_at is None:
             values["status"] = OutboxStatus.FAILED.value
         else:
             values["next_attempt_at"] = next_attempt_at
-        await self._execute(update(outbox_messages).where(outbox_messages.c.id == message_id).values(values))
+        await self._execute(update(outbox_messages).where(self._one(message)).values(values))
 
     async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:
         query = select(outbox_messages)

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import inprocess
+from benchmarks import http, inprocess
 from benchmarks.database import fresh_database, server
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -39,10 +39,19 @@ SCENARIOS: dict[str, Scenario] = {
         lambda url, quick: asyncio.run(inprocess.mark_paid(url, 150 if quick else 800)),
     ),
 }
-
-
-def register(name: str, scenario: Scenario) -> None:
-    SCENARIOS[name] = scenario
+for _clients, _workers in ((8, 1), (32, 1), (8, 2), (32, 2)):
+    SCENARIOS[f"http-charge-{_clients}c-{_workers}w"] = (
+        f"HTTP charges/s, {_clients} clients, {_workers} worker(s)",
+        "ops/s",
+        0.35,
+        lambda url, quick, c=_clients, w=_workers: http.http_charges(url, c, w, 600 if quick else 4000),
+    )
+SCENARIOS["wallet-read-1m"] = (
+    "GET /wallet/me p50 at 1M rows vs at 10 rows",
+    "ms",
+    1.2,
+    http.wallet_read_latency,
+)
 
 
 def _table(results: dict[str, dict[str, Any]]) -> str:

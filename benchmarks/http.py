@@ -1,0 +1,249 @@
+"""HTTP scenarios through a real `billing serve`: charges/s and `GET /wallet/me` latency.
+
+The load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams, so that the client's own
+cost (on the same machine) stays small next to the server's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+
+from benchmarks import floor
+from benchmarks.inprocess import CHARGE, percentiles
+from benchmarks.progress import Progress
+from billing.adapters.embedded import free_port
+from billing.entrypoints.http.auth import issue_token
+
+BASE = "/api/v1/billing"
+
+
+@contextmanager
+def served(url: str, workers: int) -> Iterator[tuple[int, str]]:
+    """`billing serve --workers N` on `url`; yields (port, JWT secret)."""
+    secret = secrets.token_urlsafe(32)
+    port = free_port()
+    env = {**os.environ, "BILLING_DATABASE_URL": url, "BILLING_JWT_SECRET": secret}
+    command = [sys.executable, "-m", "billing.entrypoints.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(port, process)
+        yield port, secret
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"billing serve exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("billing serve did not become ready within 60 s")
+
+
+def _token(secret: str, tenant: str, permissions: list[str]) -> str:
+    return issue_token(
+        secret, tenant=tenant, user="bench", permissions=permissions, now=datetime.now(UTC), ttl=timedelta(hours=2)
+    )
+
+
+class KeepAliveClient:
+    """One HTTP/1.1 connection; requests one after another on it."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self.port, self.token = port, token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+        assert self.reader is not None
+        payload = b"" if body is None else json.dumps(body).encode()
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + payload)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+        return int(status_line.split()[1]), await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+
+
+async def _fund(port: int, secret: str, tenant: str) -> None:
+    """Top up through the API itself: request, approve, mark paid."""
+    clinic = KeepAliveClient(port, _token(secret, tenant, ["Billing.View"]))
+    operator = KeepAliveClient(port, _token(secret, "root", ["Billing.View", "Billing.Manage"]))
+    status, body = await clinic.request("POST", f"{BASE}/wallet/topup-requests", {"amount": "1000000.00"})
+    assert status == 201, body
+    request_id = json.loads(body)["id"]
+    status, body = await operator.request("POST", f"{BASE}/wallet/topup-requests/{request_id}/approve", {})
+    assert status == 200, body
+    invoice_id = json.loads(body)["invoice_id"]
+    status, body = await operator.request("POST", f"{BASE}/invoices/{invoice_id}/mark-paid", {"payment_reference": "b"})
+    assert status == 200, body
+    await clinic.close()
+    await operator.close()
+
+
+async def _charges_over_http(port: int, secret: str, clients: int, total: int) -> float:
+    tenant = f"http-{uuid.uuid4().hex[:8]}"
+    await _fund(port, secret, tenant)
+    token = _token(secret, "root", ["Billing.View", "Billing.Manage"])
+    connections = [KeepAliveClient(port, token) for _ in range(clients)]
+    progress = Progress(f"HTTP charges, {clients} clients", total)
+    counter = iter(range(total))
+    run = uuid.uuid4().hex[:6]
+
+    async def client(connection: KeepAliveClient) -> None:
+        for i in counter:
+            body = {"amount": str(CHARGE), "reference_id": f"h-{run}-{i}"}
+            status, answer = await connection.request("POST", f"{BASE}/wallets/{tenant}/charges", body)
+            assert status == 201, answer
+            progress.advance()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in connections))
+    rate = total / (time.perf_counter() - started)
+    for connection in connections:
+        await connection.close()
+    return rate
+
+
+async def _floor_charges(url: str, clients: int, total: int) -> float:
+    tenant = f"floor-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO wallets (tenant_id, id, currency, balance, created_at, updated_at)"
+            " VALUES (%s, %s, 'USD', 1000000, now(), now())",
+            (tenant, uuid.uuid4()),
+        )
+    connections = [await psycopg.AsyncConnection.connect(url) for _ in range(clients)]
+    progress = Progress(f"floor charges, {clients} connections", total)
+    counter = iter(range(total))
+
+    async def worker(connection: psycopg.AsyncConnection[tuple[object, ...]]) -> None:
+        for i in counter:
+            assert await floor.charge(connection, tenant, Decimal(CHARGE), f"f-{i}")
+            progress.advance()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(c) for c in connections))
+    rate = total / (time.perf_counter() - started)
+    for connection in connections:
+        await connection.close()
+    return rate
+
+
+def http_charges(url: str, clients: int, workers: int, total: int) -> dict[str, float]:
+    with served(url, workers) as (port, secret):
+        asyncio.run(_charges_over_http(port, secret, clients, min(300, total)))  # warm-up
+        ours = asyncio.run(_charges_over_http(port, secret, clients, total))
+    return {"ours": ours, "floor": asyncio.run(_floor_charges(url, clients, total))}
+
+
+def _seed_ledger(url: str, tenant: str, rows: int) -> None:
+    """`rows` consistent ledger rows (each +0.01, balance_after chained) by COPY, and the wallet's cache."""
+    wallet_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO wallets (tenant_id, id, currency, balance, created_at, updated_at)"
+            " VALUES (%s, %s, 'USD', %s, %s, %s)",
+            (tenant, wallet_id, Decimal(rows) / 100, now, now),
+        )
+        progress = Progress(f"COPY {rows} ledger rows", rows)
+        columns = (
+            "tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at"
+        )
+        with conn.cursor().copy(f"COPY wallet_transactions ({columns}) FROM STDIN") as copy:
+            for i in range(1, rows + 1):
+                copy.write_row(
+                    (
+                        tenant,
+                        uuid.uuid4(),
+                        wallet_id,
+                        "adjustment",
+                        "0.01",
+                        "USD",
+                        Decimal(i).scaleb(-2),
+                        None,
+                        "seed",
+                        now,
+                    )
+                )
+                if i % 10000 == 0:
+                    progress.advance(10000)
+        if rows % 10000:
+            progress.advance(rows % 10000)
+        conn.execute("ANALYZE wallet_transactions")
+
+
+async def _latencies(port: int, token: str, path: str, count: int) -> list[float]:
+    client = KeepAliveClient(port, token)
+    for _ in range(50):
+        await client.request("GET", path)
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        status, body = await client.request("GET", path)
+        samples.append(time.perf_counter() - started)
+        assert status == 200, body
+    await client.close()
+    return samples
+
+
+def wallet_read_latency(url: str, quick: bool) -> dict[str, Any]:
+    """GET /wallet/me at 10 and at 1,000,000 ledger rows; the read must not grow with the ledger."""
+    big = 100_000 if quick else 1_000_000
+    _seed_ledger(url, "small-ledger", 10)
+    _seed_ledger(url, "big-ledger", big)
+    count = 500 if quick else 3000
+    with served(url, 1) as (port, secret):
+        small = _latencies(port, _token(secret, "small-ledger", ["Billing.View"]), f"{BASE}/wallet/me", count)
+        large = _latencies(port, _token(secret, "big-ledger", ["Billing.View"]), f"{BASE}/wallet/me", count)
+        at_10 = percentiles(asyncio.run(small))
+        at_big = percentiles(asyncio.run(large))
+    return {
+        "ours": at_big["p50_ms"],
+        "floor": at_10["p50_ms"],
+        "ratio": at_big["p50_ms"] / at_10["p50_ms"],
+        "higher_is_better": False,
+        "rows": big,
+        "at_10_rows": at_10,
+        f"at_{big}_rows": at_big,
+    }

@@ -1,8 +1,9 @@
-"""The `billing` command (contract §4): serve, db upgrade, token."""
+"""The `billing` command (contract §4): serve, db upgrade, token, audit."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import secrets
 import signal
@@ -135,7 +136,7 @@ def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-# billing db upgrade, token -----------------------------------------------------------------------
+# billing db upgrade, token, audit -----------------------------------------------------------------
 
 
 def _database_url(settings: Settings) -> str:
@@ -184,6 +185,30 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _audit(url: str) -> list[str]:
+    from billing.adapters.sqlalchemy.audit import audit_wallets
+    from billing.adapters.sqlalchemy.engine import create_engine
+
+    engine = create_engine(url)
+    try:
+        return await audit_wallets(engine)
+    finally:
+        await engine.dispose()
+
+
+def audit(args: argparse.Namespace) -> int:
+    drifting = asyncio.run(_audit(_database_url(Settings.from_env())))
+    if drifting:
+        print(
+            f"drift in {len(drifting)} wallet(s): cached balance, newest balance_after and ledger sum disagree "
+            f"for tenants: {', '.join(sorted(drifting))}",
+            file=sys.stderr,
+        )
+        return 1
+    _say("every wallet agrees with its ledger")
+    return 0
+
+
 # the parser --------------------------------------------------------------------------------------
 
 
@@ -210,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
     sign.add_argument("--email")
     sign.add_argument("--ttl", type=int, default=3600, help="seconds (default 3600)")
     sign.set_defaults(action=token)
+
+    check = commands.add_parser("audit", help="check every wallet against its ledger; non-zero exit on drift")
+    check.set_defaults(action=audit)
 
     return root
 

@@ -19,6 +19,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -337,8 +338,15 @@ class SqlAlchemyIdempotencyKeyRepository(_Repository):
             )
         )
 
-    async def purge_expired(self, now: datetime) -> int:
-        result = await self._execute(delete(idempotency_keys).where(idempotency_keys.c.expires_at <= now))
+    async def purge_expired(self, now: datetime, limit: int = 1000) -> int:
+        """At most `limit` keys a call, so a purge after a long pause stays a short transaction."""
+        expired = (
+            select(idempotency_keys.c.tenant_id, idempotency_keys.c.key)
+            .where(idempotency_keys.c.expires_at <= now)
+            .limit(limit)
+        )
+        key = tuple_(idempotency_keys.c.tenant_id, idempotency_keys.c.key)
+        result = await self._execute(delete(idempotency_keys).where(key.in_(expired)))
         return int(result.rowcount)
 
 

@@ -1,0 +1,39 @@
+"""`billing audit`: every wallet's cached balance against its ledger, in one pass over the ledger."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+# A wallet drifts when its cached balance differs from the ledger's sum or from its newest row's
+# balance_after, or when a row's balance_after does not follow from the previous row's (from 0).
+DRIFTING_WALLETS = text(
+    """
+    WITH rows AS (
+        SELECT tenant_id, amount, balance_after, seq,
+               lag(balance_after, 1, 0) OVER (PARTITION BY tenant_id ORDER BY seq) AS before
+        FROM wallet_transactions
+    ), ledgers AS (
+        SELECT tenant_id,
+               sum(amount) AS total,
+               (array_agg(balance_after ORDER BY seq DESC))[1] AS newest,
+               bool_and(before + amount = balance_after) AS chained
+        FROM rows
+        GROUP BY tenant_id
+    )
+    SELECT coalesce(w.tenant_id, l.tenant_id) AS tenant_id
+    FROM wallets w FULL JOIN ledgers l ON l.tenant_id = w.tenant_id
+    WHERE w.tenant_id IS NULL
+       OR w.balance <> coalesce(l.total, 0)
+       OR w.balance <> coalesce(l.newest, 0)
+       OR NOT coalesce(l.chained, true)
+    ORDER BY 1
+    """
+)
+
+
+async def audit_wallets(engine: AsyncEngine) -> list[str]:
+    """The tenant ids of drifting wallets (empty when every wallet agrees with its ledger)."""
+    async with engine.connect() as connection:
+        result = await connection.execute(DRIFTING_WALLETS)
+        return [str(tenant_id) for tenant_id in result.scalars()]

@@ -1,0 +1,50 @@
+"""The audit's query: each way a wallet can drift from its ledger is caught, and only that wallet is named."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import psycopg
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing.adapters.sqlalchemy.audit import audit_wallets
+
+
+def _wallet(connection: psycopg.Connection[tuple[object, ...]], tenant: str, balance: str) -> uuid.UUID:
+    wallet_id = uuid.uuid4()
+    connection.execute(
+        "INSERT INTO wallets (tenant_id, id, currency, balance, created_at, updated_at)"
+        " VALUES (%s, %s, 'USD', %s, now(), now())",
+        (tenant, wallet_id, balance),
+    )
+    return wallet_id
+
+
+def _row(
+    connection: psycopg.Connection[tuple[object, ...]], tenant: str, wallet: uuid.UUID, amount: str, after: str
+) -> None:
+    connection.execute(
+        "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+        " description, created_at) VALUES (%s, %s, %s, 'adjustment', %s, 'USD', %s, 'audit test', %s)",
+        (tenant, uuid.uuid4(), wallet, amount, after, datetime.now(UTC)),
+    )
+
+
+@pytest.mark.postgres
+async def test_audit_names_each_kind_of_drift_and_nothing_else(database_url: str, engine: AsyncEngine) -> None:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        healthy = _wallet(connection, "healthy", "15.00")
+        _row(connection, "healthy", healthy, "10.00", "10.00")
+        _row(connection, "healthy", healthy, "5.00", "15.00")
+        _wallet(connection, "fresh", "0.00")
+        cache = _wallet(connection, "bad-cache", "16.00")  # sum and newest row say 15.00
+        _row(connection, "bad-cache", cache, "15.00", "15.00")
+        chain = _wallet(connection, "broken-chain", "15.00")  # sum and newest agree; the middle does not
+        _row(connection, "broken-chain", chain, "10.00", "7.00")
+        _row(connection, "broken-chain", chain, "5.00", "15.00")
+        newest = _wallet(connection, "bad-newest", "15.00")  # sum agrees; the newest row says 14.00
+        _row(connection, "bad-newest", newest, "15.00", "14.00")
+
+    assert await audit_wallets(engine) == ["bad-cache", "bad-newest", "broken-chain"]

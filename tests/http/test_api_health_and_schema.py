@@ -24,6 +24,8 @@ OPERATION_IDS = {
     "list_tenant_transactions",
     "charge_wallet",
     "refund_charge",
+    "get_billing_contact",
+    "set_billing_contact",
     "health",
     "ready",
 }

@@ -20,6 +20,7 @@ from billing.config import Settings
 from billing.container import Container, close, postgres_container
 from billing.entrypoints.http.background import OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
+from billing.entrypoints.http.controllers.contact import ContactController
 from billing.entrypoints.http.controllers.health import HealthController
 from billing.entrypoints.http.controllers.invoices import InvoiceController
 from billing.entrypoints.http.controllers.params import provide_page
@@ -77,7 +78,13 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
 
     api = Router(
         path=BASE_PATH,
-        route_handlers=[WalletController, TopupRequestController, InvoiceController, WalletsController],
+        route_handlers=[
+            WalletController,
+            TopupRequestController,
+            InvoiceController,
+            WalletsController,
+            ContactController,
+        ],
         guards=[authenticate],
         security=[{BEARER: []}],
         dependencies={

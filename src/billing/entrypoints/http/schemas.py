@@ -13,6 +13,7 @@ from uuid import UUID
 
 import msgspec
 
+from billing.domain.contact import BillingContact
 from billing.domain.errors import ValidationError
 from billing.domain.invoice import Invoice, InvoiceLine
 from billing.domain.ledger import LedgerEntry
@@ -84,6 +85,11 @@ class RefundCreate(Body):
     reference_id: str
     amount: RawAmount | msgspec.UnsetType = msgspec.UNSET  # unset: the rest of the charge
     description: str | None = None
+
+
+class ContactUpdate(Body):
+    email: str
+    name: str | None = None
 
 
 class WalletOut(msgspec.Struct, kw_only=True):
@@ -247,6 +253,24 @@ class InvoicePage(msgspec.Struct, kw_only=True):
     page: int
     page_size: int
     total: int
+
+
+class ContactOut(msgspec.Struct, kw_only=True):
+    tenant_id: str
+    email: str
+    name: str | None
+    updated_by: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, contact: BillingContact) -> ContactOut:
+        return cls(
+            tenant_id=contact.tenant_id,
+            email=contact.email,
+            name=contact.name,
+            updated_by=contact.updated_by,
+            updated_at=_utc(contact.updated_at),
+        )
 
 
 class HealthOut(msgspec.Struct):

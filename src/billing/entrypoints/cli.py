@@ -1,4 +1,4 @@
-"""The `billing` command (contract §4): serve, db upgrade, token, audit."""
+"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from pathlib import Path
 from types import FrameType
 
 from billing.application.caller import MANAGE, VIEW
+from billing.application.outbox import OutboxEntry, OutboxStatus
+from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
 from billing.config import ConfigError, Settings
 from billing.domain.errors import ValidationError
 from billing.domain.tenant import validate_tenant_id
@@ -209,6 +211,57 @@ def audit(args: argparse.Namespace) -> int:
     return 0
 
 
+# billing outbox run, list -----------------------------------------------------------------------
+
+OUTBOX_POLL_SECONDS = 5.0
+
+
+async def _outbox_run(once: bool) -> int:
+    from billing.container import close, postgres_container
+
+    container = postgres_container(Settings.from_env())
+    dispatcher = container.outbox_dispatcher()
+    try:
+        while True:
+            report = await dispatcher.dispatch_due()
+            if report.handled or once:
+                _say(f"outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed")
+            if once:
+                return 0
+            await asyncio.sleep(OUTBOX_POLL_SECONDS)
+    finally:
+        await close(container)
+
+
+def outbox_run(args: argparse.Namespace) -> int:
+    return asyncio.run(_outbox_run(args.once))
+
+
+async def _outbox_list(status: OutboxStatus | None, limit: int) -> list[OutboxEntry]:
+    from billing.container import close, postgres_container
+
+    container = postgres_container(Settings.from_env())
+    try:
+        async with container.unit_of_work() as uow:
+            return list((await uow.outbox.list(status, PageRequest(1, limit))).items)
+    finally:
+        await close(container)
+
+
+def outbox_list(args: argparse.Namespace) -> int:
+    status = None if args.status is None else OutboxStatus(args.status)
+    entries = asyncio.run(_outbox_list(status, args.limit))
+    for entry in entries:
+        message = entry.message
+        _say(
+            f"{message.created_at:%Y-%m-%d %H:%M:%S}  {entry.status:<13} attempts={entry.attempts}  "
+            f"{message.tenant_id}  to={message.recipient or '-'}  {message.subject}"
+            + (f"\n    last error: {entry.last_error}" if entry.last_error else "")
+        )
+    _say(f"{len(entries)} message(s)")
+    return 0
+
+
 # the parser --------------------------------------------------------------------------------------
 
 
@@ -238,6 +291,16 @@ def parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("audit", help="check every wallet against its ledger; non-zero exit on drift")
     check.set_defaults(action=audit)
+
+    outbox = commands.add_parser("outbox", help="the invoice email outbox")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True, metavar="COMMAND")
+    deliver = outbox_commands.add_parser("run", help="deliver due email (until Ctrl-C, or once with --once)")
+    deliver.add_argument("--once", action="store_true", help="deliver what is due now, then exit")
+    deliver.set_defaults(action=outbox_run)
+    show = outbox_commands.add_parser("list", help="list outbox messages, newest first")
+    show.add_argument("--status", choices=[status.value for status in OutboxStatus])
+    show.add_argument("--limit", type=int, default=100, choices=range(1, MAX_PAGE_SIZE + 1), metavar="1-100")
+    show.set_defaults(action=outbox_list)
 
     return root
 

@@ -31,6 +31,7 @@ MIN_JWT_SECRET_BYTES = 32
 MAX_IDEMPOTENCY_TTL_HOURS = 24 * 366
 MAX_INVOICE_DUE_DAYS = 3650
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("10.00")
 
 
 class ConfigError(Exception):
@@ -52,6 +53,7 @@ class Settings:
     idempotency_ttl: timedelta = timedelta(hours=24)
     smtp_url: str | None = None
     mail_from: str = "billing@localhost"
+    low_balance_threshold: Decimal = DEFAULT_LOW_BALANCE_THRESHOLD  # the console's hint; 0 turns it off
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -101,7 +103,14 @@ class _Reader:
         due_days = self.read("INVOICE_DUE_DAYS", _whole(0, MAX_INVOICE_DUE_DAYS), defaults.invoice_due_days)
         ttl_hours = self.read("IDEMPOTENCY_TTL_HOURS", _whole(1, MAX_IDEMPOTENCY_TTL_HOURS), 24)
         settings = Settings(
-            billing=BillingSettings(root_tenant, currency, minimum, maximum, due_days)
+            billing=BillingSettings(
+                root_tenant,
+                currency,
+                minimum,
+                maximum,
+                due_days,
+                payment_instructions=self.raw("PAYMENT_INSTRUCTIONS") or defaults.payment_instructions,
+            )
             if not self._problems
             else defaults,
             database_url=self.read("DATABASE_URL", _database_url, None, secret=True),
@@ -113,6 +122,9 @@ class _Reader:
             idempotency_ttl=timedelta(hours=ttl_hours),
             smtp_url=self.read("SMTP_URL", _smtp_url, None, secret=True),
             mail_from=self.read("MAIL_FROM", _email, "billing@localhost"),
+            low_balance_threshold=self.read(
+                "LOW_BALANCE_THRESHOLD", _threshold(currency), DEFAULT_LOW_BALANCE_THRESHOLD
+            ),
         )
         if self._problems:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(self._problems))
@@ -127,6 +139,17 @@ def _currency(value: str) -> str:
 
 def _amount(currency: str) -> Callable[[str], Decimal]:
     def parse(value: str) -> Decimal:
+        return Money.parse(value, currency).amount
+
+    return parse
+
+
+def _threshold(currency: str) -> Callable[[str], Decimal]:
+    """An amount in the currency, or zero (no low-balance hint)."""
+
+    def parse(value: str) -> Decimal:
+        if re.fullmatch(r"0+(\.0+)?", value):
+            return Money.zero(currency).amount
         return Money.parse(value, currency).amount
 
     return parse

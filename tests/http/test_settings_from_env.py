@@ -112,3 +112,12 @@ def test_a_database_url_needs_a_jwt_secret_to_serve() -> None:
 
     with pytest.raises(ConfigError, match="BILLING_JWT_SECRET"):
         settings.require_jwt_secret()
+
+
+def test_payment_instructions_for_the_invoice_email_are_configurable() -> None:
+    instructions = "Transfer to IBAN DE02 1203 0000 0000 2020 51, quoting the invoice number."
+
+    assert (
+        Settings.from_env({"BILLING_PAYMENT_INSTRUCTIONS": instructions}).billing.payment_instructions == instructions
+    )
+    assert "invoice number" in Settings.from_env({}).billing.payment_instructions

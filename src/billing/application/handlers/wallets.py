@@ -8,7 +8,7 @@ from billing.application.caller import Caller
 from billing.application.commands import AdjustWallet, ChargeWallet, RefundCharge
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime
-from billing.domain.errors import DuplicateError, NotFoundError, ValidationError
+from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError, ValidationError
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
 from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
@@ -46,15 +46,17 @@ async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: 
     amount = Money.parse(cmd.amount, rt.settings.currency)
     reference_id = _reference(cmd.reference_id)
     description = _description(cmd.description)
-    first = await uow.wallets.find_charge(tenant_id, reference_id)
-    if first is not None:
-        if -first.amount != amount:
-            raise DuplicateError(f"reference {reference_id!r} was already charged {-first.amount}, not {amount}")
-        return ChargeResult(first, created=False)
     posting = Posting.charge(rt.ids.new_id(), tenant_id, amount, reference_id, description, rt.clock.now())
-    entry = await uow.wallets.post(posting)
-    uow.record(entry.to_event())
-    return ChargeResult(entry, created=True)
+    attempt = await uow.wallets.charge_once(posting)
+    if attempt.earlier is not None:
+        earlier = attempt.earlier
+        if -earlier.amount != amount:
+            raise DuplicateError(f"reference {reference_id!r} was already charged {-earlier.amount}, not {amount}")
+        return ChargeResult(earlier, created=False)
+    if attempt.entry is None:
+        raise InsufficientFundsError(f"the wallet of {tenant_id} cannot cover {amount} {amount.currency}")
+    uow.record(attempt.entry.to_event())
+    return ChargeResult(attempt.entry, created=True)
 
 
 async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:

@@ -18,6 +18,7 @@ from billing.application.caller import Caller
 from billing.application.service import BillingService
 from billing.config import Settings
 from billing.container import Container, close, postgres_container
+from billing.entrypoints.console import console_router, template_config
 from billing.entrypoints.http.background import OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
 from billing.entrypoints.http.controllers.contact import ContactController
@@ -94,7 +95,7 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
         },
     )
     return Litestar(
-        route_handlers=[api, HealthController],
+        route_handlers=[api, HealthController, console_router(settings, authenticator)],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "readiness": Provide(provide_readiness, sync_to_thread=False),
@@ -102,6 +103,7 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
         exception_handlers={Exception: handle_exception},
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[RawAmountSchema()],
+        template_config=template_config(),
         openapi_config=OpenAPIConfig(
             title="billing",
             version="1.0.0",

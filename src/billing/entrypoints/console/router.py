@@ -1,0 +1,67 @@
+"""The console's router: its pages, static files, CSRF protection and HTML error pages, all under /console.
+
+Everything here is scoped to this router, so the JSON API keeps its Bearer tokens, its
+problem+json errors and no CSRF check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Router
+from litestar.datastructures import ResponseHeader
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.middleware.csrf import CSRFMiddleware
+from litestar.static_files import create_static_files_router
+
+from billing.application.caller import Caller
+from billing.config import Settings
+from billing.entrypoints.console.invoices import InvoicePage
+from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignInRequiredError, csrf_config
+from billing.entrypoints.console.sign_in import SignInController
+from billing.entrypoints.console.topups import TopupsPage
+from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig, error_page, redirect_to_sign_in
+from billing.entrypoints.console.wallet import WalletPage
+from billing.entrypoints.http.auth import JwtAuthenticator
+
+# No framing (clickjacking an "approve" button), no script or style from anywhere else, no caching.
+SECURITY_HEADERS = [
+    ResponseHeader(
+        name="Content-Security-Policy", value="default-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+    ResponseHeader(name="X-Frame-Options", value="DENY"),
+    ResponseHeader(name="Referrer-Policy", value="same-origin"),
+    ResponseHeader(name="Cache-Control", value="no-store"),
+]
+
+
+def console_router(settings: Settings, authenticator: JwtAuthenticator) -> Router:
+    auth = ConsoleAuth(authenticator)
+    config = ConsoleConfig(settings.low_balance_threshold)
+
+    def provide_auth() -> ConsoleAuth:
+        return auth
+
+    def provide_config() -> ConsoleConfig:
+        return config
+
+    def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+        caller = auth.caller(request)
+        request.state.console_caller = caller  # for the error page's header
+        return caller
+
+    static = create_static_files_router(path="/static", directories=[STATIC], name=STATIC_NAME)
+    return Router(
+        path=CONSOLE_PATH,
+        route_handlers=[SignInController, WalletPage, InvoicePage, TopupsPage, static],
+        dependencies={
+            "auth": Provide(provide_auth, sync_to_thread=False),
+            "console": Provide(provide_config, sync_to_thread=False),
+            "caller": Provide(provide_caller, sync_to_thread=False),
+        },
+        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(authenticator.secret))],
+        exception_handlers={SignInRequiredError: redirect_to_sign_in, Exception: error_page},
+        response_headers=SECURITY_HEADERS,
+        include_in_schema=False,
+    )

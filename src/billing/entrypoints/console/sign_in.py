@@ -1,0 +1,80 @@
+"""Sign in (a JWT pasted once, verified like the API's Bearer tokens) and sign out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.response import Redirect
+
+from billing.application.caller import Caller
+from billing.application.service import BillingService
+from billing.domain.errors import BillingError
+from billing.entrypoints.console.session import (
+    ConsoleAuth,
+    SignInRequiredError,
+    cleared_session_cookie,
+    session_cookie,
+)
+from billing.entrypoints.console.views import is_root, render, text
+
+NOTES = {
+    "required": "Sign in to continue.",
+    "expired": "Your sign-in has expired. Paste a new token to continue.",
+    "invalid": "Your sign-in is no longer valid. Paste a new token to continue.",
+    "signed-out": "You have signed out.",
+}
+
+
+def home_of(service: BillingService, caller: Caller) -> str:
+    """Operators land on the top-up queue, clinics on their wallet."""
+    return "/console/topups" if is_root(service, caller) else "/console/wallet"
+
+
+class SignInController(Controller):
+    path = "/"
+
+    @get("/", name="console-home")
+    async def home(
+        self,
+        request: Request[Any, Any, Any],
+        auth: NamedDependency[ConsoleAuth],
+        service: NamedDependency[BillingService],
+    ) -> Redirect:
+        try:
+            caller = auth.caller(request)
+        except SignInRequiredError:
+            return Redirect("/console/sign-in", status_code=303)
+        return Redirect(home_of(service, caller), status_code=303)
+
+    @get("/sign-in", name="console-sign-in")
+    async def form(self, request: Request[Any, Any, Any], service: NamedDependency[BillingService]) -> Response[Any]:
+        note = NOTES.get(request.query_params.get("reason", ""))
+        return render("sign_in.html", service, None, note=note, error=None)
+
+    @post("/sign-in", status_code=303)
+    async def sign_in(
+        self,
+        request: Request[Any, Any, Any],
+        auth: NamedDependency[ConsoleAuth],
+        service: NamedDependency[BillingService],
+    ) -> Response[Any]:
+        token = text(await request.form(), "token").strip()
+        if not token:
+            return render("sign_in.html", service, None, status=400, note=None, error="Paste your token (a JWT).")
+        try:
+            caller = auth.verify(token)
+        except BillingError as error:
+            message = f"This token was not accepted: {error.detail.rstrip('.')}."
+            return render("sign_in.html", service, None, status=401, note=None, error=message)
+        return Redirect(home_of(service, caller), cookies=[session_cookie(token)], status_code=303)
+
+    @post("/sign-out", status_code=303)
+    async def sign_out(self) -> Redirect:
+        return Redirect(
+            "/console/sign-in",
+            query_params={"reason": "signed-out"},
+            cookies=[cleared_session_cookie()],
+            status_code=303,
+        )

@@ -1,0 +1,147 @@
+"""The operators' top-up queue: filter by tenant and status, approve, reject, mark the invoice paid.
+
+Seeing it needs the root tenant with Billing.View; acting needs Billing.Manage too (the handlers
+check that themselves, exactly as for the API).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import FormMultiDict
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from billing.application import queries
+from billing.application.caller import VIEW, Caller
+from billing.application.commands import ApproveTopup, RejectTopup
+from billing.application.handlers.topups import approve_topup, reject_topup
+from billing.application.pagination import Page, PageRequest
+from billing.application.service import BillingService
+from billing.domain.errors import BillingError, ForbiddenError, ValidationError
+from billing.domain.topup import TopupRequest, TopupStatus
+from billing.entrypoints.console.views import FormProblem, Pager, optional, page_number, render, text
+from billing.entrypoints.console.wallet import parse_id
+
+PAGE_SIZE = 20
+ALL = "all"
+STATUSES = (*(status.value for status in TopupStatus), ALL)
+NOTICES = {
+    "approved": "Approved: the invoice was issued and emailed to the clinic. It waits under “invoiced” until paid.",
+    "rejected": "Rejected: the clinic sees the reason beside its request.",
+    "paid": "Marked paid: the clinic's wallet was credited and its request completed.",
+}
+
+
+@attrs.frozen
+class Filters:
+    """The queue's filters, as the page's query string or as hidden fields of an action's form."""
+
+    tenant_id: str = ""
+    status: str = TopupStatus.PENDING.value
+
+    @classmethod
+    def of(cls, values: Any) -> Filters:
+        status = values.get("status")
+        return cls(
+            tenant_id=(values.get("tenant_id") or "").strip(),
+            status=status if isinstance(status, str) and status else TopupStatus.PENDING.value,
+        )
+
+    def query(self, **extra: str) -> dict[str, str]:
+        return {**({"tenant_id": self.tenant_id} if self.tenant_id else {}), "status": self.status, **extra}
+
+
+def require_operator_page(service: BillingService, caller: Caller) -> None:
+    if not (service.runtime.auth.is_root(caller) and caller.can(VIEW)):
+        raise ForbiddenError(
+            "the top-up queue is for operators of the platform (the root tenant with Billing.View); "
+            "your wallet page shows your own requests"
+        )
+
+
+async def topups_page(
+    request: Request[Any, Any, Any],
+    service: BillingService,
+    caller: Caller,
+    filters: Filters,
+    *,
+    notice: str | None = None,
+    problem: FormProblem | None = None,
+) -> Response[Any]:
+    require_operator_page(service, caller)
+    page_request = PageRequest(page_number(request), PAGE_SIZE)
+    status = None if filters.status == ALL else filters.status
+    query = queries.ListTopupRequests(filters.tenant_id or None, status, page_request)
+    try:
+        requests: Page[TopupRequest] = await service.execute(queries.list_topup_requests, query, caller)
+    except ValidationError as error:  # a bad filter: say so beside it, list nothing
+        requests = Page((), page_request.page, page_request.page_size, 0)
+        problem = FormProblem.of(error, "filters", known=("tenant_id", "status"))
+    return render(
+        "topups.html",
+        service,
+        caller,
+        status=problem.status if problem else 200,
+        active="topups",
+        filters=filters,
+        statuses=STATUSES,
+        requests=requests,
+        requests_pager=Pager.of(requests, keep=filters.query()),
+        notice=notice,
+        problem=problem,
+    )
+
+
+def back_to_queue(form: FormMultiDict, done: str) -> Redirect:
+    return Redirect("/console/topups", query_params=Filters.of(form).query(done=done), status_code=303)
+
+
+class TopupsPage(Controller):
+    path = "/topups"
+
+    @get("/", name="console-topups")
+    async def show(
+        self, request: Request[Any, Any, Any], caller: NamedDependency[Caller], service: NamedDependency[BillingService]
+    ) -> Response[Any]:
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        return await topups_page(request, service, caller, Filters.of(request.query_params), notice=notice)
+
+    @post("/{request_id:str}/approve", status_code=303)
+    async def approve(
+        self,
+        request: Request[Any, Any, Any],
+        request_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+    ) -> Response[Any]:
+        require_operator_page(service, caller)
+        form = await request.form()
+        command = ApproveTopup(parse_id(request_id, "top-up request"), optional(text(form, "note")))
+        try:
+            await service.execute(approve_topup, command, caller)
+        except BillingError as error:
+            problem = FormProblem.of(error, request_id, form, known=("note",))
+            return await topups_page(request, service, caller, Filters.of(form), problem=problem)
+        return back_to_queue(form, "approved")
+
+    @post("/{request_id:str}/reject", status_code=303)
+    async def reject(
+        self,
+        request: Request[Any, Any, Any],
+        request_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+    ) -> Response[Any]:
+        require_operator_page(service, caller)
+        form = await request.form()
+        command = RejectTopup(parse_id(request_id, "top-up request"), text(form, "reason"))
+        try:
+            await service.execute(reject_topup, command, caller)
+        except BillingError as error:
+            problem = FormProblem.of(error, request_id, form, known=("reason",))
+            return await topups_page(request, service, caller, Filters.of(form), problem=problem)
+        return back_to_queue(form, "rejected")

@@ -1,0 +1,127 @@
+"""The clinic's wallet page: balance, recent ledger, top-up requests (ask, cancel), links to invoices."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from billing.application import queries
+from billing.application.caller import Caller
+from billing.application.commands import CancelTopup, RequestTopup
+from billing.application.handlers.topups import cancel_topup, request_topup
+from billing.application.pagination import PageRequest
+from billing.application.service import BillingService
+from billing.domain.errors import BillingError, NotFoundError
+from billing.entrypoints.console.views import (
+    ConsoleConfig,
+    FormProblem,
+    Pager,
+    optional,
+    page_number,
+    render,
+    text,
+)
+
+LEDGER_PAGE_SIZE = 10
+REQUESTS_PAGE_SIZE = 10
+TOPUP_FIELDS = ("amount", "note")
+NOTICES = {
+    "requested": "Your top-up request was sent. An operator will review it and email you the invoice.",
+    "cancelled": "The top-up request was cancelled.",
+}
+
+
+def parse_id(value: str, what: str) -> UUID:
+    """A malformed id in a console URL is simply 'not found', as the API's lookups answer."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFoundError(f"{what} not found") from None
+
+
+async def wallet_page(
+    request: Request[Any, Any, Any],
+    service: BillingService,
+    caller: Caller,
+    console: ConsoleConfig,
+    *,
+    notice: str | None = None,
+    problem: FormProblem | None = None,
+) -> Response[Any]:
+    ledger_page = PageRequest(page_number(request), LEDGER_PAGE_SIZE)
+    requests_page = PageRequest(page_number(request, "requests_page"), REQUESTS_PAGE_SIZE)
+    wallet = await service.execute(queries.get_wallet, queries.GetWallet(), caller)
+    ledger = await service.execute(queries.list_transactions, queries.ListTransactions(None, ledger_page), caller)
+    own = queries.ListTopupRequests(caller.tenant_id, None, requests_page)
+    requests = await service.execute(queries.list_topup_requests, own, caller)
+    threshold = console.low_balance_threshold
+    return render(
+        "wallet.html",
+        service,
+        caller,
+        status=problem.status if problem else 200,
+        active="wallet",
+        wallet=wallet,
+        low_balance=threshold > 0 and wallet.balance.amount < threshold,
+        threshold=threshold,
+        ledger=ledger,
+        ledger_pager=Pager.of(ledger, "page", {"requests_page": str(requests.page)}),
+        requests=requests,
+        requests_pager=Pager.of(requests, "requests_page", {"page": str(ledger.page)}),
+        limits=service.runtime.settings,
+        notice=notice,
+        problem=problem,
+    )
+
+
+class WalletPage(Controller):
+    path = "/wallet"
+
+    @get("/", name="console-wallet")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        return await wallet_page(request, service, caller, console, notice=notice)
+
+    @post("/topup-requests", status_code=303)
+    async def request_topup(
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        form = await request.form()
+        command = RequestTopup(text(form, "amount"), optional(text(form, "note")))
+        try:
+            await service.execute(request_topup, command, caller)
+        except BillingError as error:
+            problem = FormProblem.of(error, "topup", form, known=TOPUP_FIELDS)
+            return await wallet_page(request, service, caller, console, problem=problem)
+        return Redirect("/console/wallet", query_params={"done": "requested"}, status_code=303)
+
+    @post("/topup-requests/{request_id:str}/cancel", status_code=303)
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        request_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        try:
+            await service.execute(cancel_topup, CancelTopup(parse_id(request_id, "top-up request")), caller)
+        except BillingError as error:
+            problem = FormProblem.of(error, request_id)
+            return await wallet_page(request, service, caller, console, problem=problem)
+        return Redirect("/console/wallet", query_params={"done": "cancelled"}, status_code=303)

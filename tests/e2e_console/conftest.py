@@ -1,0 +1,56 @@
+"""Fixtures of the console's tests.
+
+Fast tests: the whole app through Litestar's test client over https (the cookies are Secure), on the
+in-memory adapters. Browser tests: Playwright driving Debian's Chromium against `billing serve` on a
+fresh database (tests/conftest.py's `database_url`), listening on 127.0.0.1 only, stopped in a finally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from console_support import CHROMIUM_ARGS, SECRET, ConsoleServer, chromium_path, console_client
+from litestar.testing import AsyncTestClient
+
+from billing.config import JwtSettings, Settings
+from billing.container import in_memory_container
+from billing.entrypoints.http.app import create_app
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(jwt=JwtSettings(secret=SECRET))
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(in_memory_container(settings), deliver_email=False)
+    async with console_client(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def server(database_url: str) -> Iterator[ConsoleServer]:
+    served = ConsoleServer(database_url)
+    try:
+        served.wait_ready()
+        yield served
+    finally:
+        served.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    executable = chromium_path()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is missing: pip install -e '.[test]'", pytrace=False)
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -1,0 +1,185 @@
+"""What the console's tests share: tokens, the CSRF field, `billing serve` as a subprocess, and Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from billing.adapters.embedded import free_port
+from billing.application.caller import MANAGE, VIEW
+from billing.entrypoints.http.auth import issue_token
+
+SECRET = "console-test-secret-of-at-least-thirty-two-bytes"
+ROOT = "root"
+CLINIC = "clinic-a"
+API = "/api/v1/billing"
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-output" / "screenshots"
+DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
+# Set to 1 to refresh the README's two screenshots from a run (they are committed, so not on every run).
+UPDATE_DOCS = "BILLING_UPDATE_DOCS_SCREENSHOTS"
+
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+HOW_TO_INSTALL_CHROMIUM = (
+    "The console's browser tests drive Debian's Chromium, and it is not installed. Install it (as root) with:\n"
+    "    apt-get update && apt-get install -y chromium\n"
+    "or point BILLING_TEST_CHROMIUM at a Chromium binary. (Playwright's own browser download is not used.)"
+)
+
+
+def token(
+    tenant: str,
+    *permissions: str,
+    user: str = "user-1",
+    ttl: timedelta = timedelta(minutes=30),
+    now: datetime | None = None,
+) -> str:
+    return issue_token(
+        SECRET,
+        tenant=tenant,
+        user=user,
+        permissions=permissions,
+        now=now or datetime.now(UTC),
+        ttl=ttl,
+        email=f"{user}@{tenant}.example",
+    )
+
+
+def expired_token(tenant: str, *permissions: str, user: str = "user-1") -> str:
+    return token(tenant, *permissions, user=user, now=datetime.now(UTC) - timedelta(hours=2), ttl=timedelta(hours=1))
+
+
+OPERATOR = (ROOT, VIEW, MANAGE)
+CLINIC_USER = (CLINIC, VIEW)
+
+
+def csrf_field(html: str) -> str:
+    """The hidden `_csrf_token` a console form carries."""
+    match = re.search(r'name="_csrf_token" value="([^"]*)"', html)
+    assert match, "no CSRF field on the page"
+    return match.group(1)
+
+
+def field_error(html: str, target: str, field: str) -> str | None:
+    """The message shown beside a field (`target` is the form or row the field belongs to)."""
+    match = re.search(rf'id="{re.escape(target)}-{re.escape(field)}-error"[^>]*>([^<]*)<', html)
+    return match.group(1) if match else None
+
+
+def error_detail(html: str) -> str:
+    match = re.search(r'data-testid="error-detail">([^<]*)<', html)
+    assert match, "not the console's error page"
+    return match.group(1)
+
+
+@asynccontextmanager
+async def console_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Any]]:
+    """Over https (the console's cookies are Secure), redirects not followed (tests look at them)."""
+    async with AsyncTestClient(app, base_url="https://testserver.local") as client:
+        client.follow_redirects = False
+        yield client
+
+
+# `billing serve` ----------------------------------------------------------------------------------
+
+
+class ConsoleServer:
+    """`billing serve` on 127.0.0.1 and a free port, on an existing (migrated) database."""
+
+    def __init__(self, database_url: str) -> None:
+        self.port = free_port()
+        self.address = f"http://127.0.0.1:{self.port}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
+        env |= {"BILLING_DATABASE_URL": database_url, "BILLING_JWT_SECRET": SECRET}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "billing.entrypoints.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            try:
+                if httpx.get(f"{self.address}/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"billing serve did not become ready:\n{self.output}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def api(self, method: str, path: str, who: tuple[str, ...], **options: Any) -> httpx.Response:
+        """The JSON API of the same server, with a Bearer token (and no CSRF token: it needs none)."""
+        headers = {"Authorization": f"Bearer {token(who[0], *who[1:], user='api-user')}"}
+        return httpx.request(method, f"{self.address}{API}{path}", headers=headers, timeout=10, **options)
+
+
+# Chromium -----------------------------------------------------------------------------------------
+
+
+def chromium_path() -> str:
+    """Debian's Chromium, or fail (never skip) saying how to install it."""
+    configured = os.environ.get("BILLING_TEST_CHROMIUM")
+    found = configured or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found or not Path(found).exists():
+        pytest.fail(HOW_TO_INSTALL_CHROMIUM, pytrace=False)
+    return found
+
+
+def screenshot_path(name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS / f"{name}.png"
+
+
+def publish_to_docs(shot: Path, name: str) -> None:
+    """Copy a screenshot to docs/screenshots/ when asked to (BILLING_UPDATE_DOCS_SCREENSHOTS=1)."""
+    if os.environ.get(UPDATE_DOCS) == "1":
+        DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS_SCREENSHOTS / name)

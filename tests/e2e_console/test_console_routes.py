@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from decimal import Decimal
 from http.cookies import SimpleCookie
@@ -14,6 +15,7 @@ from console_support import (
     CLINIC_USER,
     OPERATOR,
     REPO,
+    chromium_path,
     console_client,
     csrf_field,
     error_detail,
@@ -319,6 +321,21 @@ def test_templates_and_static_files_ship_in_the_wheel() -> None:
     for path in shipped:
         relative = path.relative_to(package)
         assert any(relative.match(pattern) for pattern in patterns), f"{relative} is not in package-data"
+
+
+def test_the_readme_shows_the_committed_screenshots() -> None:
+    shown = re.findall(r"\]\((docs/screenshots/[^)]+\.png)\)", (REPO / "README.md").read_text())
+
+    assert sorted(shown) == ["docs/screenshots/console-topups.png", "docs/screenshots/console-wallet.png"]
+    for path in shown:
+        assert (REPO / path).read_bytes().startswith(b"\x89PNG"), path
+
+
+def test_without_chromium_the_browser_tests_fail_saying_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BILLING_TEST_CHROMIUM", "/nonexistent/chromium")
+
+    with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
+        chromium_path()
 
 
 def _bearer(who: tuple[str, ...]) -> dict[str, str]:

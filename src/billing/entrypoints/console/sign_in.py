@@ -50,8 +50,8 @@ class SignInController(Controller):
 
     @get("/sign-in", name="console-sign-in")
     async def form(self, request: Request[Any, Any, Any], service: NamedDependency[BillingService]) -> Response[Any]:
-        note = NOTES.get(request.query_params.get("reason", ""))
-        return render("sign_in.html", service, None, note=note, error=None)
+        reason = request.query_params.get("reason", "")
+        return render("sign_in.html", service, None, note=NOTES.get(reason), note_is_warning=reason != "signed-out")
 
     @post("/sign-in", status_code=303)
     async def sign_in(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -26,26 +27,24 @@ def head_revision() -> str:
     return head
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def _run(command_: Callable[[Config, str], None], url: str, revision: str) -> None:
+    """An Alembic command on one connection and one transaction (env.py takes the connection)."""
     engine = create_migration_engine(url)
     try:
         with engine.begin() as connection:
             config = _config()
             config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+            command_(config, revision)
     finally:
         engine.dispose()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    _run(command.upgrade, url, revision)
 
 
 def downgrade(url: str, revision: str) -> None:
-    engine = create_migration_engine(url)
-    try:
-        with engine.begin() as connection:
-            config = _config()
-            config.attributes["connection"] = connection
-            command.downgrade(config, revision)
-    finally:
-        engine.dispose()
+    _run(command.downgrade, url, revision)
 
 
 def upgrade_to_head(url: str) -> None:

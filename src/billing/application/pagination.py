@@ -11,6 +11,8 @@ from billing.domain.errors import FieldError, ValidationError
 
 T = TypeVar("T")
 MAX_PAGE_SIZE = 100
+# The last page whose offset still fits PostgreSQL's 64-bit OFFSET; a later one is a 400, not a 500.
+MAX_PAGE = (2**63 - 1) // MAX_PAGE_SIZE
 
 
 @attrs.frozen
@@ -20,8 +22,8 @@ class PageRequest:
 
     def __attrs_post_init__(self) -> None:
         errors = []
-        if isinstance(self.page, bool) or not isinstance(self.page, int) or self.page < 1:
-            errors.append(FieldError("page", "must be an integer of at least 1"))
+        if isinstance(self.page, bool) or not isinstance(self.page, int) or not 1 <= self.page <= MAX_PAGE:
+            errors.append(FieldError("page", f"must be an integer from 1 to {MAX_PAGE}"))
         size = self.page_size
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_PAGE_SIZE:
             errors.append(FieldError("page_size", f"must be an integer from 1 to {MAX_PAGE_SIZE}"))

@@ -9,7 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar.params import QueryParameter
 
-from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
+from billing.application.pagination import MAX_PAGE, MAX_PAGE_SIZE, PageRequest
 from billing.domain.errors import ValidationError
 from billing.entrypoints.http.problems import Rendered
 from billing.entrypoints.http.schemas import encode
@@ -19,7 +19,7 @@ JSON = "application/json"
 
 
 def provide_page(
-    page: Annotated[int, QueryParameter(ge=1, description="Page number, from 1.")] = 1,
+    page: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE, description="Page number, from 1.")] = 1,
     page_size: Annotated[
         int, QueryParameter(ge=1, le=MAX_PAGE_SIZE, description=f"Items per page, 1-{MAX_PAGE_SIZE}.")
     ] = 20,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
 from billing.application import queries
@@ -69,7 +70,10 @@ class WalletsController(Controller):
         status_code=201,
         dto=JsonBody[ChargeCreate],
         return_dto=None,
-        responses=problem_responses("forbidden", "insufficient_funds", "duplicate", write=True),
+        responses={
+            200: ResponseSpec(TransactionOut, description="A repeat of the same reference and amount: the first row"),
+            **problem_responses("forbidden", "insufficient_funds", "duplicate", write=True),
+        },
     )
     async def charge_wallet(
         self,

@@ -32,20 +32,34 @@ _UNAVAILABLE = (
 )
 
 
-def translate(error: DBAPIError) -> Exception:
-    """The application error for a database error; the original error when it is a bug."""
-    original = error.orig
-    if isinstance(original, psycopg.errors.IntegrityError):
-        constraint = original.diag.constraint_name or ""
-        answer = CONSTRAINT_ANSWERS.get(constraint)
+def _answer(error: BaseException | None) -> Exception | None:
+    """What a driver error means for the caller, when it means something."""
+    if isinstance(error, psycopg.errors.IntegrityError):
+        answer = CONSTRAINT_ANSWERS.get(error.diag.constraint_name or "")
         if answer is not None:
             return answer()
-    if isinstance(original, _RETRYABLE):
-        return ConcurrencyConflictError(str(original))
-    if (
-        error.connection_invalidated
-        or isinstance(error, OperationalError | InterfaceError)
-        or isinstance(original, _UNAVAILABLE)
-    ):
+    if isinstance(error, _RETRYABLE):
+        return ConcurrencyConflictError(str(error))
+    if isinstance(error, _UNAVAILABLE):
+        return DatabaseUnavailableError("the database is unavailable; nothing was changed")
+    return None
+
+
+def translate(error: DBAPIError) -> Exception:
+    """The application error for a database error; the original error when it is a bug."""
+    answer = _answer(error.orig)
+    if answer is not None:
+        return answer
+    if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+        return DatabaseUnavailableError("the database is unavailable; nothing was changed")
+    return error
+
+
+def translate_driver(error: psycopg.Error) -> Exception:
+    """The same, for a statement run on the driver connection itself (the charge's hot path)."""
+    answer = _answer(error)
+    if answer is not None:
+        return answer
+    if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return DatabaseUnavailableError("the database is unavailable; nothing was changed")
     return error

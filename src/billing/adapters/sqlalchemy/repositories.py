@@ -8,6 +8,8 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import attrs
+import psycopg
+from psycopg.rows import dict_row
 from sqlalchemy import (
     CursorResult,
     Executable,
@@ -27,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.errors import translate
+from billing.adapters.sqlalchemy.errors import translate, translate_driver
 from billing.adapters.sqlalchemy.tables import (
     billing_contacts,
     idempotency_keys,
@@ -72,22 +74,23 @@ POST_TO_LEDGER = text(
 # A charge in one round trip: the earlier charge of the reference if there is one; else the
 # conditional debit and its ledger row. Two concurrent first charges of one reference both miss
 # `earlier`; the unique index refuses the second, whose retry then finds the first.
-CHARGE_ONCE = text(
-    """
+# It runs on the driver connection (same transaction): the hottest statement skips SQLAlchemy's
+# per-execution work, which measured 30-40% of an in-process charge (README, Performance).
+CHARGE_ONCE = """
     WITH earlier AS (
         SELECT tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at
         FROM wallet_transactions
-        WHERE tenant_id = :tenant_id AND kind = 'charge' AND reference_id = :reference_id
+        WHERE tenant_id = %(tenant_id)s AND kind = 'charge' AND reference_id = %(reference_id)s
     ), moved AS (
-        UPDATE wallets SET balance = balance + :amount, updated_at = :at
-        WHERE tenant_id = :tenant_id AND currency = :currency AND balance + :amount >= 0
+        UPDATE wallets SET balance = balance + %(amount)s, updated_at = %(at)s
+        WHERE tenant_id = %(tenant_id)s AND currency = %(currency)s AND balance + %(amount)s >= 0
           AND NOT EXISTS (SELECT FROM earlier)
         RETURNING id, balance
     ), inserted AS (
         INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
                                          balance_after, reference_id, description, created_at)
-        SELECT :tenant_id, :id, moved.id, 'charge', :amount, :currency,
-               moved.balance, :reference_id, :description, :at
+        SELECT %(tenant_id)s, %(id)s, moved.id, 'charge', %(amount)s, %(currency)s,
+               moved.balance, %(reference_id)s, %(description)s, %(at)s
         FROM moved
         RETURNING tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description,
                   created_at
@@ -95,8 +98,7 @@ CHARGE_ONCE = text(
     SELECT true AS is_new, * FROM inserted
     UNION ALL
     SELECT false AS is_new, * FROM earlier
-    """
-)
+"""
 
 # Built once: the first statement of every charge skips building and hashing a new construct.
 FIND_CHARGE = select(wallet_transactions).where(
@@ -118,6 +120,21 @@ class _Repository:
             return await self._connection.execute(statement, params)
         except DBAPIError as error:
             translated = translate(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def _fetch_one_on_driver(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """One statement straight on the psycopg connection, inside the unit of work's transaction."""
+        raw = (await self._connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        try:
+            cursor = raw.cursor(row_factory=dict_row)
+            await cursor.execute(sql, params)
+            row: dict[str, Any] | None = await cursor.fetchone()
+            return row
+        except psycopg.Error as error:
+            translated = translate_driver(error)
             if translated is error:
                 raise
             raise translated from error
@@ -205,8 +222,7 @@ class SqlAlchemyWalletRepository(_Repository):
         )
 
     async def charge_once(self, posting: Posting) -> ChargeAttempt:
-        result = await self._execute(CHARGE_ONCE, self._posting_params(posting))
-        row = result.mappings().first()
+        row = await self._fetch_one_on_driver(CHARGE_ONCE, self._posting_params(posting))
         if row is None:
             return ChargeAttempt(entry=None, earlier=None)
         entry = rows.entry_from_row(row)

@@ -124,10 +124,13 @@ class Served:
     def log_tail(self) -> str:
         return self.log.read_text(errors="replace")[-4000:]
 
-    def worker_pids(self) -> list[int]:
-        """The processes uvicorn started for its workers (the children of the command)."""
+    def child_pids(self) -> list[int]:
         children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
         return [int(pid) for pid in children.read_text().split()] if children.exists() else []
+
+    def worker_pids(self) -> list[int]:
+        """The processes uvicorn spawned for its workers (not multiprocessing's resource tracker)."""
+        return [pid for pid in self.child_pids() if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def _wait_until_healthy(served: Served) -> None:
@@ -179,10 +182,37 @@ def billing_serve(database_url: str, port: int, log: Path, workers: int = 1) -> 
             stderr=subprocess.STDOUT,
         )
     served = Served(process, f"http://127.0.0.1:{port}", log)
-    workers_seen: list[int] = []
+    children: list[int] = []
     try:
         _wait_until_healthy(served)
-        workers_seen = served.worker_pids()
+        children = served.child_pids()
         yield served
     finally:
-        _stop(served, workers_seen or served.worker_pids())
+        _stop(served, children or served.child_pids())
+
+
+# Which process holds which TCP connection -------------------------------------------------------
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
+    return inodes
+
+
+def accepted_connections(pids: list[int], port: int) -> dict[int, int]:
+    """The established connections to local `port` that the processes hold: client port -> pid."""
+    owner = {inode: pid for pid in pids for inode in _socket_inodes(pid)}
+    accepted = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with suppress(FileNotFoundError), open(table) as lines:
+            for line in list(lines)[1:]:
+                fields = line.split()
+                local_port, remote_port = (int(address.rsplit(":", 1)[1], 16) for address in fields[1:3])
+                if local_port == port and fields[3] == "01" and fields[9] in owner:  # 01: ESTABLISHED
+                    accepted[remote_port] = owner[fields[9]]
+    return accepted

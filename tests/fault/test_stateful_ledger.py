@@ -93,7 +93,7 @@ class World:
 
 
 class WalletLife(RuleBasedStateMachine):
-    """Set by `machine_on` before a run: the service under test and the loop that drives it."""
+    """Set by the test before a run: the service under test, its clock, and the loop that drives it."""
 
     service: ClassVar[BillingService]
     clock: ClassVar[ManualClock]
@@ -315,6 +315,7 @@ def test_any_wallet_life_keeps_the_ledger_exact_and_credits_each_request_at_most
             max_examples=backend.examples,
             stateful_step_count=20,
             deadline=None,
+            derandomize=True,  # the same histories on every run: CI never fails by the luck of the draw
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )

@@ -74,26 +74,22 @@ def clinic_user(clinic: str) -> dict[str, str]:
     return bearer(clinic, VIEW, user="clinic-user")
 
 
-def _port(served: Served) -> int:
-    return int(served.base_url.rsplit(":", 1)[1])
-
-
 @attrs.frozen
 class WorkerClients:
-    """Single-connection clients, each known to be served by a given worker."""
+    """Single-connection clients, RACERS of them known to be served by each of the two workers."""
 
     by_worker: dict[int, list[httpx.AsyncClient]]
 
     def spread(self, n: int) -> list[httpx.AsyncClient]:
-        """`n` clients, alternating between the workers: each worker gets half the racers."""
-        pools = list(self.by_worker.values())
-        return [pools[i % len(pools)][(i // len(pools)) % len(pools[0])] for i in range(n)]
+        """`n` (at most 2 * RACERS) distinct clients, alternating between the workers."""
+        first, second = self.by_worker.values()
+        return [(first, second)[i % 2][i // 2] for i in range(n)]
 
 
 @pytest.fixture
 async def clients(served: Served) -> AsyncIterator[WorkerClients]:
-    """Open connections one at a time, and keep RACERS of them per worker (uvicorn's workers share one
-    listening socket; /proc says which worker accepted each connection)."""
+    """Open connections one at a time and keep RACERS of them per worker: uvicorn's workers share one
+    listening socket, and /proc tells which worker accepted each connection."""
     workers = served.worker_pids()
     assert len(workers) == 2, f"billing serve --workers 2 started {workers}"
     port = int(served.base_url.rsplit(":", 1)[1])
@@ -101,9 +97,8 @@ async def clients(served: Served) -> AsyncIterator[WorkerClients]:
     tls = ssl.create_default_context()  # unused on http://, but each client would build its own (slowly)
     opened: list[httpx.AsyncClient] = []
     try:
-        for _ in range(MAX_CONNECTIONS):
-            if all(len(pool) >= RACERS for pool in by_worker.values()):
-                break
+        while not all(len(pool) >= RACERS for pool in by_worker.values()):
+            assert len(opened) < MAX_CONNECTIONS, f"{MAX_CONNECTIONS} connections never reached both workers"
             before = accepted_connections(workers, port)
             client = httpx.AsyncClient(
                 base_url=served.base_url + BASE, timeout=30, limits=httpx.Limits(max_connections=1), verify=tls
@@ -115,8 +110,6 @@ async def clients(served: Served) -> AsyncIterator[WorkerClients]:
             pool = by_worker[next(iter(new.values()))]
             if len(pool) < RACERS:
                 pool.append(client)
-        else:
-            raise AssertionError(f"{MAX_CONNECTIONS} connections never reached both workers: {by_worker}")
         yield WorkerClients(by_worker)
     finally:
         for client in opened:

@@ -31,6 +31,7 @@ from .support import (
     CLINIC_USER,
     OPERATOR,
     Served,
+    assert_unavailable,
     billing_command,
     billing_env,
     billing_serve,
@@ -132,6 +133,7 @@ async def _restart_under_load(served: Served, database: EmbeddedPostgres, outcom
                 await _wait_for_successes(outcomes, 20)
                 await asyncio.to_thread(database.stop)
                 await _wait_for_ready(client, 503)
+                assert_unavailable(await client.get("/ready"))  # a problem that says why, not a trace
                 await asyncio.sleep(0.5)  # the clients keep charging against the missing database
                 await asyncio.to_thread(database.start)
                 await _wait_for_ready(client, 200)

@@ -12,16 +12,15 @@ from billing.application.outbox import EmailMessage
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime
 from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid
-from billing.domain.invoice import Invoice
 
 
-async def _recipient(uow: UnitOfWork, invoice: Invoice) -> str | None:
+async def _recipient(uow: UnitOfWork, event: InvoiceIssued | InvoicePaid) -> str | None:
     """The tenant's billing contact; else whoever asked for the top-up."""
-    contact = await uow.contacts.get(invoice.tenant_id)
+    contact = await uow.contacts.get(event.tenant_id)
     if contact is not None:
         return contact.email
-    if invoice.topup_request_id is not None:
-        request = await uow.topups.get(invoice.topup_request_id)
+    if event.topup_request_id is not None:
+        request = await uow.topups.get(event.topup_request_id, tenant_id=event.tenant_id)
         if request is not None:
             return request.requester_email
     return None
@@ -66,15 +65,13 @@ async def queue_invoice_emails(uow: UnitOfWork, rt: Runtime, events: list[Domain
             subject, text, body = render_payment_received(event)
         else:
             continue
-        invoice = await uow.invoices.get(event.invoice_id)
-        assert invoice is not None
         message_uuid = rt.ids.new_id()
         await uow.outbox.add(
             EmailMessage(
                 id=message_uuid,
                 tenant_id=event.tenant_id,
                 kind=kind,
-                recipient=await _recipient(uow, invoice),
+                recipient=await _recipient(uow, event),
                 subject=subject,
                 text=text,
                 html=f"<html><body>{body}</body></html>",

@@ -81,7 +81,11 @@ class WalletRepository(Protocol):
 
 
 class TopupRequestRepository(Protocol):
-    async def get(self, request_id: UUID, *, for_update: bool = False) -> TopupRequest | None: ...
+    async def get(
+        self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
+    ) -> TopupRequest | None:
+        """By id; naming the tenant when it is known saves finding it first."""
+        ...
 
     async def add(self, request: TopupRequest) -> None: ...
 

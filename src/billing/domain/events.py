@@ -55,6 +55,7 @@ class InvoicePaid:
     total: Money
     payment_reference: str
     at: datetime
+    topup_request_id: UUID | None = None
 
 
 @attrs.frozen

@@ -155,7 +155,11 @@ class Invoice:
         self.status = InvoiceStatus.PAID
         self.paid_at = paid_at
         self.payment_reference = payment_reference
-        self.events.append(InvoicePaid(self.id, self.tenant_id, self.number, self.total, payment_reference, paid_at))
+        self.events.append(
+            InvoicePaid(
+                self.id, self.tenant_id, self.number, self.total, payment_reference, paid_at, self.topup_request_id
+            )
+        )
 
     def void(self, reason: str, at: datetime) -> None:
         self._require({InvoiceStatus.DRAFT, InvoiceStatus.ISSUED}, "void")

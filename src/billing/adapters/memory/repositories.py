@@ -92,8 +92,13 @@ class InMemoryTopupRequestRepository:
     def __init__(self, state: State) -> None:
         self._state = state
 
-    async def get(self, request_id: UUID, *, for_update: bool = False) -> TopupRequest | None:
-        return copy.deepcopy(self._state.requests.get(request_id))
+    async def get(
+        self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
+    ) -> TopupRequest | None:
+        request = self._state.requests.get(request_id)
+        if request is None or tenant_id not in (None, request.tenant_id):
+            return None
+        return copy.deepcopy(request)
 
     async def add(self, request: TopupRequest) -> None:
         self._state.requests[request.id] = stored_copy(request)

@@ -139,17 +139,22 @@ class _Repository:
                 raise
             raise translated from error
 
-    async def _by_id(self, table: Table, row_id: UUID, for_update: bool) -> Mapping[Any, Any] | None:
-        """A row by its id. A lock is taken through the tenant: Citus routes (and locks) a query to one
-        shard only when it names the distribution column."""
+    async def _by_id(
+        self, table: Table, row_id: UUID, for_update: bool, tenant_id: str | None = None
+    ) -> Mapping[Any, Any] | None:
+        """A row by its id. A lock is taken through the tenant (found first unless given): Citus routes
+        (and locks) a query to one shard only when it names the distribution column."""
         query = select(table).where(table.c.id == row_id)
-        if not for_update:
-            return (await self._execute(query)).mappings().first()
-        tenant_id = (await self._execute(select(table.c.tenant_id).where(table.c.id == row_id))).scalar_one_or_none()
-        if tenant_id is None:
-            return None
-        locked = query.where(table.c.tenant_id == tenant_id).with_for_update()
-        return (await self._execute(locked)).mappings().first()
+        if tenant_id is None and for_update:
+            found = await self._execute(select(table.c.tenant_id).where(table.c.id == row_id))
+            tenant_id = found.scalar_one_or_none()
+            if tenant_id is None:
+                return None
+        if tenant_id is not None:
+            query = query.where(table.c.tenant_id == tenant_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self._execute(query)).mappings().first()
 
     async def _page(self, query: Select[Any], order: Sequence[Any], page: PageRequest) -> tuple[list[Any], int]:
         total = (await self._execute(select(func.count()).select_from(query.subquery()))).scalar_one()
@@ -252,8 +257,10 @@ class SqlAlchemyWalletRepository(_Repository):
 
 
 class SqlAlchemyTopupRequestRepository(_Repository):
-    async def get(self, request_id: UUID, *, for_update: bool = False) -> TopupRequest | None:
-        row = await self._by_id(topup_requests, request_id, for_update)
+    async def get(
+        self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
+    ) -> TopupRequest | None:
+        row = await self._by_id(topup_requests, request_id, for_update, tenant_id)
         return None if row is None else rows.request_from_row(row)
 
     async def add(self, request: TopupRequest) -> None:

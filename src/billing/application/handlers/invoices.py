@@ -30,7 +30,7 @@ async def _invoice_for_update(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
 
 async def _request_of(uow: UnitOfWork, invoice: Invoice) -> TopupRequest:
     assert invoice.topup_request_id is not None
-    request = await uow.topups.get(invoice.topup_request_id, for_update=True)
+    request = await uow.topups.get(invoice.topup_request_id, for_update=True, tenant_id=invoice.tenant_id)
     if request is None:  # pragma: no cover - a foreign key guarantees it in PostgreSQL
         raise NotFoundError("the invoice's top-up request is missing")
     return request

@@ -5,79 +5,38 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from tests.serving import ServeProcess, billing_free_env
 
 from billing.adapters.embedded import free_port
 
 BASE = "/api/v1/billing"
 
 
-class Served:
-    """`billing serve` as a subprocess; its output is collected line by line."""
-
-    def __init__(self, cwd: Path, port: int) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "billing.entrypoints.cli", "serve", "--port", str(port)],
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
+class Served(ServeProcess):
+    """`billing serve` on the embedded default, in a fresh working directory."""
 
     def token_after(self, heading: str) -> str:
         match = re.search(rf"{heading}[^\n]*:\n\s+(\S+)", self.output)
         assert match, f"no {heading!r} in the banner:\n{self.output}"
         return match.group(1)
 
-    def stop(self) -> int:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            return self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Served, str]]:
-    port = free_port()
-    server = Served(tmp_path, port)
-    address = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and server.process.poll() is None:
-        try:
-            if httpx.get(f"{address}/ready", timeout=2).status_code == 200 and "clinic token" in server.output:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
-    else:
-        server.stop()
-        pytest.fail(f"billing serve did not become ready:\n{server.output}")
+    server = Served(free_port(), billing_free_env(), cwd=tmp_path)
     try:
-        yield server, address
+        server.wait_ready(banner="clinic token")
+    except RuntimeError as error:
+        pytest.fail(str(error))
+    try:
+        yield server, server.address
     finally:
         server.stop()
 

@@ -5,11 +5,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -20,6 +15,7 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from tests.serving import ServeProcess, billing_free_env
 
 from billing.adapters.embedded import free_port
 from billing.application.caller import MANAGE, VIEW
@@ -108,52 +104,12 @@ async def console_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Any]]:
 # `billing serve` ----------------------------------------------------------------------------------
 
 
-class ConsoleServer:
+class ConsoleServer(ServeProcess):
     """`billing serve` on 127.0.0.1 and a free port, on an existing (migrated) database."""
 
     def __init__(self, database_url: str) -> None:
         self.port = free_port()
-        self.address = f"http://127.0.0.1:{self.port}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BILLING_")}
-        env |= {"BILLING_DATABASE_URL": database_url, "BILLING_JWT_SECRET": SECRET}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "billing.entrypoints.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: list[str] = []
-        threading.Thread(target=self._collect, daemon=True).start()
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        return "\n".join(self.lines)
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(f"{self.address}/ready", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"billing serve did not become ready:\n{self.output}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        super().__init__(self.port, billing_free_env(BILLING_DATABASE_URL=database_url, BILLING_JWT_SECRET=SECRET))
 
     def api(self, method: str, path: str, who: tuple[str, ...], **options: Any) -> httpx.Response:
         """The JSON API of the same server, with a Bearer token (and no CSRF token: it needs none)."""

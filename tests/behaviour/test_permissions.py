@@ -130,11 +130,15 @@ async def test_a_clinic_cannot_read_another_wallet(scenario) -> None:
         await scenario.as_(CLINIC, VIEW, MANAGE).transactions(OTHER_CLINIC)
 
 
-async def test_a_clinic_reads_its_own_wallet_by_id_too(scenario) -> None:
+async def test_naming_a_tenant_is_the_operators_view_even_for_the_own_wallet(scenario) -> None:
     await scenario.fund(CLINIC, "25.00")
 
-    assert await scenario.clinic.wallet(CLINIC) == await scenario.clinic.wallet()
-    assert (await scenario.clinic.transactions(CLINIC)).total == 1
+    with pytest.raises(ForbiddenError):
+        await scenario.clinic.wallet(CLINIC)
+    with pytest.raises(ForbiddenError):
+        await scenario.clinic.transactions(CLINIC)
+    assert str((await scenario.clinic.wallet()).balance) == "25.00"
+    assert str((await scenario.operator.wallet(CLINIC)).balance) == "25.00"
 
 
 async def test_a_platform_module_acts_as_an_operator(scenario) -> None:

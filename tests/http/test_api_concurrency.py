@@ -1,11 +1,28 @@
-"""Many clients at once through HTTP: credits and debits happen exactly once."""
+"""Many clients at once through HTTP: credits and debits happen exactly once.
+
+Requests go through httpx's ASGI transport, which runs them as concurrent tasks (Litestar's test client
+would run them one after another), each with its own unit of work and, on PostgreSQL, its own connection.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 
-from api_support import CLINIC, OPERATOR, Api
+import httpx
+import pytest
+from api_support import CLINIC, OPERATOR, Api, TickingClock
+
+from billing.container import Container
+from billing.entrypoints.http.app import create_app
+
+
+@pytest.fixture
+async def api(container: Container, clock: TickingClock) -> AsyncIterator[Api]:
+    transport = httpx.ASGITransport(app=create_app(container, deliver_email=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver.local") as client:
+        yield Api(client, clock)  # type: ignore[arg-type]
 
 
 async def test_concurrent_mark_paid_of_one_invoice_credits_once(api: Api) -> None:

@@ -33,6 +33,14 @@ async def test_a_clinic_cannot_read_another_tenants_wallet(api: Api) -> None:
     assert_problem(await api.get(f"/wallets/{OTHER_CLINIC}/transactions", CLINIC_USER), 403, "forbidden")
 
 
+async def test_the_operator_route_is_for_operators_even_on_the_own_wallet(api: Api) -> None:
+    await api.fund("40.00")
+
+    assert_problem(await api.get(f"/wallets/{CLINIC}", CLINIC_USER), 403, "forbidden")
+    assert_problem(await api.get(f"/wallets/{CLINIC}/transactions", CLINIC_USER), 403, "forbidden")
+    assert (await api.get("/wallet/me", CLINIC_USER)).json()["balance"] == "40.00"
+
+
 async def test_a_charge_debits_once_per_reference(api: Api) -> None:
     await api.fund("100.00")
 

@@ -74,9 +74,10 @@ def _empty(page: PageRequest) -> Page[T]:
 
 
 def _wallet_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
-    """Own wallet with View; another tenant's only for the root tenant with View."""
+    """The own wallet with View (no tenant named: `/wallet/me`); a wallet named by its tenant is the
+    operators' view (`/wallets/{tenant_id}`, root + View), even when it is the caller's own."""
     rt.auth.require(caller, VIEW)
-    if tenant_id is None or tenant_id == caller.tenant_id:
+    if tenant_id is None:
         return caller.tenant_id
     rt.auth.require_root_viewer(caller)
     return validate_tenant_id(tenant_id)

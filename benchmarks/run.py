@@ -98,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), help="run only these scenarios")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    try:
+        import matplotlib  # noqa: F401  (checked now, not after minutes of measuring)
+    except ImportError:
+        parser.error("the chart needs matplotlib: pip install -e '.[bench]'")
 
     results: dict[str, dict[str, Any]] = {}
     with server(args.database_url) as server_url:

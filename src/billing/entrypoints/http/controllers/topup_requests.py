@@ -44,9 +44,7 @@ class TopupRequestController(Controller):
         status_code=201,
         dto=JsonBody[TopupCreate],
         return_dto=None,
-        responses=problem_responses(
-            "forbidden", "idempotency_in_progress", "payload_too_large", "idempotency_key_reused"
-        ),
+        responses=problem_responses("forbidden", write=True),
     )
     async def request_topup(
         self, data: JSONBody[TopupCreate], caller: NamedDependency[Caller], idempotency: NamedDependency[Idempotency]
@@ -92,9 +90,7 @@ class TopupRequestController(Controller):
         "/{request_id:str}/cancel",
         operation_id="cancel_topup_request",
         status_code=200,
-        responses=problem_responses(
-            "forbidden", "not_found", "invalid_state", "idempotency_in_progress", "idempotency_key_reused"
-        ),
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
     )
     async def cancel_topup_request(
         self, caller: NamedDependency[Caller], idempotency: NamedDependency[Idempotency], request_id: FromPath[str]
@@ -109,14 +105,7 @@ class TopupRequestController(Controller):
         status_code=200,
         dto=JsonBody[TopupApprove],
         return_dto=None,
-        responses=problem_responses(
-            "forbidden",
-            "not_found",
-            "invalid_state",
-            "idempotency_in_progress",
-            "payload_too_large",
-            "idempotency_key_reused",
-        ),
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
     )
     async def approve_topup_request(
         self,
@@ -136,14 +125,7 @@ class TopupRequestController(Controller):
         status_code=200,
         dto=JsonBody[TopupReject],
         return_dto=None,
-        responses=problem_responses(
-            "forbidden",
-            "not_found",
-            "invalid_state",
-            "idempotency_in_progress",
-            "payload_too_large",
-            "idempotency_key_reused",
-        ),
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
     )
     async def reject_topup_request(
         self,

@@ -11,7 +11,8 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
-from email.utils import parseaddr
+from email import policy
+from email.errors import HeaderParseError
 from typing import TypeVar
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ import attrs
 
 from billing.adapters.email.smtp import SmtpSettings
 from billing.application.settings import BillingSettings
+from billing.domain.contact import is_header_safe, validate_email
 from billing.domain.errors import ValidationError
 from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
@@ -30,8 +32,10 @@ PREFIX = "BILLING_"
 MIN_JWT_SECRET_BYTES = 32
 MAX_IDEMPOTENCY_TTL_HOURS = 24 * 366
 MAX_INVOICE_DUE_DAYS = 3650
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("10.00")
+# A wallet holds at most ~10^15 (NUMERIC(19, 4)): a top-up of at most 10^9 leaves room for a million of them,
+# and the credit that would still overflow is refused (409 invalid_state).
+MAX_TOPUP_AMOUNT = Decimal("1000000000")
 
 
 class ConfigError(Exception):
@@ -96,6 +100,8 @@ class _Reader:
         root_tenant = self.read("ROOT_TENANT", validate_tenant_id, defaults.root_tenant)
         minimum = self.read("TOPUP_MIN_AMOUNT", _amount(currency), defaults.topup_min_amount)
         maximum = self.read("TOPUP_MAX_AMOUNT", _amount(currency), defaults.topup_max_amount)
+        if maximum > MAX_TOPUP_AMOUNT:
+            self._problems.append(f"{PREFIX}TOPUP_MAX_AMOUNT: must be at most {MAX_TOPUP_AMOUNT}")
         if minimum > maximum:
             self._problems.append(
                 f"{PREFIX}TOPUP_MIN_AMOUNT: must not exceed {PREFIX}TOPUP_MAX_AMOUNT ({minimum} > {maximum})"
@@ -188,8 +194,23 @@ def _smtp_url(value: str) -> str:
 
 
 def _email(value: str) -> str:
-    """An address, optionally with a display name: `Billing <billing@example.com>`."""
-    _, address = parseaddr(value)
-    if not _EMAIL.fullmatch(address):
-        raise ValueError("must be an email address, optionally as 'Name <address>'")
+    """An address, optionally with a display name: `Billing <billing@example.com>`.
+
+    It becomes every message's From header: a line break would add headers of its own, and a
+    value the header parser has to repair would make every message undeliverable.
+    """
+    unsafe = ValueError("must not contain line breaks or other control characters")
+    if not is_header_safe(value):
+        raise unsafe
+    try:
+        header = policy.default.header_factory("From", value)
+    except (ValueError, HeaderParseError):  # an encoded word that decodes to a line break, say
+        raise unsafe from None
+    if header.defects or len(header.groups) != 1 or header.groups[0].display_name is not None:
+        raise ValueError("must be one email address, optionally as 'Name <address>'")
+    [address] = header.groups[0].addresses
+    if not is_header_safe(address.display_name):
+        raise unsafe
+    if address.domain != "localhost":  # the default's domain: a machine that has no mail domain of its own
+        validate_email(address.addr_spec, field=f"{PREFIX}MAIL_FROM")
     return value

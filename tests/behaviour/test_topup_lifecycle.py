@@ -100,7 +100,7 @@ async def test_approval_near_midnight_numbers_the_invoice_by_the_utc_month(scena
 
 async def test_mark_paid_credits_the_wallet_once_and_completes_the_request(scenario) -> None:
     request = await scenario.invoiced("150.00")
-    scenario.tick()
+    scenario.clock.advance(timedelta(hours=3))  # paid offline, recorded two hours after the money arrived
     paid_at = scenario.clock.now() - timedelta(hours=2)
 
     await scenario.operator.mark_invoice_paid(request.invoice_id, "bank-transfer-42", paid_at=paid_at)

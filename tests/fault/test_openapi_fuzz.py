@@ -260,3 +260,110 @@ def test_every_kind_of_answer_along_the_lifecycle_conforms_to_the_schema(api: tu
     call("GET", "/wallet/me", {}, 401)
     call("GET", "/health", {}, 200)
     call("GET", "/ready", {}, 200)
+
+
+# Hostile values in every body field (the adversarial review's classes) ------------------------------
+
+HOSTILE_TEXT = (
+    "a\x00b",  # PostgreSQL cannot store NUL
+    "\ud800",  # a lone surrogate cannot be encoded as UTF-8
+    "line\u2028separator",
+    "x@clinic-a.test\r\nBcc: y@evil.example",
+    "\x1b[31mred",
+    "\ufeffbom",
+    "x" * 10_000,
+)
+HOSTILE_TIMES = (
+    "0001-01-01T00:00:00+00:01",  # year 0 in UTC
+    "0001-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-23:59",  # year 10000 in UTC
+    "9999-12-31T23:59:59.999999Z",
+    "1970-01-01T00:00:00Z",
+    "2026-11-29T12:00:00",  # no offset
+)
+HOSTILE_DATES = ("0001-01-01", "9999-12-31", "2026-02-30")
+HOSTILE_AMOUNTS = ("0.00001", "-1", "1e400", "999999999999999999999", "NaN", 1e308)
+
+
+def _nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+DEEP = _nested(900)  # as deep as the JSON encoder of the client goes; deeper bodies are in tests/http
+
+
+def _body_properties(raw: dict[str, Any], path: str, method: str) -> dict[str, dict[str, Any]]:
+    """The JSON body's properties of one operation, from the OpenAPI document itself."""
+    content = raw["paths"][path][method].get("requestBody", {}).get("content", {})
+    schema = content.get("application/json", {}).get("schema", {})
+    if "$ref" in schema:
+        schema = raw["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    properties: dict[str, dict[str, Any]] = schema.get("properties", {})
+    return properties
+
+
+def _hostile_values(prop: dict[str, Any]) -> tuple[Any, ...]:
+    kinds = {option.get("type") for option in prop.get("oneOf", prop.get("anyOf", [prop]))}
+    formats = {option.get("format") for option in prop.get("oneOf", prop.get("anyOf", [prop]))}
+    if "date-time" in formats:
+        return HOSTILE_TIMES
+    if "date" in formats:
+        return HOSTILE_DATES
+    if "number" in kinds:
+        return HOSTILE_AMOUNTS
+    return HOSTILE_TEXT
+
+
+def test_hostile_values_in_every_body_field_are_never_a_server_error_and_leave_the_ledger_sound(
+    api: tuple[Any, Seeded], database_url: str
+) -> None:
+    """NUL, surrogates, separators, header injection, extreme dates and amounts, deep nesting: in every
+    field of every body, on seeded resources in every state; then `billing audit` finds no drift."""
+    from billing.adapters.sqlalchemy.audit import audit_wallets
+    from billing.adapters.sqlalchemy.engine import create_engine
+
+    schema, seeded = api
+    raw = schema.raw_schema
+    checks = [getattr(schemathesis.checks, name) for name in CHECKS]
+    tried, failures = 0, []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        properties = _body_properties(raw, operation.path, operation.method.lower())
+        if not properties:
+            continue
+        headers = CLINIC_USER if operation.path.endswith(("/topup-requests", "/cancel")) else OPERATOR
+        valid = {
+            "amount": "10.00",
+            "reference_id": "wamid.seed-1",
+            "payment_reference": "bank-x",
+            "reason": "why",
+            "email": "billing@clinic-a.test",
+        }
+        for path in seeded.path_choices(operation)[:6] or [{}]:
+            bodies: list[Any] = [DEEP, {"amount": "10.00", "x": DEEP}]
+            for name, prop in properties.items():
+                base = {key: valid[key] for key in properties if key in valid}
+                bodies += [{**base, name: value} for value in _hostile_values(prop)]
+            for body in bodies:
+                tried += 1
+                case = operation.Case(
+                    headers=headers, path_parameters=path or None, body=body, media_type="application/json"
+                )
+                try:
+                    case.call_and_validate(headers=headers, checks=checks)
+                except (Exception, BaseExceptionGroup) as failure:
+                    failures.append(f"{operation.label} {path} {str(body)[:120]!r}: {failure}")
+    assert tried > 250  # every field of every body, each on several seeded resources
+    assert failures == [], "\n".join(failures[:20])
+
+    async def drifting() -> list[str]:
+        engine = create_engine(database_url)
+        try:
+            return await audit_wallets(engine)
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(drifting()) == []

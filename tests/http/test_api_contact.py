@@ -65,3 +65,21 @@ async def test_the_operator_sets_any_tenants_contact(api: Api) -> None:
 
     assert response.status_code == 200
     assert (await api.get("/contact", CLINIC_USER)).json()["email"] == "ops@clinic-a.example"
+
+
+async def test_an_address_that_would_inject_a_mail_header_is_refused_naming_the_field(api: Api) -> None:
+    for email in (
+        "up@clinic-a.example\r",
+        "up@clinic-a.example\n",
+        "up@clinic-a.example\r\nBcc: x@evil.example",
+        "up\x00@clinic-a.example",
+        "up\t@clinic-a.example",
+        "up@clinic-a.example\u2028Bcc: x@evil.example",
+        "up@clinic-a.example\u2029",
+        "up\x85@clinic-a.example",
+        "up,x@evil.example",
+        "up@" + ".".join(["a" * 63] * 3) + "." + "b" * 52 + ".example",  # 255 characters, each part valid
+    ):
+        response = await _put(api, CLINIC_MANAGER, {"email": email, "name": "Accounts"})
+        assert field_errors(response) == {"email": "must be an email address such as billing@clinic.example"}, email
+    assert_problem(await api.get("/contact", CLINIC_USER), 404, "not_found")  # nothing was written

@@ -41,7 +41,9 @@ async def test_an_unreachable_database_is_a_503_problem(unreachable: AsyncTestCl
 
 
 async def test_an_unreachable_database_is_not_ready(unreachable: AsyncTestClient[Any]) -> None:
-    assert_problem(await unreachable.get("/ready"), 503, "unavailable")
+    response = await unreachable.get("/ready")
+    assert_problem(response, 503, "unavailable")
+    assert response.headers["retry-after"] == "5"
     assert (await unreachable.get("/health")).status_code == 200
 
 

@@ -20,7 +20,8 @@ from api_support import (
 
 async def test_mark_paid_credits_the_wallet_and_completes_the_request(api: Api) -> None:
     request = await api.invoiced("150.00")
-    paid_at = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    api.clock.advance(timedelta(hours=2))  # the money arrived an hour ago, after the invoice was issued
+    paid_at = (api.clock.current - timedelta(hours=1)).isoformat()
 
     response = await api.post(
         f"/invoices/{request['invoice_id']}/mark-paid", OPERATOR, {"payment_reference": "bank-77", "paid_at": paid_at}

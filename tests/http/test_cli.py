@@ -107,6 +107,25 @@ def test_serve_with_a_database_url_needs_a_jwt_secret(
     assert "BILLING_JWT_SECRET" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"], ["audit"], ["outbox", "run", "--once"]])
+def test_an_unreachable_database_is_one_line_naming_it_not_a_trace(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    monkeypatch.setenv("BILLING_DATABASE_URL", "postgresql://nobody:hunter2-secret@127.0.0.1:1/none")
+    monkeypatch.setenv("BILLING_JWT_SECRET", SECRET)
+
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    what_failed, what_to_check = err.splitlines()
+    assert what_failed.startswith("billing: ")
+    assert "cannot reach the database at postgresql://nobody:***@127.0.0.1:1/none: " in what_failed or (
+        command[0] == "outbox" and "database is unavailable" in what_failed  # through a unit of work
+    )
+    assert "BILLING_DATABASE_URL" in what_to_check
+    assert "hunter2-secret" not in err
+
+
 @pytest.fixture
 def empty_database_url(postgres_server_url: str) -> Iterator[str]:
     name = f"billing_cli_{uuid.uuid4().hex[:12]}"

@@ -121,3 +121,39 @@ def test_payment_instructions_for_the_invoice_email_are_configurable() -> None:
         Settings.from_env({"BILLING_PAYMENT_INSTRUCTIONS": instructions}).billing.payment_instructions == instructions
     )
     assert "invoice number" in Settings.from_env({}).billing.payment_instructions
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "billing@platform.example\rBcc: x@evil.example",
+        "billing@platform.example\nBcc: x@evil.example",
+        "a@b.c\r\nBcc: x@y.z",
+        "Billing\r\nBcc: x@evil.example <billing@platform.example>",  # in the display name
+        "Billing <billing@platform.example>\r\nBcc: x@evil.example",
+        "Bill\x00ing <billing@platform.example>",
+        "Bill\ting <billing@platform.example>",
+        "Billing <billing@platform.example>\u2028Bcc: x@evil.example",
+        "Bill\u2029ing <billing@platform.example>",
+        "Bill\x85ing <billing@platform.example>",
+        "=?utf-8?q?Billing=0D=0ABcc:_x@evil.example?= <billing@platform.example>",  # a line break, encoded
+        "Billing <" + "b" * 65 + "@platform.example>",
+        "Billing <billing@" + ".".join(["p" * 63] * 4) + ".example>",
+        "billing@platform.example, x@evil.example",
+        "Billing <billing@platform.example> trailing",
+    ],
+)
+def test_a_mail_from_that_is_not_exactly_one_safe_address_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="BILLING_MAIL_FROM") as refused:
+        Settings.from_env({"BILLING_MAIL_FROM": value})
+
+    [_, problem] = str(refused.value).splitlines()  # the refused value is shown escaped, on one line
+    assert problem.startswith("  BILLING_MAIL_FROM: must ")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["billing@platform.example", "Billing <billing@platform.example>", '"Billing, Inc." <billing@platform.example>'],
+)
+def test_a_mail_from_with_or_without_a_display_name_is_kept_as_given(value: str) -> None:
+    assert Settings.from_env({"BILLING_MAIL_FROM": value}).mail_from == value

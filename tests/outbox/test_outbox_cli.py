@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
+from uuid import uuid4
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing.application.outbox import EmailMessage
 from billing.entrypoints.cli import main
 
 from .conftest import SmtpServer, World
@@ -56,3 +59,45 @@ def test_a_failed_attempt_is_listed_with_its_error(
     out = capsys.readouterr().out
     assert "attempts=1" in out
     assert "last error:" in out
+
+
+async def _queue_poisoned(world: World) -> None:
+    """An old row, queued before addresses were checked: it bypasses validation."""
+    async with world.billing.uow_factory() as uow:
+        await uow.outbox.add(
+            EmailMessage(
+                id=uuid4(),
+                tenant_id="clinic-p",
+                kind="invoice_issued",
+                recipient="up@clinic-p.example\r\nBcc: x@evil.example",
+                subject="Invoice",
+                text="Amount due\n",
+                html="<p>Amount due</p>",
+                created_at=world.clock.now() - timedelta(minutes=5),  # at the head of the queue
+            )
+        )
+        await uow.commit()
+
+
+@pytest.mark.usefixtures("cli_env")
+def test_outbox_run_once_with_a_poisoned_message_delivers_the_rest_and_exits_cleanly(
+    world: World, smtp_server: SmtpServer, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asyncio.run(_queue_poisoned(world))
+    asyncio.run(_approve(world))
+    asyncio.run(engine.dispose())
+    smtp_server.start()
+
+    assert main(["outbox", "run", "--once"]) == 0
+
+    run = capsys.readouterr()
+    assert "outbox: 1 sent, 0 to retry, 0 failed, 1 undeliverable" in run.out
+    assert "Traceback" not in run.out + run.err
+    assert [m["X-RcptTo"] for m in smtp_server.received] == ["owner@clinic-a.example"]
+    assert main(["outbox", "list", "--status", "undeliverable"]) == 0
+    listed = capsys.readouterr().out
+    assert "to=up@clinic-p.example\\r\\nBcc: x@evil.example" in listed  # shown escaped, on one line
+    assert "last error: cannot be written as email" in listed
+    assert "\r" not in listed
+    assert main(["outbox", "run", "--once"]) == 0
+    assert "outbox: 0 sent, 0 to retry, 0 failed, 0 undeliverable" in capsys.readouterr().out

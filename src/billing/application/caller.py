@@ -8,9 +8,11 @@ import attrs
 
 from billing.domain.errors import ForbiddenError, NotFoundError
 from billing.domain.tenant import validate_tenant_id
+from billing.domain.text import validate_text
 
 VIEW = "Billing.View"
 MANAGE = "Billing.Manage"
+MAX_USER_ID_LENGTH = 200
 
 
 def _permissions(value: Iterable[str]) -> frozenset[str]:
@@ -19,9 +21,13 @@ def _permissions(value: Iterable[str]) -> frozenset[str]:
     return frozenset(value)
 
 
+def _user_id(_: object, __: object, value: str) -> None:
+    validate_text(value, field="user_id", max_length=MAX_USER_ID_LENGTH, required=True)
+
+
 @attrs.frozen
 class Caller:
-    user_id: str
+    user_id: str = attrs.field(validator=_user_id)
     tenant_id: str = attrs.field(validator=lambda _, __, v: validate_tenant_id(v))
     permissions: frozenset[str] = attrs.field(converter=_permissions)
     email: str | None = None

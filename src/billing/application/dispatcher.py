@@ -2,20 +2,33 @@
 
 Two dispatchers never send the same message: a claim is a row lock that the other skips. A crash
 between sending and recording resends the message with the same Message-ID, so the receiver can
-recognise it.
+recognise it. One message never stops the others: whatever sending it raises is recorded against it
+(undeliverable, or a failed attempt with backoff) and the dispatcher moves on.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import logging
+from datetime import datetime, timedelta
 
 import attrs
 
-from billing.application.ports import Clock, MailDeliveryError, Mailer, UnitOfWorkFactory
+from billing.application.outbox import OutboxEntry
+from billing.application.ports import (
+    Clock,
+    MailDeliveryError,
+    Mailer,
+    OutboxRepository,
+    UndeliverableMessageError,
+    UnitOfWorkFactory,
+)
 
 MAX_ATTEMPTS = 8
 FIRST_RETRY = timedelta(seconds=30)
 LONGEST_WAIT = timedelta(hours=1)
+MAX_ERROR_LENGTH = 1000
+
+log = logging.getLogger("billing.mail")
 
 
 def backoff(attempts: int) -> timedelta:
@@ -24,15 +37,21 @@ def backoff(attempts: int) -> timedelta:
     return min(wait, LONGEST_WAIT)
 
 
+def _printable(error: str) -> str:
+    """The error as one printable line (it may quote the bad address), short enough to store and log."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in error)[:MAX_ERROR_LENGTH]
+
+
 @attrs.define
 class DispatchReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    undeliverable: int = 0
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retrying + self.failed
+        return self.sent + self.retrying + self.failed + self.undeliverable
 
 
 @attrs.frozen
@@ -49,22 +68,38 @@ class OutboxDispatcher:
             entry = await uow.outbox.claim_next_due(now)
             if entry is None:
                 return False
+            message = entry.message
             try:
-                await self.mailer.send(entry.message)
+                await self.mailer.send(message)
+            except UndeliverableMessageError as error:
+                reason = _printable(str(error))
+                log.warning("outbox: message %s of %s is undeliverable: %s", message.id, message.tenant_id, reason)
+                await uow.outbox.mark_undeliverable(message, reason)
+                report.undeliverable += 1
             except MailDeliveryError as error:
-                attempts = entry.attempts + 1
-                give_up = attempts >= self.max_attempts
-                next_at = None if give_up else now + backoff(attempts)
-                await uow.outbox.mark_attempt_failed(entry.message, str(error)[:1000], next_at)
-                if give_up:
-                    report.failed += 1
-                else:
-                    report.retrying += 1
+                await self._attempt_failed(uow.outbox, entry, _printable(str(error)), now, report)
+            except Exception as error:
+                # A surprise in the mailer (a bug, an error it does not translate): count it as a failed
+                # attempt, so this message backs off and gives up in time while the others still go out.
+                log.exception("outbox: sending message %s of %s failed unexpectedly", message.id, message.tenant_id)
+                reason = _printable(f"unexpected {type(error).__name__}: {error}")
+                await self._attempt_failed(uow.outbox, entry, reason, now, report)
             else:
-                await uow.outbox.mark_sent(entry.message, self.clock.now())
+                await uow.outbox.mark_sent(message, self.clock.now())
                 report.sent += 1
             await uow.commit()
             return True
+
+    async def _attempt_failed(
+        self, outbox: OutboxRepository, entry: OutboxEntry, error: str, now: datetime, report: DispatchReport
+    ) -> None:
+        attempts = entry.attempts + 1
+        give_up = attempts >= self.max_attempts
+        await outbox.mark_attempt_failed(entry.message, error, None if give_up else now + backoff(attempts))
+        if give_up:
+            report.failed += 1
+        else:
+            report.retrying += 1
 
     async def dispatch_due(self, limit: int = 1000) -> DispatchReport:
         """Deliver what is due now (at most `limit` messages), one transaction per message."""

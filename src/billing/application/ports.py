@@ -71,9 +71,12 @@ class WalletRepository(Protocol):
         """
         ...
 
-    async def find_charge(
-        self, tenant_id: str, reference_id: str, *, for_update: bool = False
-    ) -> LedgerEntry | None: ...
+    async def lock(self, tenant_id: str) -> Wallet | None:
+        """The tenant's wallet (None without one), its row locked until the unit of work ends: the
+        tenant's money moves wait for each other. The ledger's rows are never locked (append-only)."""
+        ...
+
+    async def find_charge(self, tenant_id: str, reference_id: str) -> LedgerEntry | None: ...
 
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money: ...
 
@@ -153,6 +156,10 @@ class OutboxRepository(Protocol):
         """Count the attempt; retry at `next_attempt_at`, or give up (failed) when it is None."""
         ...
 
+    async def mark_undeliverable(self, message: EmailMessage, reason: str) -> None:
+        """Count the attempt and never try again: the message can never be sent as it stands."""
+        ...
+
     async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]: ...
 
 
@@ -160,8 +167,14 @@ class MailDeliveryError(Exception):
     """The mail server refused or could not be reached; the message stays queued."""
 
 
+class UndeliverableMessageError(Exception):
+    """The message itself can never be sent (say, a recipient no mail header can carry): retrying cannot help."""
+
+
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None: ...
+    async def send(self, message: EmailMessage) -> None:
+        """Raises MailDeliveryError for a failure worth retrying, UndeliverableMessageError for one that is not."""
+        ...
 
 
 class UnitOfWork(Protocol):

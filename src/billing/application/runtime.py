@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Generic, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
 
-from billing.application.caller import Authorizer
+from billing.application.caller import MANAGE, VIEW, Authorizer, Caller
 from billing.application.ports import (
     Clock,
     ConcurrencyConflictError,
@@ -65,3 +65,48 @@ async def run_in_unit_of_work(
             if attempt == ATTEMPTS:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+C = TypeVar("C")
+Rule = Callable[[Authorizer, Caller], None]
+
+
+def operator(auth: Authorizer, caller: Caller) -> None:
+    auth.require_operator(caller)
+
+
+def viewer(auth: Authorizer, caller: Caller) -> None:
+    auth.require(caller, VIEW)
+
+
+def manager(auth: Authorizer, caller: Caller) -> None:
+    auth.require(caller, MANAGE)
+
+
+@attrs.frozen
+class Guarded(Generic[C, R]):
+    """A use case with the permission rule its caller must pass before anything is read.
+
+    Calling it checks the rule and runs the use case; `authorize` checks the rule alone, so that an
+    entry point can refuse a caller before it even looks for a stored answer (an idempotent replay)."""
+
+    rule: Rule
+    handler: Callable[[C, Caller, UnitOfWork, Runtime], Awaitable[R]]
+
+    def authorize(self, caller: Caller, rt: Runtime) -> None:
+        self.rule(rt.auth, caller)
+
+    async def __call__(self, cmd: C, caller: Caller, uow: UnitOfWork, rt: Runtime, /) -> R:
+        self.authorize(caller, rt)
+        return await self.handler(cmd, caller, uow, rt)
+
+
+def requires(
+    rule: Rule,
+) -> Callable[[Callable[[C, Caller, UnitOfWork, Runtime], Awaitable[R]]], Guarded[C, R]]:
+    """`@requires(operator)` above a handler: its permission rule, checked first on every path."""
+
+    def guard(handler: Callable[[C, Caller, UnitOfWork, Runtime], Awaitable[R]]) -> Guarded[C, R]:
+        return Guarded(rule, handler)
+
+    return guard

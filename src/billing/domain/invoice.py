@@ -12,8 +12,9 @@ import attrs
 
 from billing.domain.errors import InvalidStateError, ValidationError
 from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, InvoiceVoided
-from billing.domain.money import Money
+from billing.domain.money import MAX_AMOUNT, Money
 from billing.domain.numbering import subscription_invoice_number, topup_invoice_number
+from billing.domain.text import validate_text
 from billing.domain.topup import TopupRequest, validate_note
 
 TOPUP_LINE_DESCRIPTION = "WhatsApp wallet top-up"
@@ -110,6 +111,8 @@ class Invoice:
             raise ValidationError.of("lines", "an invoice needs at least one line")
         if any(line.unit_price.currency != currency for line in lines):
             raise ValidationError.of("lines", f"every line must be in {currency}")
+        if sum(line.amount.amount for line in lines) > MAX_AMOUNT:
+            raise ValidationError.of("lines", f"the invoice's total must be at most {MAX_AMOUNT}")
         return cls(
             id=invoice_id,
             number=subscription_invoice_number(tenant_id, validate_period(period)),
@@ -128,7 +131,8 @@ class Invoice:
 
     def issue(self, at: datetime, due_date: date, note: str | None = None) -> None:
         self._require({InvoiceStatus.DRAFT}, "issue")
-        if due_date < at.astimezone(UTC).date():
+        issue_date = at.astimezone(UTC).date()
+        if due_date < issue_date:
             raise ValidationError.of("due_date", "must not be before the issue date")
         self.status = InvoiceStatus.ISSUED
         self.issued_at = at
@@ -147,11 +151,16 @@ class Invoice:
         )
 
     def mark_paid(self, payment_reference: str, paid_at: datetime, now: datetime) -> None:
+        """`paid_at` is when the money arrived: after the invoice was issued and not after `now`."""
         self._require({InvoiceStatus.ISSUED}, "mark paid")
-        if not payment_reference.strip() or len(payment_reference) > MAX_PAYMENT_REFERENCE_LENGTH:
-            raise ValidationError.of("payment_reference", f"must be 1-{MAX_PAYMENT_REFERENCE_LENGTH} characters")
+        paid_at = utc_instant(paid_at, field="paid_at")
+        validate_text(
+            payment_reference, field="payment_reference", max_length=MAX_PAYMENT_REFERENCE_LENGTH, required=True
+        )
         if paid_at > now:
             raise ValidationError.of("paid_at", "must not be in the future")
+        if self.issued_at is not None and paid_at < self.issued_at:
+            raise ValidationError.of("paid_at", "must not be before the invoice was issued")
         self.status = InvoiceStatus.PAID
         self.paid_at = paid_at
         self.payment_reference = payment_reference
@@ -171,6 +180,16 @@ class Invoice:
     def pull_events(self) -> list[DomainEvent]:
         events, self.events = self.events, []
         return events
+
+
+def utc_instant(value: datetime, *, field: str) -> datetime:
+    """An aware time in UTC; a naive one, or one whose UTC falls outside years 1-9999, is refused."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValidationError.of(field, "must carry a UTC offset, e.g. 2026-11-26T12:00:00Z")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError.of(field, "must be a time between the years 1 and 9999 in UTC") from None
 
 
 def default_due_date(issued_at: datetime, due_days: int) -> date:

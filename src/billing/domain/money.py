@@ -48,7 +48,7 @@ MINOR_DIGITS: dict[str, int] = {
     "TND": 3,
 }
 
-# The largest magnitude any single amount may have (the columns are NUMERIC(20, 4)).
+# The largest magnitude any single amount may have (the columns are NUMERIC(19, 4)).
 MAX_AMOUNT = Decimal("999999999999999")
 
 # A plain decimal literal: digits, an optional fraction, an optional leading minus. No exponent,

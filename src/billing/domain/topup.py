@@ -14,9 +14,10 @@ from uuid import UUID
 
 import attrs
 
-from billing.domain.errors import InvalidStateError, ValidationError
+from billing.domain.errors import InvalidStateError
 from billing.domain.events import DomainEvent, TopupCancelled, TopupRejected, TopupRequested
 from billing.domain.money import Money
+from billing.domain.text import validate_text
 
 MAX_NOTE_LENGTH = 512
 
@@ -30,17 +31,7 @@ class TopupStatus(enum.StrEnum):
 
 
 def validate_note(value: str | None, *, field: str, required: bool = False) -> str | None:
-    if value is None or (value == "" and not required):
-        if required:
-            raise ValidationError.of(field, "is required")
-        return None
-    if not isinstance(value, str):
-        raise ValidationError.of(field, "must be a string")
-    if required and not value.strip():
-        raise ValidationError.of(field, "must not be blank")
-    if len(value) > MAX_NOTE_LENGTH:
-        raise ValidationError.of(field, f"must be at most {MAX_NOTE_LENGTH} characters")
-    return value
+    return validate_text(value, field=field, max_length=MAX_NOTE_LENGTH, required=required, multiline=True)
 
 
 @attrs.define

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 import attrs
 
-from billing.domain.errors import InsufficientFundsError, ValidationError
+from billing.domain.errors import InsufficientFundsError, InvalidStateError, ValidationError
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
+
+# NUMERIC(19, 4): the largest balance the ledger can store.
+MAX_BALANCE = Decimal("999999999999999.9999")
 
 
 @attrs.define
@@ -34,6 +38,8 @@ class Wallet:
         balance_after = self.balance + posting.amount
         if balance_after.is_negative:
             raise InsufficientFundsError(f"balance {self.balance} {self.currency} cannot cover {-posting.amount}")
+        if balance_after.amount > MAX_BALANCE:
+            raise InvalidStateError(f"the wallet's balance cannot exceed {MAX_BALANCE} {self.currency}")
         self.balance = balance_after
         self.updated_at = posting.at
         return LedgerEntry(

@@ -16,6 +16,7 @@ from types import FrameType
 from billing.application.caller import MANAGE, VIEW
 from billing.application.outbox import OutboxEntry, OutboxStatus
 from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
+from billing.application.ports import DatabaseUnavailableError
 from billing.config import ConfigError, Settings
 from billing.domain.errors import ValidationError
 from billing.domain.tenant import validate_tenant_id
@@ -223,11 +224,28 @@ async def _outbox_run(once: bool) -> int:
     dispatcher = container.outbox_dispatcher()
     try:
         while True:
-            report = await dispatcher.dispatch_due()
-            if report.handled or once:
-                _say(f"outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed")
-            if once:
-                return 0
+            # A bad message never gets here (the dispatcher records it and goes on); a round fails only
+            # as a whole, say the database went away: `main` reports that for --once, else the next round
+            # tries again.
+            try:
+                report = await dispatcher.dispatch_due()
+            except Exception as error:
+                if once:
+                    raise
+                print(
+                    f"billing: outbox: delivery stopped ({type(error).__name__}: {error}); "
+                    f"trying again in {OUTBOX_POLL_SECONDS:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+            else:
+                if report.handled or once:
+                    _say(
+                        f"outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
+                        f"{report.undeliverable} undeliverable"
+                    )
+                if once:
+                    return 0
             await asyncio.sleep(OUTBOX_POLL_SECONDS)
     finally:
         await close(container)
@@ -248,6 +266,11 @@ async def _outbox_list(status: OutboxStatus | None, limit: int) -> list[OutboxEn
         await close(container)
 
 
+def _one_line(text: str) -> str:
+    """Control characters shown escaped: a poisoned recipient must not write to the terminal."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def outbox_list(args: argparse.Namespace) -> int:
     status = None if args.status is None else OutboxStatus(args.status)
     entries = asyncio.run(_outbox_list(status, args.limit))
@@ -255,8 +278,8 @@ def outbox_list(args: argparse.Namespace) -> int:
         message = entry.message
         _say(
             f"{message.created_at:%Y-%m-%d %H:%M:%S}  {entry.status:<13} attempts={entry.attempts}  "
-            f"{message.tenant_id}  to={message.recipient or '-'}  {message.subject}"
-            + (f"\n    last error: {entry.last_error}" if entry.last_error else "")
+            f"{message.tenant_id}  to={_one_line(message.recipient or '-')}  {_one_line(message.subject)}"
+            + (f"\n    last error: {_one_line(entry.last_error)}" if entry.last_error else "")
         )
     _say(f"{len(entries)} message(s)")
     return 0
@@ -313,6 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, CommandError) as error:
         print(f"billing: {error}", file=sys.stderr)
         return 2
+    except DatabaseUnavailableError as error:
+        print(f"billing: {error}\n  is PostgreSQL running there, and is BILLING_DATABASE_URL right?", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -18,6 +18,6 @@ class LoggingMailer:
     sent: list[EmailMessage] = attrs.field(factory=list)
 
     async def send(self, message: EmailMessage) -> None:
-        mime = to_mime(message, self.mail_from)
+        mime = to_mime(message, self.mail_from)  # UndeliverableMessageError, as for SMTP
         logger.info("email (not sent: no BILLING_SMTP_URL) to %s: %s\n%s", message.recipient, message.subject, mime)
         self.sent.append(message)

@@ -6,6 +6,8 @@ from email.message import EmailMessage as MimeMessage
 from email.utils import format_datetime, parseaddr
 
 from billing.application.outbox import EmailMessage
+from billing.application.ports import UndeliverableMessageError
+from billing.domain.contact import validate_email
 
 
 def sender_domain(mail_from: str) -> str:
@@ -14,10 +16,24 @@ def sender_domain(mail_from: str) -> str:
 
 
 def to_mime(message: EmailMessage, mail_from: str) -> MimeMessage:
-    assert message.recipient is not None
+    """The message as email; UndeliverableMessageError when it cannot be one (say, a CR or LF in the recipient).
+
+    Building it touches no network, so whatever goes wrong here goes wrong again on every retry. The
+    recipient is checked again: a message queued under an older, laxer rule may carry an address that
+    would smuggle a header or a second recipient into the To line.
+    """
+    if message.recipient is None:
+        raise UndeliverableMessageError("no recipient")
+    try:
+        return _build(message, message.recipient, mail_from)
+    except Exception as error:
+        raise UndeliverableMessageError(f"cannot be written as email: {type(error).__name__}: {error}") from error
+
+
+def _build(message: EmailMessage, recipient: str, mail_from: str) -> MimeMessage:
     mime = MimeMessage()
     mime["From"] = mail_from
-    mime["To"] = message.recipient
+    mime["To"] = validate_email(recipient, field="recipient")
     mime["Subject"] = message.subject
     mime["Date"] = format_datetime(message.created_at)
     mime["Message-ID"] = message.message_id(sender_domain(mail_from))

@@ -53,9 +53,10 @@ class SmtpMailer:
     timeout: float = 10.0
 
     async def send(self, message: EmailMessage) -> None:
+        mime = to_mime(message, self.mail_from)  # UndeliverableMessageError: never worth a retry
         try:
             await aiosmtplib.send(
-                to_mime(message, self.mail_from),
+                mime,
                 hostname=self.settings.host,
                 port=self.settings.port,
                 username=self.settings.username,

@@ -71,7 +71,11 @@ class InMemoryWalletRepository:
         except InsufficientFundsError:
             return ChargeAttempt(entry=None, earlier=None)
 
-    async def find_charge(self, tenant_id: str, reference_id: str, *, for_update: bool = False) -> LedgerEntry | None:
+    async def lock(self, tenant_id: str) -> Wallet | None:
+        # Units of work already run one at a time (the store's lock).
+        return await self.get(tenant_id)
+
+    async def find_charge(self, tenant_id: str, reference_id: str) -> LedgerEntry | None:
         return self._state.charges.get((tenant_id, reference_id))
 
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:
@@ -216,6 +220,12 @@ class InMemoryOutboxRepository:
             attempts=entry.attempts + 1,
             next_attempt_at=next_attempt_at or entry.next_attempt_at,
             last_error=error,
+        )
+
+    async def mark_undeliverable(self, message: EmailMessage, reason: str) -> None:
+        entry = self._state.outbox[message.id]
+        self._state.outbox[message.id] = attrs.evolve(
+            entry, status=OutboxStatus.UNDELIVERABLE, attempts=entry.attempts + 1, last_error=reason
         )
 
     async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing.adapters.sqlalchemy.errors import reachable
+
 # A wallet drifts when its cached balance differs from the ledger's sum or from its newest row's
 # balance_after, or when a row's balance_after does not follow from the previous row's (from 0).
 DRIFTING_WALLETS = text(
@@ -34,6 +36,7 @@ DRIFTING_WALLETS = text(
 
 async def audit_wallets(engine: AsyncEngine) -> list[str]:
     """The tenant ids of drifting wallets (empty when every wallet agrees with its ledger)."""
-    async with engine.connect() as connection:
-        result = await connection.execute(DRIFTING_WALLETS)
-        return [str(tenant_id) for tenant_id in result.scalars()]
+    with reachable(engine.url):
+        async with engine.connect() as connection:
+            result = await connection.execute(DRIFTING_WALLETS)
+            return [str(tenant_id) for tenant_id in result.scalars()]

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import psycopg.errors
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from billing.application.ports import ConcurrencyConflictError, DatabaseUnavailableError
-from billing.domain.errors import DuplicateError, InsufficientFundsError
+from billing.domain.errors import DuplicateError, InsufficientFundsError, InvalidStateError
 
 # A constraint that a race (or a retry) can trip, and what it means for the caller.
 CONSTRAINT_ANSWERS: dict[str, Callable[[], Exception]] = {
@@ -38,11 +40,25 @@ def _answer(error: BaseException | None) -> Exception | None:
         answer = CONSTRAINT_ANSWERS.get(error.diag.constraint_name or "")
         if answer is not None:
             return answer()
+    if isinstance(error, psycopg.errors.NumericValueOutOfRange):  # the domain checks first; this is the backstop
+        return InvalidStateError("a wallet's balance cannot exceed 999999999999999.9999")
     if isinstance(error, _RETRYABLE):
         return ConcurrencyConflictError(str(error))
     if isinstance(error, _UNAVAILABLE):
         return DatabaseUnavailableError("the database is unavailable; nothing was changed")
     return None
+
+
+@contextmanager
+def reachable(url: str | URL) -> Iterator[None]:
+    """For commands: a database that does not answer is one sentence naming it (never its password)."""
+    try:
+        yield
+    except OperationalError as error:
+        parsed = make_url(url)
+        shown = parsed.set(drivername=parsed.get_backend_name()).render_as_string(hide_password=True)
+        reason = str(error.orig or error).strip().splitlines()[0]
+        raise DatabaseUnavailableError(f"cannot reach the database at {shown}: {reason}") from error
 
 
 def translate(error: DBAPIError) -> Exception:

@@ -11,6 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from billing.adapters.sqlalchemy.engine import create_migration_engine
+from billing.adapters.sqlalchemy.errors import reachable
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -31,7 +32,7 @@ def _run(command_: Callable[[Config, str], None], url: str, revision: str) -> No
     """An Alembic command on one connection and one transaction (env.py takes the connection)."""
     engine = create_migration_engine(url)
     try:
-        with engine.begin() as connection:
+        with reachable(url), engine.begin() as connection:
             config = _config()
             config.attributes["connection"] = connection
             command_(config, revision)
@@ -54,7 +55,7 @@ def upgrade_to_head(url: str) -> None:
 def current_revision(url: str) -> str | None:
     engine = create_migration_engine(url)
     try:
-        with engine.connect() as connection:
+        with reachable(url), engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()

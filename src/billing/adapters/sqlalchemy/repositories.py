@@ -100,13 +100,17 @@ CHARGE_ONCE = """
     SELECT false AS is_new, * FROM earlier
 """
 
-# Built once: the first statement of every charge skips building and hashing a new construct.
+# Built once: a refund's statements skip building and hashing a new construct.
 FIND_CHARGE = select(wallet_transactions).where(
     wallet_transactions.c.tenant_id == bindparam("tenant_id"),
     wallet_transactions.c.kind == EntryKind.CHARGE.value,
     wallet_transactions.c.reference_id == bindparam("reference_id"),
 )
-FIND_CHARGE_FOR_UPDATE = FIND_CHARGE.with_for_update()
+
+# The lock a balance's UPDATE takes (FOR NO KEY UPDATE), taken ahead by a read-then-post such as a
+# refund; named by the tenant, so Citus routes it to one shard. It needs UPDATE on `wallets` only:
+# the production role may not lock ledger rows (README).
+LOCK_WALLET = select(wallets).where(wallets.c.tenant_id == bindparam("tenant_id")).with_for_update(key_share=True)
 
 
 class _Repository:
@@ -233,9 +237,13 @@ class SqlAlchemyWalletRepository(_Repository):
         entry = rows.entry_from_row(row)
         return ChargeAttempt(entry=entry, earlier=None) if row["is_new"] else ChargeAttempt(entry=None, earlier=entry)
 
-    async def find_charge(self, tenant_id: str, reference_id: str, *, for_update: bool = False) -> LedgerEntry | None:
-        query = FIND_CHARGE_FOR_UPDATE if for_update else FIND_CHARGE
-        row = (await self._execute(query, {"tenant_id": tenant_id, "reference_id": reference_id})).mappings().first()
+    async def lock(self, tenant_id: str) -> Wallet | None:
+        row = (await self._execute(LOCK_WALLET, {"tenant_id": tenant_id})).mappings().first()
+        return None if row is None else rows.wallet_from_row(row)
+
+    async def find_charge(self, tenant_id: str, reference_id: str) -> LedgerEntry | None:
+        params = {"tenant_id": tenant_id, "reference_id": reference_id}
+        row = (await self._execute(FIND_CHARGE, params)).mappings().first()
         return None if row is None else rows.entry_from_row(row)
 
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:
@@ -502,6 +510,13 @@ class SqlAlchemyOutboxRepository(_Repository):
         else:
             values["next_attempt_at"] = next_attempt_at
         await self._execute(update(outbox_messages).where(self._one(message)).values(values))
+
+    async def mark_undeliverable(self, message: EmailMessage, reason: str) -> None:
+        await self._execute(
+            update(outbox_messages)
+            .where(self._one(message))
+            .values(status=OutboxStatus.UNDELIVERABLE.value, attempts=outbox_messages.c.attempts + 1, last_error=reason)
+        )
 
     async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:
         query = select(outbox_messages)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from billing.application.caller import MANAGE, VIEW, Caller
+from billing.application.caller import VIEW, Caller
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime
+from billing.application.runtime import Runtime, manager, requires
 from billing.domain.contact import BillingContact
 from billing.domain.errors import NotFoundError
 from billing.domain.tenant import validate_tenant_id
@@ -34,9 +34,9 @@ def _target_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
     return tenant_id
 
 
+@requires(manager)
 async def set_billing_contact(cmd: SetBillingContact, caller: Caller, uow: UnitOfWork, rt: Runtime) -> BillingContact:
     """Manage on the own tenant, or root + Manage for any tenant."""
-    rt.auth.require(caller, MANAGE)
     tenant_id = _target_tenant(caller, cmd.tenant_id, rt)
     contact = BillingContact.create(tenant_id, cmd.email, cmd.name, caller.user_id, rt.clock.now())
     await uow.contacts.save(contact)

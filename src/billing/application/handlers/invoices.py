@@ -12,12 +12,13 @@ from billing.application.commands import (
     VoidInvoice,
 )
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime
+from billing.application.runtime import Runtime, operator, requires
 from billing.domain.errors import DuplicateError, NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, default_due_date
 from billing.domain.ledger import Posting
 from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
+from billing.domain.text import validate_text
 from billing.domain.topup import TopupRequest
 
 
@@ -36,15 +37,12 @@ async def _request_of(uow: UnitOfWork, invoice: Invoice) -> TopupRequest:
     return request
 
 
+@requires(operator)
 async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
     """One unit: invoice paid, and for a top-up the wallet credited once and the request completed."""
-    rt.auth.require_operator(caller)
     invoice = await _invoice_for_update(uow, cmd.invoice_id)  # the row lock serializes payers
     now = rt.clock.now()
-    paid_at = cmd.paid_at or now
-    if paid_at.tzinfo is None:
-        raise ValidationError.of("paid_at", "must carry a UTC offset")
-    invoice.mark_paid(cmd.payment_reference, paid_at, now)
+    invoice.mark_paid(cmd.payment_reference, cmd.paid_at or now, now)
     await uow.invoices.save(invoice)
     uow.record(*invoice.pull_events())
     if invoice.purpose is InvoicePurpose.TOPUP:
@@ -58,9 +56,9 @@ async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWor
     return invoice
 
 
+@requires(operator)
 async def void_invoice(cmd: VoidInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
     """Voiding an unpaid top-up invoice cancels its request."""
-    rt.auth.require_operator(caller)
     invoice = await _invoice_for_update(uow, cmd.invoice_id)
     now = rt.clock.now()
     invoice.void(cmd.reason, now)
@@ -78,21 +76,21 @@ def _subscription_lines(cmd: CreateSubscriptionInvoice, currency: str) -> tuple[
     lines = []
     for index, line in enumerate(cmd.lines):
         field = f"lines[{index}]"
-        if not isinstance(line.description, str) or not 1 <= len(line.description) <= 200:
-            raise ValidationError.of(f"{field}.description", "must be 1-200 characters")
+        description = validate_text(line.description, field=f"{field}.description", max_length=200, required=True)
+        assert description is not None
         quantity = line.quantity
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 10**6:
             raise ValidationError.of(f"{field}.quantity", "must be an integer from 1 to 1000000")
         price = Money.parse(line.unit_price, currency, field=f"{field}.unit_price")
-        lines.append(InvoiceLine(line.description, quantity, price))
+        lines.append(InvoiceLine(description, quantity, price))
     return tuple(lines)
 
 
+@requires(operator)
 async def create_subscription_invoice(
     cmd: CreateSubscriptionInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime
 ) -> Invoice:
     """One subscription invoice per tenant and period; a second one is a duplicate."""
-    rt.auth.require_operator(caller)
     tenant_id = validate_tenant_id(cmd.tenant_id)
     now = rt.clock.now()
     currency = rt.settings.currency
@@ -108,8 +106,8 @@ async def create_subscription_invoice(
     return invoice
 
 
+@requires(operator)
 async def issue_invoice(cmd: IssueInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
-    rt.auth.require_operator(caller)
     invoice = await _invoice_for_update(uow, cmd.invoice_id)
     now = rt.clock.now()
     invoice.issue(now, cmd.due_date or default_due_date(now, rt.settings.invoice_due_days))

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.commands import ApproveTopup, CancelTopup, RejectTopup, RequestTopup
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime
+from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, default_due_date
 from billing.domain.money import Money
 from billing.domain.topup import TopupRequest
 
 
+@requires(viewer)
 async def request_topup(cmd: RequestTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
-    rt.auth.require(caller, VIEW)
     settings = rt.settings
     amount = Money.parse(cmd.amount, settings.currency)
     if amount.amount < settings.topup_min_amount:
@@ -43,9 +43,9 @@ async def _load_for_operator(uow: UnitOfWork, request_id: UUID) -> TopupRequest:
     return request
 
 
+@requires(operator)
 async def approve_topup(cmd: ApproveTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     """Approving creates the top-up invoice, issues it, and (through events) emails the clinic."""
-    rt.auth.require_operator(caller)
     request = await _load_for_operator(uow, cmd.request_id)
     now = rt.clock.now()
     invoice = Invoice.draft_for_topup(rt.ids.new_id(), request, now)
@@ -57,8 +57,8 @@ async def approve_topup(cmd: ApproveTopup, caller: Caller, uow: UnitOfWork, rt: 
     return request
 
 
+@requires(operator)
 async def reject_topup(cmd: RejectTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
-    rt.auth.require_operator(caller)
     request = await _load_for_operator(uow, cmd.request_id)
     request.reject(caller.user_id, cmd.reason, rt.clock.now())
     await uow.topups.save(request)
@@ -66,9 +66,9 @@ async def reject_topup(cmd: RejectTopup, caller: Caller, uow: UnitOfWork, rt: Ru
     return request
 
 
+@requires(viewer)
 async def cancel_topup(cmd: CancelTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     """Only the tenant itself withdraws its own pending request."""
-    rt.auth.require(caller, VIEW)
     request = await uow.topups.get(cmd.request_id, for_update=True)
     if request is None:
         raise NotFoundError("top-up request not found")

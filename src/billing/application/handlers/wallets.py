@@ -7,11 +7,12 @@ import attrs
 from billing.application.caller import Caller
 from billing.application.commands import AdjustWallet, ChargeWallet, RefundCharge
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime
-from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError, ValidationError
+from billing.application.runtime import Runtime, operator, requires
+from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
 from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
+from billing.domain.text import validate_text
 
 MAX_REFERENCE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 512
@@ -24,24 +25,20 @@ class ChargeResult:
 
 
 def _reference(value: object) -> str:
-    if not isinstance(value, str) or not 1 <= len(value) <= MAX_REFERENCE_LENGTH:
-        raise ValidationError.of("reference_id", f"must be 1-{MAX_REFERENCE_LENGTH} characters")
-    return value
+    reference = validate_text(value, field="reference_id", max_length=MAX_REFERENCE_LENGTH, required=True)
+    assert reference is not None
+    return reference
 
 
 def _description(value: object, *, required: bool = False) -> str | None:
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or len(value) > MAX_DESCRIPTION_LENGTH or (required and not value.strip()):
-        raise ValidationError.of(
-            "description", f"must be {'1' if required else '0'}-{MAX_DESCRIPTION_LENGTH} characters"
-        )
-    return value
+    return validate_text(
+        value, field="description", max_length=MAX_DESCRIPTION_LENGTH, required=required, multiline=True
+    )
 
 
+@requires(operator)
 async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> ChargeResult:
     """Debit once per (tenant, reference): a repeat with the same amount returns the first row."""
-    rt.auth.require_operator(caller)
     tenant_id = validate_tenant_id(cmd.tenant_id)
     amount = Money.parse(cmd.amount, rt.settings.currency)
     reference_id = _reference(cmd.reference_id)
@@ -59,16 +56,19 @@ async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: 
     return ChargeResult(attempt.entry, created=True)
 
 
+@requires(operator)
 async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:
     """The rest of the charge by default; never more than charged minus already refunded."""
-    rt.auth.require_operator(caller)
     tenant_id = validate_tenant_id(cmd.tenant_id)
     reference_id = _reference(cmd.reference_id)
     currency = rt.settings.currency
     amount = None if cmd.amount is None else Money.parse(cmd.amount, currency)
     description = _description(cmd.description)
-    # Locking the charge row serializes refunds of one charge.
-    charge = await uow.wallets.find_charge(tenant_id, reference_id, for_update=True)
+    # The wallet's row lock (the one every debit and credit of the tenant takes) serializes refunds
+    # of one charge: what was refunded is read after it, so a refund committed meanwhile counts.
+    # Never a lock on the ledger's rows: they are append-only, and the production role may not.
+    await uow.wallets.lock(tenant_id)
+    charge = await uow.wallets.find_charge(tenant_id, reference_id)
     if charge is None:
         raise NotFoundError(f"no charge with reference {reference_id!r}")
     refunded = await uow.wallets.refunded_total(tenant_id, reference_id, currency)
@@ -78,9 +78,9 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
     return entry
 
 
+@requires(operator)
 async def adjust_wallet(cmd: AdjustWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:
     """An operator's correction, either sign; it may not take the balance below zero."""
-    rt.auth.require_operator(caller)
     tenant_id = validate_tenant_id(cmd.tenant_id)
     amount = Money.parse(cmd.amount, rt.settings.currency, allow_negative=True)
     description = _description(cmd.description, required=True)

@@ -19,6 +19,7 @@ from billing.application.service import BillingService
 from billing.config import Settings
 from billing.container import Container, close, postgres_container
 from billing.entrypoints.console import console_router, template_config
+from billing.entrypoints.http.asgi import BillingApp
 from billing.entrypoints.http.background import OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
 from billing.entrypoints.http.controllers.contact import ContactController
@@ -47,7 +48,7 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
 
     def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         """A guard: runs before the body is read, so a request without a valid token is a 401 first."""
-        connection.state.caller = authenticator.authenticate(connection.headers.get("authorization"))
+        connection.state.caller = authenticator.authenticate(connection.headers.getall("authorization", []))
 
     def provide_caller(request: Request[Any, Any, Any]) -> Caller:
         caller: Caller = request.state.caller
@@ -94,7 +95,7 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
             "page_request": Provide(provide_page, sync_to_thread=False),
         },
     )
-    return Litestar(
+    return BillingApp(
         route_handlers=[api, HealthController, console_router(settings, authenticator)],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),

@@ -6,7 +6,7 @@ token or a malformed header is a 401 with a WWW-Authenticate header (RFC 6750).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,7 +15,9 @@ import jwt
 
 from billing.application.caller import Caller
 from billing.config import ConfigError, JwtSettings
+from billing.domain.contact import validate_email
 from billing.domain.errors import ValidationError
+from billing.domain.tenant import validate_tenant_id
 from billing.entrypoints.http.problems import HttpError
 
 ALGORITHM = "HS256"
@@ -23,11 +25,26 @@ REQUIRED_CLAIMS = ("exp", "sub", "tenant", "permissions")
 
 
 def unauthorized(detail: str, *, invalid_token: bool = True) -> HttpError:
+    """A 401 whose challenge repeats `detail`: always one of this module's fixed ASCII sentences,
+    never anything taken from the token (a header cannot carry CR, LF or non-Latin-1 text)."""
     challenge = 'Bearer realm="billing"'
     if invalid_token:
-        description = detail.replace('"', "'")
-        challenge += f', error="invalid_token", error_description="{description}"'
+        challenge += f', error="invalid_token", error_description="{detail}"'
     return HttpError("unauthorized", detail, {"WWW-Authenticate": challenge})
+
+
+# What each of PyJWT's refusals tells the client, in our words (its own messages quote the token).
+_REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidSignatureError, "the token's signature does not match"),
+    (jwt.InvalidAlgorithmError, "the token must be signed with HS256"),
+    (jwt.InvalidIssuerError, "the token's issuer is not accepted"),
+    (jwt.InvalidAudienceError, "the token's audience is not accepted"),
+    (jwt.DecodeError, "the token is malformed"),
+)
+# RFC 7519 §4.1: these claims are NumericDates (JSON numbers); PyJWT would also take "123" as a string.
+NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
 @attrs.frozen
@@ -42,8 +59,14 @@ class JwtAuthenticator:
             raise ConfigError("BILLING_JWT_SECRET: is required to check the API's tokens")
         return cls(settings.secret, settings.issuer, settings.audience)
 
-    def authenticate(self, authorization: str | None) -> Caller:
-        """The caller an `Authorization` header proves, or an HttpError("unauthorized")."""
+    def authenticate(self, authorization: str | Sequence[str] | None) -> Caller:
+        """The caller an `Authorization` header proves, or an HttpError("unauthorized").
+
+        Given every value of the header, more than one is refused: which one counts would be a guess."""
+        if not isinstance(authorization, str) and authorization is not None:
+            if len(authorization) > 1:
+                raise unauthorized("send exactly one Authorization header")
+            authorization = authorization[0] if authorization else None
         if not authorization:
             raise unauthorized("an Authorization: Bearer <token> header is required", invalid_token=False)
         scheme, _, token = authorization.strip().partition(" ")
@@ -63,11 +86,21 @@ class JwtAuthenticator:
                 audience=self.audience,
                 options={"require": required, "verify_aud": self.audience is not None},
             )
-        except jwt.ExpiredSignatureError:
-            raise unauthorized("the token has expired") from None
+        except jwt.MissingRequiredClaimError as error:
+            claim = error.claim if error.claim in required else "a required"
+            raise unauthorized(f"the token lacks the '{claim}' claim") from None
         except jwt.InvalidTokenError as error:
-            raise unauthorized(f"the token is not valid: {error}") from None
+            detail = next((text for kind, text in _REFUSALS if isinstance(error, kind)), "the token is not valid")
+            raise unauthorized(detail) from None
+        _check_numeric_dates(claims)  # PyJWT checked their values, having read "123" as 123
         return claims
+
+
+def _check_numeric_dates(claims: dict[str, Any]) -> None:
+    for name in NUMERIC_DATE_CLAIMS:
+        value = claims.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise unauthorized(f"the token's '{name}' claim must be a number (an RFC 7519 NumericDate)")
 
 
 def _caller(claims: dict[str, Any]) -> Caller:
@@ -77,12 +110,19 @@ def _caller(claims: dict[str, Any]) -> Caller:
         raise unauthorized("the token's 'sub' claim must be a non-empty string")
     if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
         raise unauthorized("the token's 'permissions' claim must be an array of strings")
-    if email is not None and not isinstance(email, str):
-        raise unauthorized("the token's 'email' claim must be a string")
+    if email is not None:
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise unauthorized("the token's 'email' claim must be an email address") from None
+    try:
+        validate_tenant_id(tenant)
+    except ValidationError:
+        raise unauthorized("the token's 'tenant' claim is not a valid tenant id") from None
     try:
         return Caller(subject, tenant, frozenset(permissions), email)
     except ValidationError:
-        raise unauthorized("the token's 'tenant' claim is not a valid tenant id") from None
+        raise unauthorized("the token's 'sub' claim must be 1-200 characters without control characters") from None
 
 
 def issue_token(

@@ -7,6 +7,7 @@ domain's ValidationError (400, naming the field); an empty body reads as `{}`.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, TypeVar
 
@@ -18,12 +19,14 @@ from litestar.plugins import OpenAPISchemaPlugin
 from litestar.typing import FieldDefinition
 
 from billing.domain.errors import FieldError, ValidationError
+from billing.domain.text import validate_text
 from billing.entrypoints.http.problems import plain_message
 
 S = TypeVar("S", bound=msgspec.Struct)
 
 _AT = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
 _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`")
+TOO_DEEP = "is nested too deeply"
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<field>[^`]+)`")
 
 
@@ -34,7 +37,23 @@ def decode_body(body: bytes, model: type[S]) -> S:
     except msgspec.ValidationError as error:
         raise ValidationError(_missing_fields(body, model) or [_field_error(str(error))]) from None
     except msgspec.DecodeError as error:
+        _refuse_lone_surrogates(body)
         raise ValidationError.of("body", f"is not valid JSON ({error})") from None
+    except RecursionError:  # no body of ours nests; a deep one is an attack on the decoder
+        raise ValidationError.of("body", TOO_DEEP) from None
+
+
+def _refuse_lone_surrogates(body: bytes) -> None:
+    """msgspec refuses a `\\ud800` escape as malformed JSON; Python's decoder reads it, so the field that
+    holds it can be named, with the same message every text field gives for an unsafe character."""
+    try:
+        given = json.loads(body)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(given, dict):
+        for name, value in given.items():
+            if isinstance(value, str):
+                validate_text(value, field=name, max_length=len(value), multiline=True)
 
 
 def _missing_fields(body: bytes, model: type[msgspec.Struct]) -> list[FieldError]:
@@ -43,6 +62,8 @@ def _missing_fields(body: bytes, model: type[msgspec.Struct]) -> list[FieldError
         given = msgspec.json.decode(body.strip() or b"{}")
     except msgspec.DecodeError:
         return []
+    except RecursionError:
+        return [FieldError("body", TOO_DEEP)]
     if not isinstance(given, dict):
         return []
     required = [f.encode_name for f in msgspec.structs.fields(model) if f.required]

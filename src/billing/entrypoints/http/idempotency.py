@@ -26,8 +26,8 @@ from litestar import Request, Response
 from billing.application.caller import Caller
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, run_in_unit_of_work
-from billing.application.service import BillingService, Handler
+from billing.application.runtime import Guarded, Runtime, run_in_unit_of_work
+from billing.application.service import BillingService
 from billing.domain.errors import BillingError, ValidationError
 from billing.entrypoints.http.problems import HttpError, Rendered, render_error
 
@@ -116,17 +116,22 @@ class Idempotency:
 
     async def run(
         self,
-        handler: Handler[C, R],
+        handler: Guarded[C, R],
         cmd: C,
         caller: Caller,
         render: Callable[[R], Rendered],
     ) -> Response[Any]:
-        """Run the use case once per key; answer with the rendered result or its replay."""
-        if self.key is None:
-            return render(await self.service.execute(handler, cmd, caller)).to_response()
+        """Run the use case once per key; answer with the rendered result or its replay.
+
+        The caller is authorized before the key is looked up: a replay answers only a caller who
+        may make the request. The response is rendered inside the unit of work, so a result that
+        cannot be rendered rolls the effect back: a 500 never leaves a committed change."""
+        handler.authorize(caller, self.service.runtime)
         key = self.key
 
         async def guarded(cmd: C, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Replay | Fresh[R]:
+            if key is None:
+                return Fresh(await handler(cmd, caller, uow, rt))
             keys = uow.idempotency_keys
             if not await keys.claim(caller.tenant_id, key):
                 raise HttpError("idempotency_in_progress", "a request with this Idempotency-Key is still running")
@@ -143,13 +148,14 @@ class Idempotency:
         async def keep(uow: UnitOfWork, outcome: Replay | Fresh[R]) -> None:
             if isinstance(outcome, Fresh):
                 outcome.rendered = render(outcome.value)
-                await uow.idempotency_keys.add(self._record(caller, outcome.rendered))
+                if key is not None:
+                    await uow.idempotency_keys.add(self._record(caller, outcome.rendered))
 
         try:
             outcome = await self.service.execute(guarded, cmd, caller, before_commit=keep)
         except BillingError as error:
             rendered = render_error(error)
-            if error.code in NOT_KEPT or rendered.status >= 500:
+            if key is None or error.code in NOT_KEPT or rendered.status >= 500:
                 raise
             await self._keep_failure(caller, rendered)
             return rendered.to_response()
@@ -157,7 +163,8 @@ class Idempotency:
             stored = outcome.record
             replayed = Rendered(stored.status_code, stored.body, stored.content_type, {REPLAYED_HEADER: "true"})
             return replayed.to_response()
-        await self.purger.maybe_purge(self.service)
+        if key is not None:
+            await self.purger.maybe_purge(self.service)
         assert outcome.rendered is not None
         return outcome.rendered.to_response()
 

@@ -136,8 +136,13 @@ _EXPECTED = re.compile(r"Expected `(?P<types>[^`]+)`, got `(?P<got>[^`]+)`")
 _TYPE_NAMES = {"str": "a string", "date": "a date as YYYY-MM-DD", "datetime": "a date-time", "int": "an integer"}
 
 
+MAX_MESSAGE_LENGTH = 200  # Litestar quotes the bad value: a 60 KB query string is not echoed back whole
+
+
 def plain_message(message: str) -> str:
     """msgspec's and Litestar's wording of a bad value, as a client-facing message."""
+    if len(message) > MAX_MESSAGE_LENGTH:
+        message = message[: MAX_MESSAGE_LENGTH - 1] + "…"
     if message in _PLAIN:
         return _PLAIN[message]
     if expected := _EXPECTED.fullmatch(message):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, put
+from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 
@@ -15,6 +15,8 @@ from billing.application.handlers.contacts import (
 )
 from billing.application.service import BillingService
 from billing.entrypoints.http.body import JsonBody
+from billing.entrypoints.http.controllers.params import rendered
+from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import problem_responses
 from billing.entrypoints.http.schemas import ContactOut, ContactUpdate
 
@@ -44,10 +46,10 @@ class ContactController(Controller):
     async def set_billing_contact(
         self,
         data: JSONBody[ContactUpdate],
-        service: NamedDependency[BillingService],
         caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
         tenant_id: FromQuery[str | None] = None,
-    ) -> ContactOut:
+    ) -> Response[ContactOut]:
         """Set who receives invoice email: Manage on the own tenant, or root + Manage for any tenant."""
         cmd = SetBillingContact(data.email, data.name, tenant_id)
-        return ContactOut.of(await service.execute(set_billing_contact, cmd, caller))
+        return await idempotency.run(set_billing_contact, cmd, caller, rendered(200, ContactOut.of))

@@ -9,6 +9,8 @@ from billing.entrypoints.http.problems import problem_responses, render_problem
 from billing.entrypoints.http.readiness import Readiness
 from billing.entrypoints.http.schemas import HealthOut
 
+READY_RETRY_AFTER = "5"  # seconds: what a load balancer or client should wait before asking again
+
 
 class HealthController(Controller):
     path = "/"
@@ -24,5 +26,5 @@ class HealthController(Controller):
         """200 when the database answers and its schema is at the latest migration, else 503."""
         problem = await readiness.problem()
         if problem is not None:
-            return render_problem("unavailable", problem).to_response()
+            return render_problem("unavailable", problem, headers={"Retry-After": READY_RETRY_AFTER}).to_response()
         return Response(HealthOut(status="ok"))

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from api_support import Api
+from litestar.testing import AsyncTestClient
 
 OPERATION_IDS = {
     "get_my_wallet",
@@ -72,3 +75,22 @@ async def test_the_schema_documents_the_bearer_token(api: Api) -> None:
 
     assert schema["components"]["securitySchemes"]["BearerToken"]["scheme"] == "bearer"
     assert schema["paths"]["/api/v1/billing/wallet/me"]["get"]["security"] == [{"BearerToken": []}]
+
+
+OPERATIONS = Path(__file__).with_name("openapi_operations.json")
+
+
+async def test_the_openapi_paths_and_operation_ids_are_those_of_v1(client: AsyncTestClient[Any]) -> None:
+    """Refactors keep the contract: every v1 path, method and operation id is still there, unchanged.
+
+    v2 adds operations; the file lists what must never move (regenerate it only for a new contract)."""
+    document = (await client.get("/schema/openapi.json")).json()
+    served = {
+        f"{method.upper()} {path}": operation["operationId"]
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if isinstance(operation, dict) and "operationId" in operation
+    }
+    expected = json.loads(OPERATIONS.read_text())
+
+    assert {key: served.get(key) for key in expected} == expected

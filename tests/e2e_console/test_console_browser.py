@@ -273,7 +273,9 @@ def test_an_invalid_token_is_explained_on_the_sign_in_page(
     page.fill("#token", "eyJhbGciOiJub25lIn0.e30.")
     page.click("button:has-text('Sign in')")
 
-    expect(page.locator("#token-error")).to_contain_text("This token was not accepted: the token must be signed with HS256")
+    expect(page.locator("#token-error")).to_contain_text(
+        "This token was not accepted: the token must be signed with HS256"
+    )
     assert SESSION_COOKIE not in {cookie["name"] for cookie in page.context.cookies()}
     shoot(page, "12-sign-in-invalid")
 

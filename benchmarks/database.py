@@ -13,7 +13,7 @@ from psycopg import sql
 from sqlalchemy.engine import make_url
 
 from billing.adapters.embedded import EmbeddedPostgres
-from billing.adapters.sqlalchemy.migrations import upgrade_to_head
+from billing.adapters.sqlalchemy.migrations import upgrade
 
 
 @contextmanager
@@ -37,7 +37,7 @@ def fresh_database(server_url: str) -> Iterator[str]:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     try:
-        upgrade_to_head(url)
+        upgrade(url)
         yield url
     finally:
         with psycopg.connect(admin_url, autocommit=True) as admin:

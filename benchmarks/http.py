@@ -26,8 +26,8 @@ import psycopg
 from benchmarks import floor
 from benchmarks.inprocess import CHARGE, percentiles
 from benchmarks.progress import Progress
+from billing.adapters.auth.jwt import issue_token
 from billing.adapters.embedded import free_port
-from billing.entrypoints.http.auth import issue_token
 
 BASE = "/api/v1/billing"
 

@@ -20,13 +20,16 @@ from billing.application.caller import MANAGE, VIEW, Caller
 from billing.application.runtime import RandomIds, Runtime, SystemClock
 from billing.application.service import BillingService
 from billing.application.settings import BillingSettings
+from billing.container import EVENT_HANDLERS
 
 CONCURRENCY = 8
 CHARGE = Decimal("0.01")
 
 
 def service_on(engine: AsyncEngine) -> BillingService:
-    return BillingService(lambda: SqlAlchemyUnitOfWork(engine), Runtime(SystemClock(), RandomIds(), BillingSettings()))
+    return BillingService(
+        lambda: SqlAlchemyUnitOfWork(engine), Runtime(SystemClock(), RandomIds(), BillingSettings()), EVENT_HANDLERS
+    )
 
 
 async def _run_concurrently(total: int, label: str, one: Callable[[int, int], Awaitable[None]]) -> float:

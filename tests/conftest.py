@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from billing.adapters.sqlalchemy.engine import create_engine
-from billing.adapters.sqlalchemy.migrations import upgrade_to_head
+from billing.adapters.sqlalchemy.migrations import upgrade
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 
 HOW_TO_PROVIDE = (
@@ -92,7 +92,7 @@ def template_database(postgres_server_url: str) -> Iterator[str]:
     name = f"billing_template_{uuid.uuid4().hex[:8]}"
     with _admin(postgres_server_url) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    upgrade_to_head(_with_database(postgres_server_url, name))
+    upgrade(_with_database(postgres_server_url, name))
     yield name
     with _admin(postgres_server_url) as admin:
         admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

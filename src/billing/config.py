@@ -14,11 +14,10 @@ from decimal import Decimal, InvalidOperation
 from email import policy
 from email.errors import HeaderParseError
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import attrs
 
-from billing.adapters.email.smtp import SmtpSettings
 from billing.application.settings import BillingSettings
 from billing.domain.contact import is_header_safe, validate_email
 from billing.domain.errors import ValidationError
@@ -43,6 +42,35 @@ class ConfigError(Exception):
 
 
 @attrs.frozen
+class SmtpSettings:
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    use_tls: bool
+    start_tls: bool
+
+    @classmethod
+    def from_url(cls, url: str) -> SmtpSettings:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme not in ("smtp", "smtps", "smtp+starttls") or not parts.hostname:
+            raise ValueError("must look like smtp://user:password@host:port (or smtps://, smtp+starttls://)")
+        query = parse_qs(parts.query)
+        start_tls = scheme == "smtp+starttls" or query.get("starttls", ["false"])[0].lower() in ("1", "true", "yes")
+        use_tls = scheme == "smtps"
+        default_port = 465 if use_tls else 587 if start_tls else 25
+        return cls(
+            host=parts.hostname,
+            port=parts.port or default_port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            use_tls=use_tls,
+            start_tls=start_tls,
+        )
+
+
+@attrs.frozen
 class JwtSettings:
     secret: str | None = None
     issuer: str | None = None
@@ -55,7 +83,7 @@ class Settings:
     database_url: str | None = None
     jwt: JwtSettings = attrs.field(factory=JwtSettings)
     idempotency_ttl: timedelta = timedelta(hours=24)
-    smtp_url: str | None = None
+    smtp: SmtpSettings | None = None  # None: email is logged, not sent
     mail_from: str = "billing@localhost"
     low_balance_threshold: Decimal = DEFAULT_LOW_BALANCE_THRESHOLD  # the console's hint; 0 turns it off
 
@@ -126,7 +154,7 @@ class _Reader:
                 audience=self.raw("JWT_AUDIENCE"),
             ),
             idempotency_ttl=timedelta(hours=ttl_hours),
-            smtp_url=self.read("SMTP_URL", _smtp_url, None, secret=True),
+            smtp=self.read("SMTP_URL", SmtpSettings.from_url, None, secret=True),
             mail_from=self.read("MAIL_FROM", _email, "billing@localhost"),
             low_balance_threshold=self.read(
                 "LOW_BALANCE_THRESHOLD", _threshold(currency), DEFAULT_LOW_BALANCE_THRESHOLD
@@ -171,25 +199,15 @@ def _whole(low: int, high: int) -> Callable[[str], int]:
 
 
 def _database_url(value: str) -> str:
-    scheme = urlsplit(value).scheme
-    if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
+    """Kept as given: the engine (adapters/sqlalchemy/engine.py) turns it into the driver's URL."""
+    if urlsplit(value).scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ValueError("must be a PostgreSQL URL such as postgresql://user:password@host:5432/billing")
-    if scheme == "postgres":
-        value = "postgresql" + value[len("postgres") :]
     return value
 
 
 def _jwt_secret(value: str) -> str:
     if len(value.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
         raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256 (RFC 7518 §3.2)")
-    return value
-
-
-def _smtp_url(value: str) -> str:
-    try:
-        SmtpSettings.from_url(value)
-    except ValueError:  # its message names the variable already; ours names it too
-        raise ValueError("must look like smtp://user:password@host:port (or smtps://, smtp+starttls://)") from None
     return value
 
 

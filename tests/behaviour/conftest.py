@@ -11,15 +11,14 @@ from uuid import UUID
 
 import attrs
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from billing.adapters.memory.clock import ManualClock
 from billing.adapters.memory.store import InMemoryStore
-from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
 from billing.application.caller import MANAGE, VIEW, Caller
-from billing.application.ports import UnitOfWorkFactory
-from billing.application.runtime import RandomIds, Runtime
 from billing.application.service import BillingService, BillingSession
-from billing.application.settings import BillingSettings
+from billing.config import Settings
+from billing.container import Container, in_memory_container, postgres_container
 from billing.domain.invoice import Invoice
 from billing.domain.ledger import LedgerEntry
 from billing.domain.topup import TopupRequest
@@ -37,23 +36,25 @@ def memory_store() -> InMemoryStore:
     return InMemoryStore()
 
 
-@pytest.fixture(params=BACKENDS)
-def uow_factory(request: pytest.FixtureRequest) -> UnitOfWorkFactory:
-    if request.param == "postgres":
-        factory: UnitOfWorkFactory = request.getfixturevalue("postgres_uow_factory")
-        return factory
-    store: InMemoryStore = request.getfixturevalue("memory_store")
-    return lambda: InMemoryUnitOfWork(store)
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture(params=BACKENDS)
+def container(request: pytest.FixtureRequest, clock: ManualClock) -> Container:
+    """The composition root on each backend: the service as other modules get it."""
+    if request.param == "postgres":
+        engine: AsyncEngine = request.getfixturevalue("engine")
+        settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+        return postgres_container(settings, engine=engine, clock=clock)
+    return in_memory_container(clock=clock, store=request.getfixturevalue("memory_store"))
+
+
 @pytest.fixture
-def service(uow_factory: UnitOfWorkFactory, clock: ManualClock) -> BillingService:
-    return BillingService(uow_factory, Runtime(clock, RandomIds(), BillingSettings()))
+def service(container: Container) -> BillingService:
+    built: BillingService = container.service()
+    return built
 
 
 @attrs.frozen

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from billing.application.commands import SubscriptionLine
+from billing.application.handlers.invoices import SubscriptionLine
 from billing.domain.errors import InvalidStateError, ValidationError
 from billing.domain.money import MAX_AMOUNT
 

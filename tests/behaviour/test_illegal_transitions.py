@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from billing.application.commands import SubscriptionLine
+from billing.application.handlers.invoices import SubscriptionLine
 from billing.domain.errors import InvalidStateError
 from billing.domain.invoice import InvoiceStatus
 

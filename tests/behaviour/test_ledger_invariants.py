@@ -17,11 +17,9 @@ from hypothesis import strategies as st
 
 from billing.adapters.memory.clock import ManualClock
 from billing.adapters.memory.store import InMemoryStore
-from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
 from billing.application.caller import MANAGE, VIEW, Caller
-from billing.application.runtime import RandomIds, Runtime
-from billing.application.service import BillingService, BillingSession
-from billing.application.settings import BillingSettings
+from billing.application.service import BillingSession
+from billing.container import build_in_memory_billing
 from billing.domain.errors import (
     BillingError,
     DuplicateError,
@@ -129,7 +127,7 @@ def _assert_explained(balance: Money, rows: list[LedgerEntry]) -> None:
 async def test_the_ledger_always_explains_a_balance_that_never_goes_negative(history) -> None:
     clock = ManualClock()
     store = InMemoryStore()
-    service = BillingService(lambda: InMemoryUnitOfWork(store), Runtime(clock, RandomIds(), BillingSettings()))
+    service = build_in_memory_billing(clock=clock, store=store)
     clinic = service.acting_as(Caller("clinic-user", CLINIC, {VIEW}))
     operator = service.acting_as(Caller("operator-1", "root", {VIEW, MANAGE}))
     model = Model()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from billing.application.caller import MANAGE, VIEW
-from billing.application.commands import SubscriptionLine
+from billing.application.handlers.invoices import SubscriptionLine
 from billing.domain.errors import ForbiddenError
 from billing.domain.money import Money
 

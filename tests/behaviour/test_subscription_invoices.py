@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.application.commands import SubscriptionLine
+from billing.application.handlers.invoices import SubscriptionLine
 from billing.domain.errors import DuplicateError, ValidationError
 from billing.domain.invoice import InvoiceLine, InvoicePurpose, InvoiceStatus
 from billing.domain.money import Money

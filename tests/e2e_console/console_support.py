@@ -17,9 +17,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from tests.serving import ServeProcess, billing_free_env
 
+from billing.adapters.auth.jwt import issue_token
 from billing.adapters.embedded import free_port
 from billing.application.caller import MANAGE, VIEW
-from billing.entrypoints.http.auth import issue_token
 
 SECRET = "console-test-secret-of-at-least-thirty-two-bytes"
 ROOT = "root"

@@ -18,8 +18,8 @@ import attrs
 import httpx
 import psycopg
 
+from billing.adapters.auth.jwt import issue_token
 from billing.application.caller import MANAGE, VIEW
-from billing.entrypoints.http.auth import issue_token
 
 SECRET = "fault-tests-secret-of-at-least-32-bytes"
 BASE = "/api/v1/billing"

@@ -46,6 +46,7 @@ from billing.application.caller import MANAGE, VIEW, Caller
 from billing.application.runtime import RandomIds, Runtime
 from billing.application.service import BillingService, BillingSession
 from billing.application.settings import BillingSettings
+from billing.container import EVENT_HANDLERS
 from billing.domain.errors import (
     BillingError,
     DuplicateError,
@@ -293,14 +294,14 @@ def backend(request: pytest.FixtureRequest, loop: asyncio.Runner) -> Iterator[Ba
     if request.param == "memory":
         store = InMemoryStore()
         runtime = Runtime(clock, RandomIds(), BillingSettings())
-        yield Backend(BillingService(lambda: InMemoryUnitOfWork(store), runtime), clock, examples=100)
+        yield Backend(BillingService(lambda: InMemoryUnitOfWork(store), runtime, EVENT_HANDLERS), clock, examples=100)
         return
     # One database for the whole run (each example has its own clinic); the engine's pool lives on
     # `loop`, like every unit of work of the run.
     engine = create_engine(request.getfixturevalue("database_url"))
     try:
         runtime = Runtime(clock, RandomIds(), BillingSettings())
-        yield Backend(BillingService(lambda: SqlAlchemyUnitOfWork(engine), runtime), clock, examples=25)
+        yield Backend(BillingService(lambda: SqlAlchemyUnitOfWork(engine), runtime, EVENT_HANDLERS), clock, examples=25)
     finally:
         loop.run(engine.dispose())
 

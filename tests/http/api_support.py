@@ -44,7 +44,7 @@ def token(
     user: str = "user-1",
     secret: str = SECRET,
     algorithm: str = "HS256",
-    ttl: timedelta = timedelta(minutes=5),
+    ttl: timedelta = timedelta(hours=3),  # module-level tokens outlive a whole (slow) CI run
     drop: Iterable[str] = (),
     **extra: Any,
 ) -> str:

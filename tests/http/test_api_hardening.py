@@ -12,11 +12,12 @@ from api_support import BASE, CLINIC_USER, OPERATOR, Api, assert_problem, field_
 from litestar.testing import AsyncTestClient
 
 from billing.application.caller import MANAGE, VIEW, Caller
-from billing.application.commands import MarkInvoicePaid
 from billing.application.handlers import invoices
+from billing.application.handlers.invoices import MarkInvoicePaid
+from billing.application.run_once import IdempotencyKey, RunOnce
 from billing.config import ConfigError, Settings
 from billing.container import Container
-from billing.entrypoints.http.idempotency import ExpiredKeyPurger, Idempotency
+from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered
 
 ISSUED_THEN = "issued"
@@ -99,7 +100,8 @@ async def test_a_result_that_cannot_be_rendered_commits_nothing(
     """The response is rendered inside the unit of work: a failure there is a 500 with no effect."""
     request = await api.invoiced("10.00")
     service = container.service()
-    idempotency = Idempotency(service, timedelta(hours=1), ExpiredKeyPurger(), key, "fingerprint")
+    run_once = RunOnce(service, timedelta(hours=1))
+    idempotency = Idempotency(run_once, None if key is None else IdempotencyKey(key, "fingerprint"))
     operator = Caller("operator-1", "root", frozenset({VIEW, MANAGE}))
 
     def render(_: object) -> Rendered:

@@ -12,9 +12,9 @@ from api_support import SECRET
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from billing.adapters.auth.jwt import JwtTokenVerifier
 from billing.adapters.sqlalchemy.migrations import is_at_head
 from billing.entrypoints.cli import main
-from billing.entrypoints.http.auth import JwtAuthenticator
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ def test_token_prints_a_token_the_api_accepts(
     )
 
     assert code == 0
-    caller = JwtAuthenticator(SECRET).authenticate("Bearer " + capsys.readouterr().out.strip())
+    caller = JwtTokenVerifier(SECRET).verify("Bearer " + capsys.readouterr().out.strip())
     assert (caller.user_id, caller.tenant_id, caller.email) == ("u-1", "clinic-a", "u@clinic.test")
     assert caller.permissions == {"Billing.View", "Billing.Manage"}
 
@@ -68,7 +68,7 @@ def test_token_uses_the_embedded_defaults_secret(capsys: pytest.CaptureFixture[s
 
     assert main(["token", "--tenant", "root", "--user", "op", "--permission", "Billing.View"]) == 0
 
-    assert JwtAuthenticator("k" * 64).authenticate("Bearer " + capsys.readouterr().out.strip()).tenant_id == "root"
+    assert JwtTokenVerifier("k" * 64).verify("Bearer " + capsys.readouterr().out.strip()).tenant_id == "root"
 
 
 def test_token_without_any_secret_says_what_to_do(capsys: pytest.CaptureFixture[str]) -> None:

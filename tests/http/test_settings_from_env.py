@@ -7,7 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from billing.config import ConfigError, Settings
+from billing.adapters.sqlalchemy.engine import psycopg_url
+from billing.config import ConfigError, Settings, SmtpSettings
 
 
 def test_defaults_without_any_variable() -> None:
@@ -23,7 +24,7 @@ def test_defaults_without_any_variable() -> None:
     )
     assert settings.billing.invoice_due_days == 14
     assert settings.idempotency_ttl == timedelta(hours=24)
-    assert settings.smtp_url is None
+    assert settings.smtp is None
 
 
 def test_every_variable_is_read() -> None:
@@ -44,15 +45,30 @@ def test_every_variable_is_read() -> None:
         }
     )
 
-    assert settings.database_url == "postgresql://billing:pw@db:5432/billing"
+    assert settings.database_url == "postgres://billing:pw@db:5432/billing"  # the engine names the driver
     assert (settings.jwt.issuer, settings.jwt.audience) == ("https://id.example", "billing")
     assert settings.billing.root_tenant == "platform"
     assert settings.billing.currency == "JPY"
     assert settings.billing.topup_min_amount == Decimal("100")
     assert settings.billing.invoice_due_days == 30
     assert settings.idempotency_ttl == timedelta(hours=48)
-    assert settings.smtp_url == "smtp://user:pw@mail:587"
+    assert settings.smtp == SmtpSettings("mail", 587, "user", "pw", use_tls=False, start_tls=False)
     assert settings.mail_from == "Billing <billing@example.com>"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://billing:pw@db:5432/billing",
+        "postgres://billing:pw@db:5432/billing",
+        "postgresql+psycopg://billing:pw@db:5432/billing",
+    ],
+)
+def test_every_accepted_database_url_reaches_the_psycopg_driver(url: str) -> None:
+    settings = Settings.from_env({"BILLING_DATABASE_URL": url})
+
+    assert settings.database_url is not None
+    assert psycopg_url(settings.database_url) == "postgresql+psycopg://billing:pw@db:5432/billing"
 
 
 def test_an_empty_variable_means_its_default() -> None:

@@ -21,6 +21,7 @@ from billing.application.caller import VIEW, Caller
 from billing.application.runtime import RandomIds, Runtime, SystemClock
 from billing.application.service import BillingService, BillingSession
 from billing.application.settings import BillingSettings
+from billing.container import EVENT_HANDLERS
 from billing.domain.invoice import Invoice
 
 CheckLedger = Callable[[str], Awaitable[Decimal]]
@@ -30,7 +31,7 @@ Race = Callable[[int, Callable[[BillingService, int], Awaitable[Any]]], Awaitabl
 
 
 def build_service(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> BillingService:
-    return BillingService(uow_factory, Runtime(SystemClock(), RandomIds(), BillingSettings()))
+    return BillingService(uow_factory, Runtime(SystemClock(), RandomIds(), BillingSettings()), EVENT_HANDLERS)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing.adapters.sqlalchemy.tables import invoices, wallet_transactions, wallets
 from billing.application import runtime
 from billing.application.caller import VIEW, Caller
-from billing.application.commands import SubscriptionLine
+from billing.application.handlers.invoices import SubscriptionLine
 from billing.application.handlers.wallets import ChargeResult
 from billing.application.ports import ConcurrencyConflictError
 from billing.application.service import BillingService, BillingSession

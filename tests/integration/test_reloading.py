@@ -221,7 +221,7 @@ async def test_ledger_entries_and_the_wallet_survive_a_reload(engine: AsyncEngin
         assert entries[-1] == expected_wallet.apply(posting)  # the database and the domain agree
 
     async with SqlAlchemyUnitOfWork(engine) as uow:
-        wallet = await uow.wallets.get(TENANT)
+        wallet = await uow.wallets.lock(TENANT)
         listed = await uow.wallets.list_entries(TENANT, PageRequest(1, 100))
         charge = await uow.wallets.find_charge(TENANT, reference)
         refunded = await uow.wallets.refunded_total(TENANT, reference, "USD")

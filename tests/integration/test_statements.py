@@ -88,7 +88,7 @@ async def test_reading_a_wallet_never_touches_the_ledger(
 
     assert own.balance == theirs.balance
     assert str(own.balance) == "80.00"
-    assert str(fresh.balance) == "0.00"
+    assert str(fresh) == "0.00"
     assert statements, "the reads were not recorded"
     assert [s for s in statements if "wallet_transactions" in s] == []
     assert len(statements) <= 2 * 3, statements  # at most an insert-if-missing and a select per read

@@ -12,7 +12,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message as MessageHandler
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.adapters.email.smtp import SmtpMailer, SmtpSettings
+from billing.adapters.email.smtp import SmtpMailer
 from billing.adapters.embedded import free_port
 from billing.adapters.memory.clock import ManualClock
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
@@ -21,6 +21,8 @@ from billing.application.dispatcher import OutboxDispatcher
 from billing.application.runtime import RandomIds, Runtime
 from billing.application.service import BillingService
 from billing.application.settings import BillingSettings
+from billing.config import SmtpSettings
+from billing.container import EVENT_HANDLERS
 
 MAIL_FROM = "Clinic Billing <billing@platform.example>"
 
@@ -81,6 +83,6 @@ class World:
 def world(engine: AsyncEngine, smtp_server: SmtpServer) -> World:
     clock = ManualClock()
     uow_factory = lambda: SqlAlchemyUnitOfWork(engine)  # noqa: E731
-    billing = BillingService(uow_factory, Runtime(clock, RandomIds(), BillingSettings()))
+    billing = BillingService(uow_factory, Runtime(clock, RandomIds(), BillingSettings()), EVENT_HANDLERS)
     mailer = SmtpMailer(SmtpSettings.from_url(f"smtp://127.0.0.1:{smtp_server.port}"), MAIL_FROM, timeout=3)
     return World(billing, OutboxDispatcher(uow_factory, mailer, clock), clock)

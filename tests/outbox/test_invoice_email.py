@@ -101,8 +101,7 @@ async def test_rolled_back_approval_never_sends_email(world: World, smtp_server:
     async def fail_after_the_outbox_write(uow: object, result: object) -> None:
         raise RuntimeError("crash after the outbox write")
 
-    from billing.application.commands import ApproveTopup
-    from billing.application.handlers.topups import approve_topup
+    from billing.application.handlers.topups import ApproveTopup, approve_topup
 
     with pytest.raises(RuntimeError):
         await world.billing.execute(

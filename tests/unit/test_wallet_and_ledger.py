@@ -11,7 +11,6 @@ from uuid import UUID, uuid4
 import pytest
 
 from billing.domain.errors import InsufficientFundsError, InvalidStateError, ValidationError
-from billing.domain.events import WalletCredited, WalletDebited
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
 from billing.domain.money import Money
 from billing.domain.wallet import Wallet
@@ -134,18 +133,7 @@ def test_a_charge_posting_is_the_negated_amount() -> None:
     posting = Posting.charge(uuid4(), "clinic-a", _usd("2.50"), "msg-1", "WhatsApp", AT)
 
     assert posting.amount == _usd("-2.50")
-    assert not posting.is_credit
-
-
-def test_ledger_rows_become_credit_or_debit_events() -> None:
-    wallet = _wallet("10.00")
-    credit = wallet.apply(_adjustment("1.00"))
-    debit = wallet.apply(_adjustment("-2.00"))
-
-    assert credit.to_event() == WalletCredited(
-        "clinic-a", credit.id, "adjustment", _usd("1.00"), _usd("11.00"), None, AT
-    )
-    assert debit.to_event() == WalletDebited("clinic-a", debit.id, "adjustment", _usd("-2.00"), _usd("9.00"), None, AT)
+    assert posting.amount.is_negative
 
 
 def test_a_refund_by_default_returns_all_that_is_left_of_the_charge() -> None:

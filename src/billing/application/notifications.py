@@ -54,27 +54,31 @@ def render_payment_received(event: InvoicePaid) -> tuple[str, str, str]:
     return subject, "\n".join(lines) + "\n", _paragraphs(lines)
 
 
-async def queue_invoice_emails(uow: UnitOfWork, rt: Runtime, events: list[DomainEvent]) -> None:
-    """Turn this unit's invoice events into outbox messages, inside the same transaction."""
-    for event in events:
-        if isinstance(event, InvoiceIssued):
-            kind = "invoice_issued"
-            subject, text, body = render_invoice_issued(event, rt.settings.payment_instructions)
-        elif isinstance(event, InvoicePaid):
-            kind = "payment_received"
-            subject, text, body = render_payment_received(event)
-        else:
-            continue
-        message_uuid = rt.ids.new_id()
-        await uow.outbox.add(
-            EmailMessage(
-                id=message_uuid,
-                tenant_id=event.tenant_id,
-                kind=kind,
-                recipient=await _recipient(uow, event),
-                subject=subject,
-                text=text,
-                html=f"<html><body>{body}</body></html>",
-                created_at=rt.clock.now(),
-            )
+async def _queue(
+    uow: UnitOfWork, rt: Runtime, event: InvoiceIssued | InvoicePaid, kind: str, rendered: tuple[str, str, str]
+) -> None:
+    subject, text, body = rendered
+    await uow.outbox.add(
+        EmailMessage(
+            id=rt.ids.new_id(),
+            tenant_id=event.tenant_id,
+            kind=kind,
+            recipient=await _recipient(uow, event),
+            subject=subject,
+            text=text,
+            html=f"<html><body>{body}</body></html>",
+            created_at=rt.clock.now(),
         )
+    )
+
+
+async def queue_invoice_issued_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
+    """An event handler (in the approval's transaction): the invoice, emailed to the clinic."""
+    assert isinstance(event, InvoiceIssued)
+    await _queue(uow, rt, event, "invoice_issued", render_invoice_issued(event, rt.settings.payment_instructions))
+
+
+async def queue_payment_received_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
+    """An event handler (in the payment's transaction): the receipt."""
+    assert isinstance(event, InvoicePaid)
+    await _queue(uow, rt, event, "payment_received", render_payment_received(event))

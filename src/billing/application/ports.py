@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol, Self, runtime_checkable
 from uuid import UUID
 
 import attrs
 
+from billing.application.caller import Caller
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
@@ -30,6 +31,12 @@ class DatabaseUnavailableError(Exception):
     """The database cannot be reached or went away mid-transaction; nothing was committed."""
 
 
+class RecordsEvents(Protocol):
+    """An aggregate that records domain events: its repository hands them to the unit of work on saving."""
+
+    def pull_events(self) -> list[DomainEvent]: ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware."""
@@ -48,8 +55,6 @@ class ChargeAttempt:
 
 class WalletRepository(Protocol):
     """Wallets and their append-only ledger."""
-
-    async def get(self, tenant_id: str) -> Wallet | None: ...
 
     async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
         """Race-safe get-or-create: concurrent first uses end with one wallet."""
@@ -200,7 +205,8 @@ class UnitOfWork(Protocol):
 
     @property
     def events(self) -> Sequence[DomainEvent]:
-        """What this unit recorded so far."""
+        """What this unit heard so far: the events of every aggregate its repositories saved, in order,
+        and any recorded explicitly. The service handles them in the transaction, then publishes them."""
         ...
 
     async def __aenter__(self) -> Self: ...
@@ -213,7 +219,7 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     def record(self, *events: DomainEvent) -> None:
-        """Events to publish with this unit's commit (and to drop with its rollback)."""
+        """Events that no saved aggregate carries (they are heard like the others; dropped on rollback)."""
         ...
 
     async def commit(self) -> None: ...
@@ -223,3 +229,33 @@ class UnitOfWork(Protocol):
 
 class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
+
+
+class TokenVerifier(Protocol):
+    def verify(self, authorization: str | Sequence[str] | None) -> Caller:
+        """The caller an `Authorization` header proves (every value of it, when given a sequence).
+
+        Raises UnauthorizedError, whose detail is a fixed sentence safe to repeat in a header."""
+        ...
+
+
+class TokenIssuer(Protocol):
+    def issue(
+        self,
+        *,
+        tenant: str,
+        user: str,
+        permissions: Iterable[str],
+        now: datetime,
+        ttl: timedelta,
+        email: str | None = None,
+    ) -> str:
+        """A signed token the deployment's TokenVerifier accepts until `now + ttl` (for local use)."""
+        ...
+
+
+@runtime_checkable  # Litestar checks a dependency's type against its annotation
+class Readiness(Protocol):
+    async def problem(self) -> str | None:
+        """None when ready; otherwise what is wrong, in words an operator can act on."""
+        ...

@@ -42,7 +42,7 @@ class GetTopupRequest:
 @attrs.frozen
 class ListTopupRequests:
     tenant_id: str | None = None
-    status: str | None = None
+    status: TopupStatus | None = None
     page: PageRequest = attrs.field(factory=PageRequest)
 
 
@@ -54,12 +54,13 @@ class GetInvoice:
 @attrs.frozen
 class ListInvoices:
     tenant_id: str | None = None
-    status: str | None = None
-    purpose: str | None = None
+    status: InvoiceStatus | None = None
+    purpose: InvoicePurpose | None = None
     page: PageRequest = attrs.field(factory=PageRequest)
 
 
-def parse_choice(kind: type[E], value: str | None, field: str) -> E | None:
+def parse_choice(kind: type[E], value: str | E | None, field: str) -> E | None:
+    """An entry point's filter value as its enum (one parse, at the edge), or a 400 naming the field."""
     if value is None:
         return None
     try:
@@ -107,11 +108,10 @@ async def list_topup_requests(
     query: ListTopupRequests, caller: Caller, uow: UnitOfWork, rt: Runtime
 ) -> Page[TopupRequest]:
     rt.auth.require(caller, VIEW)
-    status = parse_choice(TopupStatus, query.status, "status")
     scope = rt.auth.list_scope(caller, query.tenant_id)
     if scope.empty:
         return _empty(query.page)
-    return await uow.topups.list(scope.tenant_id, status, query.page)
+    return await uow.topups.list(scope.tenant_id, query.status, query.page)
 
 
 async def get_invoice(query: GetInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
@@ -125,9 +125,7 @@ async def get_invoice(query: GetInvoice, caller: Caller, uow: UnitOfWork, rt: Ru
 
 async def list_invoices(query: ListInvoices, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[Invoice]:
     rt.auth.require(caller, VIEW)
-    status = parse_choice(InvoiceStatus, query.status, "status")
-    purpose = parse_choice(InvoicePurpose, query.purpose, "purpose")
     scope = rt.auth.list_scope(caller, query.tenant_id)
     if scope.empty:
         return _empty(query.page)
-    return await uow.invoices.list(scope.tenant_id, status, purpose, query.page)
+    return await uow.invoices.list(scope.tenant_id, query.status, query.purpose, query.page)

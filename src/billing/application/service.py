@@ -7,29 +7,16 @@ request = await clinic.request_topup("150.00")
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 from uuid import UUID
 
 import attrs
 
 from billing.application import queries
 from billing.application.caller import MANAGE, VIEW, Caller
-from billing.application.commands import (
-    AdjustWallet,
-    ApproveTopup,
-    CancelTopup,
-    ChargeWallet,
-    CreateSubscriptionInvoice,
-    IssueInvoice,
-    MarkInvoicePaid,
-    RefundCharge,
-    RejectTopup,
-    RequestTopup,
-    SubscriptionLine,
-    VoidInvoice,
-)
 from billing.application.handlers.contacts import (
     GetBillingContact,
     SetBillingContact,
@@ -37,47 +24,75 @@ from billing.application.handlers.contacts import (
     set_billing_contact,
 )
 from billing.application.handlers.invoices import (
+    CreateSubscriptionInvoice,
+    IssueInvoice,
+    MarkInvoicePaid,
+    SubscriptionLine,
+    VoidInvoice,
     create_subscription_invoice,
     issue_invoice,
     mark_invoice_paid,
     void_invoice,
 )
 from billing.application.handlers.topups import (
+    ApproveTopup,
+    CancelTopup,
+    RejectTopup,
+    RequestTopup,
     approve_topup,
     cancel_topup,
     reject_topup,
     request_topup,
 )
 from billing.application.handlers.wallets import (
+    AdjustWallet,
     ChargeResult,
+    ChargeWallet,
+    RefundCharge,
     adjust_wallet,
     charge_wallet,
     refund_charge,
 )
-from billing.application.notifications import queue_invoice_emails
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork, UnitOfWorkFactory
 from billing.application.runtime import Runtime, run_in_unit_of_work
 from billing.domain.contact import BillingContact
-from billing.domain.invoice import Invoice
+from billing.domain.events import DomainEvent
+from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
-from billing.domain.topup import TopupRequest
+from billing.domain.money import Money
+from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
 C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+E = TypeVar("E", bound=DomainEvent)
+log = logging.getLogger("billing.events")
 
 
 class Handler(Protocol[C_contra, R_co]):
     def __call__(self, cmd: C_contra, caller: Caller, uow: UnitOfWork, rt: Runtime, /) -> Awaitable[R_co]: ...
 
 
+# Runs inside the unit of work that recorded the event: what must commit with it (queue an email).
+EventHandler = Callable[[DomainEvent, UnitOfWork, Runtime], Awaitable[None]]
+# Runs after the commit, in-process (another module's reaction): its failure is logged, never undoes.
+Subscriber = Callable[[DomainEvent], Awaitable[None]]
+
+
 @attrs.frozen
 class BillingService:
     uow_factory: UnitOfWorkFactory
     runtime: Runtime
+    # The container's table: event type -> the handlers that run in the same transaction.
+    event_handlers: Mapping[type[DomainEvent], Sequence[EventHandler]] = attrs.field(factory=dict)
+    _subscribers: dict[type[DomainEvent], list[Subscriber]] = attrs.field(factory=dict, init=False)
+
+    def subscribe(self, event_type: type[E], subscriber: Callable[[E], Awaitable[None]]) -> None:
+        """Call `subscriber` with every `event_type` event once its unit of work has committed."""
+        self._subscribers.setdefault(cast(type[DomainEvent], event_type), []).append(cast(Subscriber, subscriber))
 
     async def execute(
         self,
@@ -86,16 +101,46 @@ class BillingService:
         caller: Caller,
         before_commit: Callable[[UnitOfWork, R], Awaitable[None]] | None = None,
     ) -> R:
-        """Run one use case in its own unit of work (the HTTP layer calls this too).
+        """Run one use case in its own unit of work (every entry point calls this).
 
-        The invoice email it causes is queued in the same transaction (the outbox)."""
+        The events it records are handled in the same transaction (the event table), then, once
+        committed, handed to the subscribers."""
+        committed: list[DomainEvent] = []
 
         async def work(uow: UnitOfWork) -> R:
             result = await handler(cmd, caller, uow, self.runtime)
-            await queue_invoice_emails(uow, self.runtime, list(uow.events))
+            await self._handle_in_transaction(uow)
             return result
 
-        return await run_in_unit_of_work(self.uow_factory, work, before_commit)
+        async def finish(uow: UnitOfWork, result: R) -> None:
+            if before_commit is not None:
+                await before_commit(uow, result)
+            committed[:] = uow.events  # of the attempt that commits: a retried one starts afresh
+
+        result = await run_in_unit_of_work(self.uow_factory, work, finish)
+        await self._publish(committed)
+        return result
+
+    async def _handle_in_transaction(self, uow: UnitOfWork) -> None:
+        """Each recorded event's handlers, in order; events they record are handled in turn."""
+        handled = 0
+        while handled < len(uow.events):
+            event = uow.events[handled]
+            handled += 1
+            for event_handler in self.event_handlers.get(type(event), ()):
+                await event_handler(event, uow, self.runtime)
+
+    async def _publish(self, events: Sequence[DomainEvent]) -> None:
+        for event in events:
+            for subscriber in self._subscribers.get(type(event), ()):
+                try:
+                    await subscriber(event)
+                except Exception:  # committed is committed: a subscriber's failure is its own
+                    log.exception("a subscriber of %s failed", type(event).__name__)
+
+    def money(self, value: object, *, field: str = "amount", allow_negative: bool = False) -> Money:
+        """A caller's amount in the wallets' currency: each entry point parses its input once, here."""
+        return Money.parse(value, self.runtime.settings.currency, field=field, allow_negative=allow_negative)
 
     def acting_as(self, caller: Caller) -> BillingSession:
         return BillingSession(self, caller)
@@ -108,30 +153,38 @@ class BillingService:
 
 @attrs.frozen
 class BillingSession:
-    """The facade bound to one caller; every method is one unit of work."""
+    """The facade bound to one caller; every method is one unit of work.
+
+    Any use case runs with `run(handler, command)`; the named methods below are the contract's
+    in-process entry points (§2), taking plain values and parsing them as the HTTP API does."""
 
     service: BillingService
     caller: Caller
 
-    async def _run(self, handler: Handler[C, R], cmd: C) -> R:
+    async def run(self, handler: Handler[C, R], cmd: C) -> R:
         return await self.service.execute(handler, cmd, self.caller)
+
+    def _money(self, value: object, field: str = "amount", *, allow_negative: bool = False) -> Money:
+        if isinstance(value, Money):
+            return value
+        return self.service.money(value, field=field, allow_negative=allow_negative)
 
     # Wallets and their ledgers
     async def wallet(self, tenant_id: str | None = None) -> Wallet:
-        return await self._run(queries.get_wallet, queries.GetWallet(tenant_id))
+        return await self.run(queries.get_wallet, queries.GetWallet(tenant_id))
 
-    async def balance(self, tenant_id: str | None = None) -> Wallet:
-        return await self.wallet(tenant_id)
+    async def balance(self, tenant_id: str | None = None) -> Money:
+        """The wallet's balance alone (the caller's own, or a tenant's for an operator)."""
+        return (await self.wallet(tenant_id)).balance
 
     async def transactions(self, tenant_id: str | None = None, page: int = 1, page_size: int = 20) -> Page[LedgerEntry]:
         query = queries.ListTransactions(tenant_id, PageRequest(page, page_size))
-        return await self._run(queries.list_transactions, query)
+        return await self.run(queries.list_transactions, query)
 
     async def charge(
         self, tenant_id: str, amount: object, reference_id: str, description: str | None = None
     ) -> ChargeResult:
-        cmd = ChargeWallet(tenant_id, amount, reference_id, description)
-        return await self._run(charge_wallet, cmd)
+        return await self.run(charge_wallet, ChargeWallet(tenant_id, self._money(amount), reference_id, description))
 
     async def refund(
         self,
@@ -140,23 +193,23 @@ class BillingSession:
         amount: object | None = None,
         description: str | None = None,
     ) -> LedgerEntry:
-        cmd = RefundCharge(tenant_id, reference_id, amount, description)
-        return await self._run(refund_charge, cmd)
+        money = None if amount is None else self._money(amount)
+        return await self.run(refund_charge, RefundCharge(tenant_id, reference_id, money, description))
 
     async def adjust(
         self, tenant_id: str, amount: object, description: str, reference_id: str | None = None
     ) -> LedgerEntry:
-        cmd = AdjustWallet(tenant_id, amount, description, reference_id)
-        return await self._run(adjust_wallet, cmd)
+        money = self._money(amount, allow_negative=True)
+        return await self.run(adjust_wallet, AdjustWallet(tenant_id, money, description, reference_id))
 
     # Top-up requests
     async def request_topup(self, amount: object, note: str | None = None) -> TopupRequest:
-        return await self._run(request_topup, RequestTopup(amount, note))
+        return await self.run(request_topup, RequestTopup(self._money(amount), note))
 
     async def approve_topup(
         self, request_id: UUID, note: str | None = None, due_date: date | None = None
     ) -> TopupRequest:
-        return await self._run(approve_topup, ApproveTopup(request_id, note, due_date))
+        return await self.run(approve_topup, ApproveTopup(request_id, note, due_date))
 
     async def create_topup_invoice(
         self, request_id: UUID, note: str | None = None, due_date: date | None = None
@@ -167,13 +220,13 @@ class BillingSession:
         return await self.invoice(request.invoice_id)
 
     async def reject_topup(self, request_id: UUID, reason: str) -> TopupRequest:
-        return await self._run(reject_topup, RejectTopup(request_id, reason))
+        return await self.run(reject_topup, RejectTopup(request_id, reason))
 
     async def cancel_topup(self, request_id: UUID) -> TopupRequest:
-        return await self._run(cancel_topup, CancelTopup(request_id))
+        return await self.run(cancel_topup, CancelTopup(request_id))
 
     async def topup_request(self, request_id: UUID) -> TopupRequest:
-        return await self._run(queries.get_topup_request, queries.GetTopupRequest(request_id))
+        return await self.run(queries.get_topup_request, queries.GetTopupRequest(request_id))
 
     async def topup_requests(
         self,
@@ -182,21 +235,22 @@ class BillingSession:
         page: int = 1,
         page_size: int = 20,
     ) -> Page[TopupRequest]:
-        query = queries.ListTopupRequests(tenant_id, status, PageRequest(page, page_size))
-        return await self._run(queries.list_topup_requests, query)
+        chosen = queries.parse_choice(TopupStatus, status, "status")
+        query = queries.ListTopupRequests(tenant_id, chosen, PageRequest(page, page_size))
+        return await self.run(queries.list_topup_requests, query)
 
     # Billing contact: the recipient of invoice email
     async def billing_contact(self, tenant_id: str | None = None) -> BillingContact:
-        return await self._run(get_billing_contact, GetBillingContact(tenant_id))
+        return await self.run(get_billing_contact, GetBillingContact(tenant_id))
 
     async def set_billing_contact(
         self, email: str, name: str | None = None, tenant_id: str | None = None
     ) -> BillingContact:
-        return await self._run(set_billing_contact, SetBillingContact(email, name, tenant_id))
+        return await self.run(set_billing_contact, SetBillingContact(email, name, tenant_id))
 
     # Invoices
     async def invoice(self, invoice_id: UUID) -> Invoice:
-        return await self._run(queries.get_invoice, queries.GetInvoice(invoice_id))
+        return await self.run(queries.get_invoice, queries.GetInvoice(invoice_id))
 
     async def invoices(
         self,
@@ -206,17 +260,21 @@ class BillingSession:
         page: int = 1,
         page_size: int = 20,
     ) -> Page[Invoice]:
-        query = queries.ListInvoices(tenant_id, status, purpose, PageRequest(page, page_size))
-        return await self._run(queries.list_invoices, query)
+        query = queries.ListInvoices(
+            tenant_id,
+            queries.parse_choice(InvoiceStatus, status, "status"),
+            queries.parse_choice(InvoicePurpose, purpose, "purpose"),
+            PageRequest(page, page_size),
+        )
+        return await self.run(queries.list_invoices, query)
 
     async def mark_invoice_paid(
         self, invoice_id: UUID, payment_reference: str, paid_at: datetime | None = None
     ) -> Invoice:
-        cmd = MarkInvoicePaid(invoice_id, payment_reference, paid_at)
-        return await self._run(mark_invoice_paid, cmd)
+        return await self.run(mark_invoice_paid, MarkInvoicePaid(invoice_id, payment_reference, paid_at))
 
     async def void_invoice(self, invoice_id: UUID, reason: str) -> Invoice:
-        return await self._run(void_invoice, VoidInvoice(invoice_id, reason))
+        return await self.run(void_invoice, VoidInvoice(invoice_id, reason))
 
     async def create_subscription_invoice(
         self,
@@ -226,8 +284,13 @@ class BillingSession:
         due_date: date | None = None,
         issue: bool = True,
     ) -> Invoice:
-        cmd = CreateSubscriptionInvoice(tenant_id, period, tuple(lines), due_date, issue)
-        return await self._run(create_subscription_invoice, cmd)
+        priced = tuple(
+            attrs.evolve(line, unit_price=self._money(line.unit_price, f"lines[{index}].unit_price"))
+            for index, line in enumerate(lines)
+        )
+        return await self.run(
+            create_subscription_invoice, CreateSubscriptionInvoice(tenant_id, period, priced, due_date, issue)
+        )
 
     async def issue_invoice(self, invoice_id: UUID, due_date: date | None = None) -> Invoice:
-        return await self._run(issue_invoice, IssueInvoice(invoice_id, due_date))
+        return await self.run(issue_invoice, IssueInvoice(invoice_id, due_date))

@@ -39,6 +39,17 @@ class NotFoundError(BillingError):
     code = "not_found"
 
 
+class UnauthorizedError(BillingError):
+    """Who is asking could not be established. `invalid_token`: a token was sent and refused (RFC 6750's
+    `invalid_token`), rather than none sent at all. `detail` is a fixed sentence, never the token's text."""
+
+    code = "unauthorized"
+
+    def __init__(self, detail: str, *, invalid_token: bool = True) -> None:
+        super().__init__(detail)
+        self.invalid_token = invalid_token
+
+
 class ForbiddenError(BillingError):
     code = "forbidden"
 

@@ -1,4 +1,5 @@
-"""Domain events: facts in the past tense, consumed after commit (e.g. by the email outbox)."""
+"""Domain events: facts in the past tense. Handlers in the container's table react inside the unit of work
+that recorded them (queue an email); subscribers on the service react after it committed."""
 
 from __future__ import annotations
 
@@ -67,35 +68,4 @@ class InvoiceVoided:
     at: datetime
 
 
-@attrs.frozen
-class WalletCredited:
-    tenant_id: str
-    entry_id: UUID
-    kind: str
-    amount: Money
-    balance_after: Money
-    reference_id: str | None
-    at: datetime
-
-
-@attrs.frozen
-class WalletDebited:
-    tenant_id: str
-    entry_id: UUID
-    kind: str
-    amount: Money
-    balance_after: Money
-    reference_id: str | None
-    at: datetime
-
-
-DomainEvent = (
-    TopupRequested
-    | TopupRejected
-    | TopupCancelled
-    | InvoiceIssued
-    | InvoicePaid
-    | InvoiceVoided
-    | WalletCredited
-    | WalletDebited
-)
+DomainEvent = TopupRequested | TopupRejected | TopupCancelled | InvoiceIssued | InvoicePaid | InvoiceVoided

@@ -9,7 +9,6 @@ from uuid import UUID
 import attrs
 
 from billing.domain.errors import InvalidStateError, ValidationError
-from billing.domain.events import WalletCredited, WalletDebited
 from billing.domain.money import Money
 
 
@@ -57,10 +56,6 @@ class Posting:
     ) -> Posting:
         return cls(entry_id, tenant_id, EntryKind.CHARGE, -amount, reference_id, description, at)
 
-    @property
-    def is_credit(self) -> bool:
-        return self.amount.is_positive
-
 
 @attrs.frozen
 class LedgerEntry:
@@ -73,18 +68,6 @@ class LedgerEntry:
     reference_id: str | None
     description: str | None
     created_at: datetime
-
-    def to_event(self) -> WalletCredited | WalletDebited:
-        event = WalletCredited if self.amount.is_positive else WalletDebited
-        return event(
-            tenant_id=self.tenant_id,
-            entry_id=self.id,
-            kind=self.kind.value,
-            amount=self.amount,
-            balance_after=self.balance_after,
-            reference_id=self.reference_id,
-            at=self.created_at,
-        )
 
 
 def refund_posting(

@@ -107,6 +107,12 @@ class Money:
             raise ValidationError.of(field, f"must be at most {MAX_AMOUNT} in magnitude")
         return cls(amount, currency)
 
+    def checked(self, currency: str, *, field: str = "amount", allow_negative: bool = False) -> Money:
+        """This amount, held to the rules `parse` applies (a command built in-process skipped them)."""
+        if self.currency != currency:
+            raise ValidationError.of(field, f"must be in {currency}, not {self.currency}")
+        return Money.parse(self.amount, currency, field=field, allow_negative=allow_negative)
+
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise ValidationError.of("currency", f"cannot combine {self.currency} with {other.currency}")

@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
+import attrs
+
 from billing.application.caller import MANAGE, VIEW
 from billing.application.outbox import OutboxEntry, OutboxStatus
 from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
-from billing.application.ports import DatabaseUnavailableError
+from billing.application.ports import DatabaseUnavailableError, TokenIssuer
 from billing.config import ConfigError, Settings
 from billing.domain.errors import ValidationError
 from billing.domain.tenant import validate_tenant_id
-from billing.entrypoints.http.auth import issue_token
 
 APP_FACTORY = "billing.entrypoints.http.app:create_app_from_env"
 HOME = Path(".billing")  # the embedded default's data, relative to where `billing serve` runs
@@ -34,6 +35,16 @@ class CommandError(Exception):
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def _token_issuer(settings: Settings, secret: str) -> TokenIssuer:
+    """The container's issuer for the deployment's settings, signing with `secret` (which may come from
+    ./.billing/jwt-secret rather than the environment)."""
+    from billing.container import Container
+
+    with_secret = attrs.evolve(settings, jwt=attrs.evolve(settings.jwt, secret=secret))
+    issuer: TokenIssuer = Container(settings=with_secret).token_issuer()
+    return issuer
 
 
 # billing serve ------------------------------------------------------------------------------------
@@ -72,18 +83,16 @@ def _banner(host: str, port: int, settings: Settings, secret: str | None) -> Non
     if secret is None:
         return
     now = datetime.now(UTC)
+    issuer = _token_issuer(settings, secret)
 
     def token(tenant: str, user: str, permissions: list[str]) -> str:
-        return issue_token(
-            secret,
+        return issuer.issue(
             tenant=tenant,
             user=user,
             permissions=permissions,
             now=now,
             ttl=DEMO_TOKEN_TTL,
             email=f"{user}@{tenant}.example",
-            issuer=settings.jwt.issuer,
-            audience=settings.jwt.audience,
         )
 
     root = settings.billing.root_tenant
@@ -102,11 +111,10 @@ def serve(args: argparse.Namespace) -> int:
 
 
 def _serve_configured(args: argparse.Namespace, settings: Settings) -> int:
-    from billing.adapters.sqlalchemy.migrations import is_at_head
+    from billing.container import postgres_container
 
     settings.require_jwt_secret()
-    assert settings.database_url is not None
-    if not is_at_head(settings.database_url):
+    if not postgres_container(settings).schema().is_current():
         raise CommandError(
             "the database at BILLING_DATABASE_URL is not at the latest migration; run `billing db upgrade` first"
         )
@@ -116,17 +124,16 @@ def _serve_configured(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
-    from billing.adapters.embedded import EmbeddedPostgres
-    from billing.adapters.sqlalchemy.migrations import upgrade_to_head
+    from billing.container import embedded_postgres, postgres_container
 
     home = HOME.resolve()
     secret = settings.jwt.secret or _secret_file(home)
-    server = EmbeddedPostgres(home / "pgdata")
+    server = embedded_postgres(home / "pgdata")
     _exit_on_sigterm()
     try:
         _say(f"starting the embedded PostgreSQL (data in {home / 'pgdata'}) ...")
         url = server.start()
-        upgrade_to_head(url)
+        postgres_container(attrs.evolve(settings, database_url=url)).schema().upgrade()
         # The workers read their settings from the environment, like any deployment.
         os.environ["BILLING_DATABASE_URL"] = url
         os.environ["BILLING_JWT_SECRET"] = secret
@@ -149,10 +156,12 @@ def _database_url(settings: Settings) -> str:
 
 
 def db_upgrade(args: argparse.Namespace) -> int:
-    from billing.adapters.sqlalchemy.migrations import head_revision, upgrade_to_head
+    from billing.container import postgres_container
 
-    upgrade_to_head(_database_url(Settings.from_env()))
-    _say(f"the database is at the latest migration ({head_revision()})")
+    settings = Settings.from_env()
+    _database_url(settings)
+    revision = postgres_container(settings).schema().upgrade()
+    _say(f"the database is at the latest migration ({revision})")
     return 0
 
 
@@ -173,34 +182,33 @@ def token(args: argparse.Namespace) -> int:
         raise CommandError("--ttl must be at least 1 second")
     if not args.user:
         raise CommandError("--user must not be empty")
-    signed = issue_token(
-        secret,
+    signed = _token_issuer(settings, secret).issue(
         tenant=args.tenant,
         user=args.user,
         permissions=args.permission,
         now=datetime.now(UTC),
         ttl=timedelta(seconds=args.ttl),
         email=args.email,
-        issuer=settings.jwt.issuer,
-        audience=settings.jwt.audience,
     )
     _say(signed)
     return 0
 
 
-async def _audit(url: str) -> list[str]:
-    from billing.adapters.sqlalchemy.audit import audit_wallets
-    from billing.adapters.sqlalchemy.engine import create_engine
+async def _audit(settings: Settings) -> list[str]:
+    from billing.container import close, postgres_container
 
-    engine = create_engine(url)
+    container = postgres_container(settings)
     try:
-        return await audit_wallets(engine)
+        drifting: list[str] = await container.wallet_audit().drifting()
+        return drifting
     finally:
-        await engine.dispose()
+        await close(container)
 
 
 def audit(args: argparse.Namespace) -> int:
-    drifting = asyncio.run(_audit(_database_url(Settings.from_env())))
+    settings = Settings.from_env()
+    _database_url(settings)
+    drifting = asyncio.run(_audit(settings))
     if drifting:
         print(
             f"drift in {len(drifting)} wallet(s): cached balance, newest balance_after and ledger sum disagree "

@@ -12,12 +12,13 @@ from billing.application.outbox import EmailMessage
 logger = logging.getLogger("billing.mail")
 
 
-@attrs.define
+@attrs.frozen
 class LoggingMailer:
+    """Keeps nothing: a server without SMTP runs for months. Tests that read what was sent use
+    `billing.adapters.memory.mailer.RecordingMailer`."""
+
     mail_from: str
-    sent: list[EmailMessage] = attrs.field(factory=list)
 
     async def send(self, message: EmailMessage) -> None:
         mime = to_mime(message, self.mail_from)  # UndeliverableMessageError, as for SMTP
         logger.info("email (not sent: no BILLING_SMTP_URL) to %s: %s\n%s", message.recipient, message.subject, mime)
-        self.sent.append(message)

@@ -1,6 +1,6 @@
 """In-memory adapters: real implementations of the ports, for unit tests and quick in-process use."""
 
 from billing.adapters.memory.store import InMemoryStore
-from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork, build_in_memory_billing
+from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
 
-__all__ = ["InMemoryStore", "InMemoryUnitOfWork", "build_in_memory_billing"]
+__all__ = ["InMemoryStore", "InMemoryUnitOfWork"]

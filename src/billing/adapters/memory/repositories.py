@@ -17,6 +17,7 @@ from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ChargeAttempt
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
+from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
@@ -44,9 +45,6 @@ class InMemoryWalletRepository:
     def __init__(self, state: State) -> None:
         self._state = state
 
-    async def get(self, tenant_id: str) -> Wallet | None:
-        return copy.deepcopy(self._state.wallets.get(tenant_id))
-
     async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
         if tenant_id not in self._state.wallets:
             self._state.wallets[tenant_id] = Wallet.open(uuid4(), tenant_id, currency, at)
@@ -73,7 +71,7 @@ class InMemoryWalletRepository:
 
     async def lock(self, tenant_id: str) -> Wallet | None:
         # Units of work already run one at a time (the store's lock).
-        return await self.get(tenant_id)
+        return copy.deepcopy(self._state.wallets.get(tenant_id))
 
     async def find_charge(self, tenant_id: str, reference_id: str) -> LedgerEntry | None:
         return self._state.charges.get((tenant_id, reference_id))
@@ -93,8 +91,9 @@ class InMemoryWalletRepository:
 
 
 class InMemoryTopupRequestRepository:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, events: list[DomainEvent]) -> None:
         self._state = state
+        self._events = events  # what saved requests recorded: the unit of work hears it
 
     async def get(
         self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
@@ -105,9 +104,11 @@ class InMemoryTopupRequestRepository:
         return copy.deepcopy(request)
 
     async def add(self, request: TopupRequest) -> None:
+        self._events.extend(request.pull_events())
         self._state.requests[request.id] = stored_copy(request)
 
     async def save(self, request: TopupRequest) -> None:
+        self._events.extend(request.pull_events())
         self._state.requests[request.id] = stored_copy(request)
 
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
@@ -120,8 +121,9 @@ class InMemoryTopupRequestRepository:
 
 
 class InMemoryInvoiceRepository:
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, events: list[DomainEvent]) -> None:
         self._state = state
+        self._events = events
 
     async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
         return copy.deepcopy(self._state.invoices.get(invoice_id))
@@ -137,9 +139,11 @@ class InMemoryInvoiceRepository:
         return None
 
     async def add(self, invoice: Invoice) -> None:
+        self._events.extend(invoice.pull_events())
         self._state.insert_invoice(stored_copy(invoice))
 
     async def save(self, invoice: Invoice) -> None:
+        self._events.extend(invoice.pull_events())
         self._state.invoices[invoice.id] = stored_copy(invoice)
 
     async def list(

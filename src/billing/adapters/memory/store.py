@@ -12,7 +12,6 @@ from billing.application.outbox import OutboxEntry
 from billing.application.ports import ConcurrencyConflictError
 from billing.domain.contact import BillingContact
 from billing.domain.errors import DuplicateError
-from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose
 from billing.domain.ledger import EntryKind, LedgerEntry
 from billing.domain.topup import TopupRequest
@@ -82,5 +81,4 @@ class InMemoryStore:
     """Committed state plus the lock that makes in-memory units of work serializable."""
 
     state: State = attrs.field(factory=State)
-    published: list[DomainEvent] = attrs.field(factory=list)
     lock: asyncio.Lock = attrs.field(factory=asyncio.Lock)

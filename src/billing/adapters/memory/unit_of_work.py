@@ -14,10 +14,6 @@ from billing.adapters.memory.repositories import (
     InMemoryWalletRepository,
 )
 from billing.adapters.memory.store import InMemoryStore, State
-from billing.application.ports import Clock, IdGenerator
-from billing.application.runtime import RandomIds, Runtime, SystemClock
-from billing.application.service import BillingService
-from billing.application.settings import BillingSettings
 from billing.domain.events import DomainEvent
 
 
@@ -41,8 +37,8 @@ class InMemoryUnitOfWork:
         self._staged = self._store.state.copy()
         self.events = []
         self.wallets = InMemoryWalletRepository(self._staged)
-        self.topups = InMemoryTopupRequestRepository(self._staged)
-        self.invoices = InMemoryInvoiceRepository(self._staged)
+        self.topups = InMemoryTopupRequestRepository(self._staged, self.events)
+        self.invoices = InMemoryInvoiceRepository(self._staged, self.events)
         self.idempotency_keys = InMemoryIdempotencyKeyRepository(self._staged)
         self.contacts = InMemoryContactRepository(self._staged)
         self.outbox = InMemoryOutboxRepository(self._staged)
@@ -66,23 +62,9 @@ class InMemoryUnitOfWork:
         if self._staged is None:
             raise RuntimeError("commit outside of the unit of work's block")
         self._store.state = self._staged
-        self._store.published.extend(self.events)
         self._staged = None
         self.events = []
 
     async def rollback(self) -> None:
         self._staged = None
         self.events = []
-
-
-def build_in_memory_billing(
-    settings: BillingSettings | None = None,
-    *,
-    clock: Clock | None = None,
-    ids: IdGenerator | None = None,
-    store: InMemoryStore | None = None,
-) -> BillingService:
-    """The whole billing service on in-memory adapters, in one line."""
-    store = store or InMemoryStore()
-    runtime = Runtime(clock or SystemClock(), ids or RandomIds(), settings or BillingSettings())
-    return BillingService(lambda: InMemoryUnitOfWork(store), runtime)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -40,3 +41,13 @@ async def audit_wallets(engine: AsyncEngine) -> list[str]:
         async with engine.connect() as connection:
             result = await connection.execute(DRIFTING_WALLETS)
             return [str(tenant_id) for tenant_id in result.scalars()]
+
+
+@attrs.frozen
+class WalletAudit:
+    """`billing audit` on the container's engine."""
+
+    engine: AsyncEngine
+
+    async def drifting(self) -> list[str]:
+        return await audit_wallets(self.engine)

@@ -9,11 +9,15 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+# postgresql:// is the contract's form; postgres:// is libpq's alias (and what some hosts hand out).
+POSTGRESQL_BACKENDS = ("postgresql", "postgres")
+
 
 def psycopg_url(url: str) -> str:
-    """Accept postgresql:// (the contract's form) and name the psycopg 3 driver explicitly."""
+    """The one rewriting rule for database URLs: a PostgreSQL URL, with or without a driver, names the
+    psycopg 3 driver explicitly."""
     parsed = make_url(url)
-    if parsed.get_backend_name() != "postgresql":
+    if parsed.get_backend_name() not in POSTGRESQL_BACKENDS:
         raise ValueError(f"not a PostgreSQL URL: {parsed.render_as_string(hide_password=True)}")
     return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import attrs
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -48,10 +49,6 @@ def downgrade(url: str, revision: str) -> None:
     _run(command.downgrade, url, revision)
 
 
-def upgrade_to_head(url: str) -> None:
-    upgrade(url, "head")
-
-
 def current_revision(url: str) -> str | None:
     engine = create_migration_engine(url)
     try:
@@ -63,3 +60,18 @@ def current_revision(url: str) -> str | None:
 
 def is_at_head(url: str) -> bool:
     return current_revision(url) == head_revision()
+
+
+@attrs.frozen
+class DatabaseSchema:
+    """The shipped migrations against one database: what `billing db upgrade` and `billing serve` use."""
+
+    url: str = attrs.field(repr=False)
+
+    def upgrade(self) -> str:
+        """Bring the database to the latest migration; its revision."""
+        upgrade(self.url)
+        return head_revision()
+
+    def is_current(self) -> bool:
+        return is_at_head(self.url)

@@ -1,4 +1,5 @@
-"""Explicit row <-> domain functions: every field is written and read back (a test reloads them)."""
+"""Explicit row <-> domain functions, one pair per table: every field is written and read back (a test
+reloads them). The repositories build no domain object themselves."""
 
 from __future__ import annotations
 
@@ -6,13 +7,30 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from billing.application.idempotency import IdempotencyRecord
+from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
+from billing.domain.contact import BillingContact
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, InvoiceStatus
-from billing.domain.ledger import EntryKind, LedgerEntry
+from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
 Row = Mapping[Any, Any]
+
+
+# wallets ------------------------------------------------------------------------------------------
+
+
+def wallet_to_row(wallet: Wallet) -> dict[str, Any]:
+    return {
+        "tenant_id": wallet.tenant_id,
+        "id": wallet.id,
+        "currency": wallet.currency,
+        "balance": wallet.balance.amount,
+        "created_at": wallet.created_at,
+        "updated_at": wallet.updated_at,
+    }
 
 
 def wallet_from_row(row: Row) -> Wallet:
@@ -23,6 +41,39 @@ def wallet_from_row(row: Row) -> Wallet:
         balance=Money(row["balance"], row["currency"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+    )
+
+
+# wallet_transactions ------------------------------------------------------------------------------
+
+
+def posting_params(posting: Posting) -> dict[str, Any]:
+    """The posting statements' parameters: the ledger row's own values (`wallet_id` and `balance_after` come
+    from the wallet's row, `at` is also the wallet's `updated_at`)."""
+    return {
+        "tenant_id": posting.tenant_id,
+        "id": posting.entry_id,
+        "kind": posting.kind.value,
+        "amount": posting.amount.amount,
+        "currency": posting.amount.currency,
+        "reference_id": posting.reference_id,
+        "description": posting.description,
+        "at": posting.at,
+    }
+
+
+def entry_from_posting(posting: Posting, row: Row) -> LedgerEntry:
+    """The entry a posting became, from what its insert returned (`wallet_id`, `balance_after`)."""
+    return LedgerEntry(
+        id=posting.entry_id,
+        wallet_id=row["wallet_id"],
+        tenant_id=posting.tenant_id,
+        kind=posting.kind,
+        amount=posting.amount,
+        balance_after=Money(row["balance_after"], posting.amount.currency),
+        reference_id=posting.reference_id,
+        description=posting.description,
+        created_at=posting.at,
     )
 
 
@@ -39,6 +90,9 @@ def entry_from_row(row: Row) -> LedgerEntry:
         description=row["description"],
         created_at=row["created_at"],
     )
+
+
+# topup_requests -----------------------------------------------------------------------------------
 
 
 def request_to_row(request: TopupRequest) -> dict[str, Any]:
@@ -82,6 +136,9 @@ def request_from_row(row: Row) -> TopupRequest:
         completed_at=row["completed_at"],
         cancelled_at=row["cancelled_at"],
     )
+
+
+# invoices and invoice_lines -----------------------------------------------------------------------
 
 
 def invoice_to_row(invoice: Invoice) -> dict[str, Any]:
@@ -142,6 +199,101 @@ def invoice_from_rows(row: Row, lines: Sequence[Row]) -> Invoice:
         payment_reference=row["payment_reference"],
         voided_at=row["voided_at"],
         void_reason=row["void_reason"],
+    )
+
+
+# billing_contacts ---------------------------------------------------------------------------------
+
+
+def contact_to_row(contact: BillingContact) -> dict[str, Any]:
+    return {
+        "tenant_id": contact.tenant_id,
+        "email": contact.email,
+        "name": contact.name,
+        "updated_by": contact.updated_by,
+        "updated_at": contact.updated_at,
+    }
+
+
+def contact_from_row(row: Row) -> BillingContact:
+    return BillingContact(
+        tenant_id=row["tenant_id"],
+        email=row["email"],
+        name=row["name"],
+        updated_by=row["updated_by"],
+        updated_at=row["updated_at"],
+    )
+
+
+# idempotency_keys ---------------------------------------------------------------------------------
+
+
+def idempotency_record_to_row(record: IdempotencyRecord) -> dict[str, Any]:
+    return {
+        "tenant_id": record.tenant_id,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "status_code": record.status_code,
+        "body": record.body,
+        "content_type": record.content_type,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+    }
+
+
+def idempotency_record_from_row(row: Row) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        tenant_id=row["tenant_id"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        status_code=row["status_code"],
+        body=bytes(row["body"]),
+        content_type=row["content_type"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )
+
+
+# outbox_messages ----------------------------------------------------------------------------------
+
+
+def outbox_entry_to_row(entry: OutboxEntry) -> dict[str, Any]:
+    message = entry.message
+    return {
+        "tenant_id": message.tenant_id,
+        "id": message.id,
+        "kind": message.kind,
+        "recipient": message.recipient,
+        "subject": message.subject,
+        "text_body": message.text,
+        "html_body": message.html,
+        "status": entry.status.value,
+        "attempts": entry.attempts,
+        "next_attempt_at": entry.next_attempt_at,
+        "last_error": entry.last_error,
+        "created_at": message.created_at,
+        "sent_at": entry.sent_at,
+    }
+
+
+def outbox_entry_from_row(row: Row) -> OutboxEntry:
+    message = EmailMessage(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        text=row["text_body"],
+        html=row["html_body"],
+        created_at=row["created_at"],
+    )
+    return OutboxEntry(
+        message=message,
+        status=OutboxStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        sent_at=row["sent_at"],
     )
 
 

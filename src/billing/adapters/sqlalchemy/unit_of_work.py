@@ -8,15 +8,13 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billing.adapters.sqlalchemy.contacts import SqlAlchemyContactRepository
 from billing.adapters.sqlalchemy.errors import translate
-from billing.adapters.sqlalchemy.repositories import (
-    SqlAlchemyContactRepository,
-    SqlAlchemyIdempotencyKeyRepository,
-    SqlAlchemyInvoiceRepository,
-    SqlAlchemyOutboxRepository,
-    SqlAlchemyTopupRequestRepository,
-    SqlAlchemyWalletRepository,
-)
+from billing.adapters.sqlalchemy.idempotency_keys import SqlAlchemyIdempotencyKeyRepository
+from billing.adapters.sqlalchemy.invoices import SqlAlchemyInvoiceRepository
+from billing.adapters.sqlalchemy.outbox import SqlAlchemyOutboxRepository
+from billing.adapters.sqlalchemy.topup_requests import SqlAlchemyTopupRequestRepository
+from billing.adapters.sqlalchemy.wallets import SqlAlchemyWalletRepository
 from billing.domain.events import DomainEvent
 
 
@@ -48,8 +46,8 @@ class SqlAlchemyUnitOfWork:
             raise translate(error) from error
         self.events = []
         self.wallets = SqlAlchemyWalletRepository(self._connection)
-        self.topups = SqlAlchemyTopupRequestRepository(self._connection)
-        self.invoices = SqlAlchemyInvoiceRepository(self._connection)
+        self.topups = SqlAlchemyTopupRequestRepository(self._connection, self.events)
+        self.invoices = SqlAlchemyInvoiceRepository(self._connection, self.events)
         self.idempotency_keys = SqlAlchemyIdempotencyKeyRepository(self._connection)
         self.contacts = SqlAlchemyContactRepository(self._connection)
         self.outbox = SqlAlchemyOutboxRepository(self._connection)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from uuid import UUID
 
+import attrs
+
 from billing.application.caller import Caller
-from billing.application.commands import (
-    CreateSubscriptionInvoice,
-    IssueInvoice,
-    MarkInvoicePaid,
-    VoidInvoice,
-)
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, operator, requires
 from billing.domain.errors import DuplicateError, NotFoundError, ValidationError
@@ -20,6 +17,41 @@ from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
 from billing.domain.text import validate_text
 from billing.domain.topup import TopupRequest
+
+
+@attrs.frozen
+class MarkInvoicePaid:
+    invoice_id: UUID
+    payment_reference: str
+    paid_at: datetime | None = None
+
+
+@attrs.frozen
+class VoidInvoice:
+    invoice_id: UUID
+    reason: str
+
+
+@attrs.frozen
+class SubscriptionLine:
+    description: str
+    unit_price: Money
+    quantity: int = 1
+
+
+@attrs.frozen
+class CreateSubscriptionInvoice:
+    tenant_id: str
+    period: str
+    lines: tuple[SubscriptionLine, ...]
+    due_date: date | None = None
+    issue: bool = True
+
+
+@attrs.frozen
+class IssueInvoice:
+    invoice_id: UUID
+    due_date: date | None = None
 
 
 async def _invoice_for_update(uow: UnitOfWork, invoice_id: UUID) -> Invoice:
@@ -44,15 +76,13 @@ async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWor
     now = rt.clock.now()
     invoice.mark_paid(cmd.payment_reference, cmd.paid_at or now, now)
     await uow.invoices.save(invoice)
-    uow.record(*invoice.pull_events())
     if invoice.purpose is InvoicePurpose.TOPUP:
         request = await _request_of(uow, invoice)
         request.complete(now)
         await uow.topups.save(request)
         await uow.wallets.get_or_open(invoice.tenant_id, invoice.currency, now)
         posting = Posting.topup(rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now)
-        entry = await uow.wallets.post(posting)
-        uow.record(*request.pull_events(), entry.to_event())
+        await uow.wallets.post(posting)
     return invoice
 
 
@@ -63,12 +93,10 @@ async def void_invoice(cmd: VoidInvoice, caller: Caller, uow: UnitOfWork, rt: Ru
     now = rt.clock.now()
     invoice.void(cmd.reason, now)
     await uow.invoices.save(invoice)
-    uow.record(*invoice.pull_events())
     if invoice.purpose is InvoicePurpose.TOPUP:
         request = await _request_of(uow, invoice)
         request.cancel_for_voided_invoice(now)
         await uow.topups.save(request)
-        uow.record(*request.pull_events())
     return invoice
 
 
@@ -81,7 +109,7 @@ def _subscription_lines(cmd: CreateSubscriptionInvoice, currency: str) -> tuple[
         quantity = line.quantity
         if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 10**6:
             raise ValidationError.of(f"{field}.quantity", "must be an integer from 1 to 1000000")
-        price = Money.parse(line.unit_price, currency, field=f"{field}.unit_price")
+        price = line.unit_price.checked(currency, field=f"{field}.unit_price")
         lines.append(InvoiceLine(description, quantity, price))
     return tuple(lines)
 
@@ -102,7 +130,6 @@ async def create_subscription_invoice(
     if cmd.issue:
         invoice.issue(now, cmd.due_date or default_due_date(now, rt.settings.invoice_due_days))
     await uow.invoices.add(invoice)
-    uow.record(*invoice.pull_events())
     return invoice
 
 
@@ -112,5 +139,4 @@ async def issue_invoice(cmd: IssueInvoice, caller: Caller, uow: UnitOfWork, rt: 
     now = rt.clock.now()
     invoice.issue(now, cmd.due_date or default_due_date(now, rt.settings.invoice_due_days))
     await uow.invoices.save(invoice)
-    uow.record(*invoice.pull_events())
     return invoice

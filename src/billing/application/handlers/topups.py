@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date
 from uuid import UUID
 
+import attrs
+
 from billing.application.caller import Caller
-from billing.application.commands import ApproveTopup, CancelTopup, RejectTopup, RequestTopup
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.errors import ForbiddenError, NotFoundError, ValidationError
@@ -14,10 +16,34 @@ from billing.domain.money import Money
 from billing.domain.topup import TopupRequest
 
 
+@attrs.frozen
+class RequestTopup:
+    amount: Money
+    note: str | None = None
+
+
+@attrs.frozen
+class ApproveTopup:
+    request_id: UUID
+    note: str | None = None
+    due_date: date | None = None
+
+
+@attrs.frozen
+class RejectTopup:
+    request_id: UUID
+    reason: str
+
+
+@attrs.frozen
+class CancelTopup:
+    request_id: UUID
+
+
 @requires(viewer)
 async def request_topup(cmd: RequestTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     settings = rt.settings
-    amount = Money.parse(cmd.amount, settings.currency)
+    amount = cmd.amount.checked(settings.currency)
     if amount.amount < settings.topup_min_amount:
         raise ValidationError.of("amount", f"must be at least {settings.topup_min_amount}")
     if amount.amount > settings.topup_max_amount:
@@ -32,7 +58,6 @@ async def request_topup(cmd: RequestTopup, caller: Caller, uow: UnitOfWork, rt: 
         at=rt.clock.now(),
     )
     await uow.topups.add(request)
-    uow.record(*request.pull_events())
     return request
 
 
@@ -53,7 +78,6 @@ async def approve_topup(cmd: ApproveTopup, caller: Caller, uow: UnitOfWork, rt: 
     invoice.issue(now, cmd.due_date or default_due_date(now, rt.settings.invoice_due_days), cmd.note)
     await uow.invoices.add(invoice)
     await uow.topups.save(request)
-    uow.record(*request.pull_events(), *invoice.pull_events())
     return request
 
 
@@ -62,7 +86,6 @@ async def reject_topup(cmd: RejectTopup, caller: Caller, uow: UnitOfWork, rt: Ru
     request = await _load_for_operator(uow, cmd.request_id)
     request.reject(caller.user_id, cmd.reason, rt.clock.now())
     await uow.topups.save(request)
-    uow.record(*request.pull_events())
     return request
 
 
@@ -77,5 +100,4 @@ async def cancel_topup(cmd: CancelTopup, caller: Caller, uow: UnitOfWork, rt: Ru
         raise ForbiddenError("only the tenant that asked for a top-up may cancel it")
     request.cancel(rt.clock.now())
     await uow.topups.save(request)
-    uow.record(*request.pull_events())
     return request

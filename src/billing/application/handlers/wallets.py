@@ -5,7 +5,6 @@ from __future__ import annotations
 import attrs
 
 from billing.application.caller import Caller
-from billing.application.commands import AdjustWallet, ChargeWallet, RefundCharge
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, operator, requires
 from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
@@ -24,6 +23,30 @@ class ChargeResult:
     created: bool  # False: an idempotent repeat answered with the first charge
 
 
+@attrs.frozen
+class ChargeWallet:
+    tenant_id: str
+    amount: Money
+    reference_id: str
+    description: str | None = None
+
+
+@attrs.frozen
+class RefundCharge:
+    tenant_id: str
+    reference_id: str
+    amount: Money | None = None  # None: the rest of the charge
+    description: str | None = None
+
+
+@attrs.frozen
+class AdjustWallet:
+    tenant_id: str
+    amount: Money  # either sign
+    description: str
+    reference_id: str | None = None
+
+
 def _reference(value: object) -> str:
     reference = validate_text(value, field="reference_id", max_length=MAX_REFERENCE_LENGTH, required=True)
     assert reference is not None
@@ -40,7 +63,7 @@ def _description(value: object, *, required: bool = False) -> str | None:
 async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> ChargeResult:
     """Debit once per (tenant, reference): a repeat with the same amount returns the first row."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
-    amount = Money.parse(cmd.amount, rt.settings.currency)
+    amount = cmd.amount.checked(rt.settings.currency)
     reference_id = _reference(cmd.reference_id)
     description = _description(cmd.description)
     posting = Posting.charge(rt.ids.new_id(), tenant_id, amount, reference_id, description, rt.clock.now())
@@ -52,7 +75,6 @@ async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: 
         return ChargeResult(earlier, created=False)
     if attempt.entry is None:
         raise InsufficientFundsError(f"the wallet of {tenant_id} cannot cover {amount} {amount.currency}")
-    uow.record(attempt.entry.to_event())
     return ChargeResult(attempt.entry, created=True)
 
 
@@ -62,7 +84,7 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
     tenant_id = validate_tenant_id(cmd.tenant_id)
     reference_id = _reference(cmd.reference_id)
     currency = rt.settings.currency
-    amount = None if cmd.amount is None else Money.parse(cmd.amount, currency)
+    amount = None if cmd.amount is None else cmd.amount.checked(currency)
     description = _description(cmd.description)
     # The wallet's row lock (the one every debit and credit of the tenant takes) serializes refunds
     # of one charge: what was refunded is read after it, so a refund committed meanwhile counts.
@@ -73,21 +95,17 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
         raise NotFoundError(f"no charge with reference {reference_id!r}")
     refunded = await uow.wallets.refunded_total(tenant_id, reference_id, currency)
     posting = refund_posting(charge, refunded, amount, rt.ids.new_id(), rt.clock.now(), description)
-    entry = await uow.wallets.post(posting)
-    uow.record(entry.to_event())
-    return entry
+    return await uow.wallets.post(posting)
 
 
 @requires(operator)
 async def adjust_wallet(cmd: AdjustWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:
     """An operator's correction, either sign; it may not take the balance below zero."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
-    amount = Money.parse(cmd.amount, rt.settings.currency, allow_negative=True)
+    amount = cmd.amount.checked(rt.settings.currency, allow_negative=True)
     description = _description(cmd.description, required=True)
     reference_id = None if cmd.reference_id is None else _reference(cmd.reference_id)
     now = rt.clock.now()
     await uow.wallets.get_or_open(tenant_id, amount.currency, now)
     posting = Posting(rt.ids.new_id(), tenant_id, EntryKind.ADJUSTMENT, amount, reference_id, description, now)
-    entry = await uow.wallets.post(posting)
-    uow.record(entry.to_event())
-    return entry
+    return await uow.wallets.post(posting)

@@ -11,12 +11,11 @@ from litestar.response import Redirect
 
 from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.commands import MarkInvoicePaid
-from billing.application.handlers.invoices import mark_invoice_paid
+from billing.application.handlers.invoices import MarkInvoicePaid, mark_invoice_paid
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError
 from billing.entrypoints.console.topups import Filters, back_to_queue, topups_page
-from billing.entrypoints.console.views import FormProblem, render, text
+from billing.entrypoints.console.views import ConsoleConfig, FormProblem, render, text
 from billing.entrypoints.console.wallet import parse_id
 
 PAID = "Marked paid: the clinic's wallet was credited and its request completed."
@@ -25,6 +24,7 @@ FROM_QUEUE = "topups"  # the form's `back` field: where to return after marking 
 
 async def invoice_page(
     service: BillingService,
+    console: ConsoleConfig,
     caller: Caller,
     invoice_id: str,
     *,
@@ -34,7 +34,7 @@ async def invoice_page(
     invoice = await service.execute(queries.get_invoice, queries.GetInvoice(parse_id(invoice_id, "invoice")), caller)
     return render(
         "invoice.html",
-        service,
+        console,
         caller,
         status=problem.status if problem else 200,
         invoice=invoice,
@@ -53,9 +53,10 @@ class InvoicePage(Controller):
         invoice_id: FromPath[str],
         caller: NamedDependency[Caller],
         service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         notice = PAID if request.query_params.get("done") == "paid" else None
-        return await invoice_page(service, caller, invoice_id, notice=notice)
+        return await invoice_page(service, console, caller, invoice_id, notice=notice)
 
     @post("/{invoice_id:str}/mark-paid", status_code=303)
     async def mark_paid(
@@ -64,6 +65,7 @@ class InvoicePage(Controller):
         invoice_id: FromPath[str],
         caller: NamedDependency[Caller],
         service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         form = await request.form()
         from_queue = text(form, "back") == FROM_QUEUE
@@ -74,8 +76,8 @@ class InvoicePage(Controller):
         except BillingError as error:
             problem = FormProblem.of(error, invoice_id, form, known=("payment_reference",))
             if from_queue:
-                return await topups_page(request, service, caller, Filters.of(form), problem=problem)
-            return await invoice_page(service, caller, invoice_id, problem=problem)
+                return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
+            return await invoice_page(service, console, caller, invoice_id, problem=problem)
         if from_queue:
             return back_to_queue(form, "paid")
         return Redirect(f"/console/invoices/{parsed}", query_params={"done": "paid"}, status_code=303)

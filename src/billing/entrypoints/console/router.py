@@ -15,15 +15,15 @@ from litestar.middleware import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware
 from litestar.static_files import create_static_files_router
 
-from billing.application.caller import Caller
-from billing.config import Settings
+from billing.application.caller import Authorizer, Caller
+from billing.application.ports import TokenVerifier
+from billing.config import ConfigError, Settings
 from billing.entrypoints.console.invoices import InvoicePage
 from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignInRequiredError, csrf_config
 from billing.entrypoints.console.sign_in import SignInController
 from billing.entrypoints.console.topups import TopupsPage
 from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig, error_page, redirect_to_sign_in
 from billing.entrypoints.console.wallet import WalletPage
-from billing.entrypoints.http.auth import JwtAuthenticator
 
 # No framing (clickjacking an "approve" button), no script or style from anywhere else, no caching.
 SECURITY_HEADERS = [
@@ -36,9 +36,18 @@ SECURITY_HEADERS = [
 ]
 
 
-def console_router(settings: Settings, authenticator: JwtAuthenticator) -> Router:
-    auth = ConsoleAuth(authenticator)
-    config = ConsoleConfig(settings.low_balance_threshold)
+def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
+    """The console on the deployment's settings, signing in with the API's token verifier.
+
+    The CSRF key is derived from the JWT secret, the root tenant's rules are the application's."""
+    if settings.jwt.secret is None:
+        raise ConfigError("BILLING_JWT_SECRET: is required to sign the console's forms")
+    auth = ConsoleAuth(verifier)
+    config = ConsoleConfig(
+        billing=settings.billing,
+        authorizer=Authorizer(settings.billing.root_tenant),
+        low_balance_threshold=settings.low_balance_threshold,
+    )
 
     def provide_auth() -> ConsoleAuth:
         return auth
@@ -60,7 +69,7 @@ def console_router(settings: Settings, authenticator: JwtAuthenticator) -> Route
             "console": Provide(provide_config, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(authenticator.secret))],
+        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(settings.jwt.secret))],
         exception_handlers={SignInRequiredError: redirect_to_sign_in, Exception: error_page},
         response_headers=SECURITY_HEADERS,
         include_in_schema=False,

@@ -18,8 +18,8 @@ from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
 
 from billing.application.caller import Caller
+from billing.application.ports import TokenVerifier
 from billing.domain.errors import BillingError
-from billing.entrypoints.http.auth import JwtAuthenticator
 
 CONSOLE_PATH = "/console"
 SESSION_COOKIE = "billing_console_session"
@@ -38,11 +38,11 @@ class SignInRequiredError(Exception):
 
 @attrs.frozen
 class ConsoleAuth:
-    authenticator: JwtAuthenticator
+    verifier: TokenVerifier
 
     def verify(self, token: str) -> Caller:
         """The caller a pasted token proves, or the API's own `unauthorized` error."""
-        return self.authenticator.authenticate(f"Bearer {token}")
+        return self.verifier.verify(f"Bearer {token}")
 
     def caller(self, request: Request[Any, Any, Any]) -> Caller:
         token = request.cookies.get(SESSION_COOKIE)

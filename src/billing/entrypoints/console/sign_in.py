@@ -9,7 +9,6 @@ from litestar.di import NamedDependency
 from litestar.response import Redirect
 
 from billing.application.caller import Caller
-from billing.application.service import BillingService
 from billing.domain.errors import BillingError
 from billing.entrypoints.console.session import (
     ConsoleAuth,
@@ -17,7 +16,7 @@ from billing.entrypoints.console.session import (
     cleared_session_cookie,
     session_cookie,
 )
-from billing.entrypoints.console.views import is_root, render, text
+from billing.entrypoints.console.views import ConsoleConfig, render, text
 
 NOTES = {
     "required": "Sign in to continue.",
@@ -27,9 +26,9 @@ NOTES = {
 }
 
 
-def home_of(service: BillingService, caller: Caller) -> str:
+def home_of(console: ConsoleConfig, caller: Caller) -> str:
     """Operators land on the top-up queue, clinics on their wallet."""
-    return "/console/topups" if is_root(service, caller) else "/console/wallet"
+    return "/console/topups" if console.authorizer.is_root(caller) else "/console/wallet"
 
 
 class SignInController(Controller):
@@ -40,35 +39,35 @@ class SignInController(Controller):
         self,
         request: Request[Any, Any, Any],
         auth: NamedDependency[ConsoleAuth],
-        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Redirect:
         try:
             caller = auth.caller(request)
         except SignInRequiredError:
             return Redirect("/console/sign-in", status_code=303)
-        return Redirect(home_of(service, caller), status_code=303)
+        return Redirect(home_of(console, caller), status_code=303)
 
     @get("/sign-in", name="console-sign-in")
-    async def form(self, request: Request[Any, Any, Any], service: NamedDependency[BillingService]) -> Response[Any]:
+    async def form(self, request: Request[Any, Any, Any], console: NamedDependency[ConsoleConfig]) -> Response[Any]:
         reason = request.query_params.get("reason", "")
-        return render("sign_in.html", service, None, note=NOTES.get(reason), note_is_warning=reason != "signed-out")
+        return render("sign_in.html", console, None, note=NOTES.get(reason), note_is_warning=reason != "signed-out")
 
     @post("/sign-in", status_code=303)
     async def sign_in(
         self,
         request: Request[Any, Any, Any],
         auth: NamedDependency[ConsoleAuth],
-        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         token = text(await request.form(), "token").strip()
         if not token:
-            return render("sign_in.html", service, None, status=400, note=None, error="Paste your token (a JWT).")
+            return render("sign_in.html", console, None, status=400, note=None, error="Paste your token (a JWT).")
         try:
             caller = auth.verify(token)
         except BillingError as error:
             message = f"This token was not accepted: {error.detail.rstrip('.')}."
-            return render("sign_in.html", service, None, status=401, note=None, error=message)
-        return Redirect(home_of(service, caller), cookies=[session_cookie(token)], status_code=303)
+            return render("sign_in.html", console, None, status=401, note=None, error=message)
+        return Redirect(home_of(console, caller), cookies=[session_cookie(token)], status_code=303)
 
     @post("/sign-out", status_code=303)
     async def sign_out(self) -> Redirect:

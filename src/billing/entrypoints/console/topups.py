@@ -16,14 +16,13 @@ from litestar.params import FromPath
 from litestar.response import Redirect
 
 from billing.application import queries
-from billing.application.caller import VIEW, Caller
-from billing.application.commands import ApproveTopup, RejectTopup
-from billing.application.handlers.topups import approve_topup, reject_topup
+from billing.application.caller import Caller
+from billing.application.handlers.topups import ApproveTopup, RejectTopup, approve_topup, reject_topup
 from billing.application.pagination import Page, PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, ForbiddenError, ValidationError
 from billing.domain.topup import TopupRequest, TopupStatus
-from billing.entrypoints.console.views import FormProblem, Pager, optional, page_number, render, text
+from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, optional, page_number, render, text
 from billing.entrypoints.console.wallet import parse_id
 
 PAGE_SIZE = 20
@@ -55,8 +54,8 @@ class Filters:
         return {**({"tenant_id": self.tenant_id} if self.tenant_id else {}), "status": self.status, **extra}
 
 
-def require_operator_page(service: BillingService, caller: Caller) -> None:
-    if not (service.runtime.auth.is_root(caller) and caller.can(VIEW)):
+def require_operator_page(console: ConsoleConfig, caller: Caller) -> None:
+    if not console.authorizer.is_operator_viewer(caller):
         raise ForbiddenError(
             "the top-up queue is for operators of the platform (the root tenant with Billing.View); "
             "your wallet page shows your own requests"
@@ -66,24 +65,25 @@ def require_operator_page(service: BillingService, caller: Caller) -> None:
 async def topups_page(
     request: Request[Any, Any, Any],
     service: BillingService,
+    console: ConsoleConfig,
     caller: Caller,
     filters: Filters,
     *,
     notice: str | None = None,
     problem: FormProblem | None = None,
 ) -> Response[Any]:
-    require_operator_page(service, caller)
+    require_operator_page(console, caller)
     page_request = PageRequest(page_number(request), PAGE_SIZE)
-    status = None if filters.status == ALL else filters.status
-    query = queries.ListTopupRequests(filters.tenant_id or None, status, page_request)
     try:
+        status = None if filters.status == ALL else queries.parse_choice(TopupStatus, filters.status, "status")
+        query = queries.ListTopupRequests(filters.tenant_id or None, status, page_request)
         requests: Page[TopupRequest] = await service.execute(queries.list_topup_requests, query, caller)
     except ValidationError as error:  # a bad filter: say so beside it, list nothing
         requests = Page((), page_request.page, page_request.page_size, 0)
         problem = FormProblem.of(error, "filters", known=("tenant_id", "status"))
     return render(
         "topups.html",
-        service,
+        console,
         caller,
         status=problem.status if problem else 200,
         active="topups",
@@ -105,10 +105,14 @@ class TopupsPage(Controller):
 
     @get("/", name="console-topups")
     async def show(
-        self, request: Request[Any, Any, Any], caller: NamedDependency[Caller], service: NamedDependency[BillingService]
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         notice = NOTICES.get(request.query_params.get("done", ""))
-        return await topups_page(request, service, caller, Filters.of(request.query_params), notice=notice)
+        return await topups_page(request, service, console, caller, Filters.of(request.query_params), notice=notice)
 
     @post("/{request_id:str}/approve", status_code=303)
     async def approve(
@@ -117,15 +121,16 @@ class TopupsPage(Controller):
         request_id: FromPath[str],
         caller: NamedDependency[Caller],
         service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(service, caller)
+        require_operator_page(console, caller)
         form = await request.form()
         command = ApproveTopup(parse_id(request_id, "top-up request"), optional(text(form, "note")))
         try:
             await service.execute(approve_topup, command, caller)
         except BillingError as error:
             problem = FormProblem.of(error, request_id, form, known=("note",))
-            return await topups_page(request, service, caller, Filters.of(form), problem=problem)
+            return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
         return back_to_queue(form, "approved")
 
     @post("/{request_id:str}/reject", status_code=303)
@@ -135,13 +140,14 @@ class TopupsPage(Controller):
         request_id: FromPath[str],
         caller: NamedDependency[Caller],
         service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(service, caller)
+        require_operator_page(console, caller)
         form = await request.form()
         command = RejectTopup(parse_id(request_id, "top-up request"), text(form, "reason"))
         try:
             await service.execute(reject_topup, command, caller)
         except BillingError as error:
             problem = FormProblem.of(error, request_id, form, known=("reason",))
-            return await topups_page(request, service, caller, Filters.of(form), problem=problem)
+            return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
         return back_to_queue(form, "rejected")

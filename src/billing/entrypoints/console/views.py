@@ -22,9 +22,9 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Redirect, Template
 from litestar.template.config import TemplateConfig
 
-from billing.application.caller import MANAGE, VIEW, Caller
+from billing.application.caller import Authorizer, Caller
 from billing.application.pagination import Page
-from billing.application.service import BillingService
+from billing.application.settings import BillingSettings
 from billing.domain.errors import BillingError, ValidationError
 from billing.domain.ledger import LedgerEntry
 from billing.domain.money import Money
@@ -39,8 +39,11 @@ STATIC_NAME = "console-static"
 
 @attrs.frozen
 class ConsoleConfig:
-    """The console's own settings (the rest comes from the service's settings)."""
+    """What the pages need besides the service: the deployment's billing settings (currency, top-up
+    limits), the application's authorization rules, and the console's own low-balance hint."""
 
+    billing: BillingSettings
+    authorizer: Authorizer
     low_balance_threshold: Decimal
 
 
@@ -106,26 +109,22 @@ class Pager:
         return "?" + urlencode({**self.keep, self.param: str(page)})
 
 
-def is_root(service: BillingService, caller: Caller) -> bool:
-    return service.runtime.auth.is_root(caller)
-
-
 def render(
     template: str,
-    service: BillingService,
+    console: ConsoleConfig,
     caller: Caller | None,
     *,
     status: int = 200,
     **context: Any,
 ) -> Template:
-    root = caller is not None and is_root(service, caller)
+    rules = console.authorizer
     return Template(
         template,
         context={
             "caller": caller,
-            "is_operator": root and caller is not None and caller.can(VIEW),
-            "can_manage": root and caller is not None and caller.can(MANAGE),
-            "currency": service.runtime.settings.currency,
+            "is_operator": caller is not None and rules.is_operator_viewer(caller),
+            "can_manage": caller is not None and rules.is_operator(caller),
+            "currency": console.billing.currency,
             **context,
         },
         status_code=status,

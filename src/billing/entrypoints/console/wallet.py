@@ -12,8 +12,7 @@ from litestar.response import Redirect
 
 from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.commands import CancelTopup, RequestTopup
-from billing.application.handlers.topups import cancel_topup, request_topup
+from billing.application.handlers.topups import CancelTopup, RequestTopup, cancel_topup, request_topup
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, NotFoundError
@@ -62,7 +61,7 @@ async def wallet_page(
     threshold = console.low_balance_threshold
     return render(
         "wallet.html",
-        service,
+        console,
         caller,
         status=problem.status if problem else 200,
         active="wallet",
@@ -73,7 +72,7 @@ async def wallet_page(
         ledger_pager=Pager.of(ledger, "page", {"requests_page": str(requests.page)}),
         requests=requests,
         requests_pager=Pager.of(requests, "requests_page", {"page": str(ledger.page)}),
-        limits=service.runtime.settings,
+        limits=console.billing,
         notice=notice,
         problem=problem,
     )
@@ -102,8 +101,8 @@ class WalletPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         form = await request.form()
-        command = RequestTopup(text(form, "amount"), optional(text(form, "note")))
         try:
+            command = RequestTopup(service.money(text(form, "amount")), optional(text(form, "note")))
             await service.execute(request_topup, command, caller)
         except BillingError as error:
             problem = FormProblem.of(error, "topup", form, known=TOPUP_FIELDS)

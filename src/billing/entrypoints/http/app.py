@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from billing.application.caller import Caller
+from billing.application.ports import Readiness, TokenVerifier
 from billing.application.service import BillingService
 from billing.config import Settings
 from billing.container import Container, close, postgres_container
@@ -31,7 +32,6 @@ from billing.entrypoints.http.controllers.wallet import WalletController
 from billing.entrypoints.http.controllers.wallets import WalletsController
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import handle_exception
-from billing.entrypoints.http.readiness import Readiness
 
 BASE_PATH = "/api/v1/billing"
 MAX_BODY_BYTES = 64 * 1024
@@ -44,11 +44,11 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
     While it runs, the outbox's invoice email is delivered in the background (`deliver_email`).
     """
     settings: Settings = container.settings()
-    authenticator = container.authenticator()  # fails now, not at the first request, without a secret
+    verifier: TokenVerifier = container.authenticator()  # fails now, not at the first request, without a secret
 
     def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         """A guard: runs before the body is read, so a request without a valid token is a 401 first."""
-        connection.state.caller = authenticator.authenticate(connection.headers.getall("authorization", []))
+        connection.state.caller = verifier.verify(connection.headers.getall("authorization", []))
 
     def provide_caller(request: Request[Any, Any, Any]) -> Caller:
         caller: Caller = request.state.caller
@@ -62,9 +62,7 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
         return readiness
 
     async def provide_idempotency(request: Request[Any, Any, Any]) -> Idempotency:
-        return await Idempotency.of(
-            request, container.service(), settings.idempotency_ttl, container.idempotency_purger()
-        )
+        return await Idempotency.of(request, container.run_once())
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -96,7 +94,7 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
         },
     )
     return BillingApp(
-        route_handlers=[api, HealthController, console_router(settings, authenticator)],
+        route_handlers=[api, HealthController, console_router(settings, verifier)],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "readiness": Provide(provide_readiness, sync_to_thread=False),

@@ -18,7 +18,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi import ResponseSpec
 
 from billing.application.ports import ConcurrencyConflictError, DatabaseUnavailableError
-from billing.domain.errors import BillingError, FieldError, ValidationError
+from billing.domain.errors import BillingError, FieldError, UnauthorizedError, ValidationError
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE = "urn:billing:problem:{code}"
@@ -58,15 +58,6 @@ CODE_OF_STATUS = {
     413: "payload_too_large",
     503: "unavailable",
 }
-
-
-class HttpError(BillingError):
-    """An error the HTTP layer itself raises; `code` is a key of PROBLEMS."""
-
-    def __init__(self, code: str, detail: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.headers = headers or {}
 
 
 class FieldErrorOut(msgspec.Struct):
@@ -119,12 +110,16 @@ def render_problem(
 
 
 def render_error(error: BillingError) -> Rendered:
-    """A domain or HTTP-layer error as its problem response."""
+    """A domain or application error as its problem response."""
     if isinstance(error, ValidationError):
         return render_problem(error.code, error.detail, error.errors)
-    headers = error.headers if isinstance(error, HttpError) else None
+    if isinstance(error, UnauthorizedError):  # RFC 6750's challenge; the detail is a fixed ASCII sentence
+        challenge = 'Bearer realm="billing"'
+        if error.invalid_token:
+            challenge += f', error="invalid_token", error_description="{error.detail}"'
+        return render_problem(error.code, error.detail, headers={"WWW-Authenticate": challenge})
     code = error.code if error.code in PROBLEMS else "validation_error"
-    return render_problem(code, error.detail, headers=headers)
+    return render_problem(code, error.detail)
 
 
 _PLAIN = {

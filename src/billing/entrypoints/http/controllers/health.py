@@ -5,8 +5,8 @@ from __future__ import annotations
 from litestar import Controller, Response, get
 from litestar.di import NamedDependency
 
+from billing.application.ports import Readiness
 from billing.entrypoints.http.problems import problem_responses, render_problem
-from billing.entrypoints.http.readiness import Readiness
 from billing.entrypoints.http.schemas import HealthOut
 
 READY_RETRY_AFTER = "5"  # seconds: what a load balancer or client should wait before asking again

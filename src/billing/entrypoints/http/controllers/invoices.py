@@ -8,8 +8,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.commands import MarkInvoicePaid, VoidInvoice
 from billing.application.handlers import invoices
+from billing.application.handlers.invoices import MarkInvoicePaid, VoidInvoice
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.invoice import InvoicePurpose, InvoiceStatus

@@ -8,8 +8,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 
 from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.commands import ApproveTopup, CancelTopup, RejectTopup, RequestTopup
 from billing.application.handlers import topups
+from billing.application.handlers.topups import ApproveTopup, CancelTopup, RejectTopup, RequestTopup
 from billing.application.pagination import Page, PageRequest
 from billing.application.service import BillingService
 from billing.domain.topup import TopupRequest, TopupStatus
@@ -47,10 +47,14 @@ class TopupRequestController(Controller):
         responses=problem_responses("forbidden", write=True),
     )
     async def request_topup(
-        self, data: JSONBody[TopupCreate], caller: NamedDependency[Caller], idempotency: NamedDependency[Idempotency]
+        self,
+        data: JSONBody[TopupCreate],
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
     ) -> Response[TopupRequestOut]:
         """Ask for a top-up of the caller's wallet; it starts `pending`."""
-        cmd = RequestTopup(amount_text(data.amount), data.note)
+        cmd = RequestTopup(service.money(amount_text(data.amount)), data.note)
         return await idempotency.run(topups.request_topup, cmd, caller, rendered(201, TopupRequestOut.of))
 
     @get("/me", operation_id="list_my_topup_requests", responses=problem_responses("forbidden"))

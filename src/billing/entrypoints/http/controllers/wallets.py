@@ -9,9 +9,8 @@ from litestar.params import FromPath, JSONBody
 
 from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.commands import ChargeWallet, RefundCharge
 from billing.application.handlers import wallets
-from billing.application.handlers.wallets import ChargeResult
+from billing.application.handlers.wallets import ChargeResult, ChargeWallet, RefundCharge
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.entrypoints.http.body import JsonBody
@@ -78,12 +77,14 @@ class WalletsController(Controller):
     async def charge_wallet(
         self,
         data: JSONBody[ChargeCreate],
+        service: NamedDependency[BillingService],
         caller: NamedDependency[Caller],
         idempotency: NamedDependency[Idempotency],
         tenant_id: FromPath[str],
     ) -> Response[TransactionOut]:
         """Debit a wallet once per reference: a repeat with the same amount answers 200 with the first row."""
-        cmd = ChargeWallet(tenant_id, amount_text(data.amount), data.reference_id, data.description)
+        amount = service.money(amount_text(data.amount))
+        cmd = ChargeWallet(tenant_id, amount, data.reference_id, data.description)
         return await idempotency.run(wallets.charge_wallet, cmd, caller, _charged)
 
     @post(
@@ -97,10 +98,13 @@ class WalletsController(Controller):
     async def refund_charge(
         self,
         data: JSONBody[RefundCreate],
+        service: NamedDependency[BillingService],
         caller: NamedDependency[Caller],
         idempotency: NamedDependency[Idempotency],
         tenant_id: FromPath[str],
     ) -> Response[TransactionOut]:
         """Credit back a charge: the rest of it by default, never more than was charged."""
-        cmd = RefundCharge(tenant_id, data.reference_id, amount_text(data.amount), data.description)
+        given = amount_text(data.amount)
+        amount = None if given is None else service.money(given)
+        cmd = RefundCharge(tenant_id, data.reference_id, amount, data.description)
         return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, TransactionOut.of))

@@ -1,7 +1,8 @@
 """Bearer JWTs (contract §3): HS256 only, `exp`, `sub`, `tenant` and `permissions` required.
 
 Any other algorithm (including `none`), a bad signature, a missing or mistyped claim, an expired
-token or a malformed header is a 401 with a WWW-Authenticate header (RFC 6750).
+token or a malformed header is an UnauthorizedError, which the HTTP layer answers with a 401 and a
+WWW-Authenticate header (RFC 6750).
 """
 
 from __future__ import annotations
@@ -16,21 +17,17 @@ import jwt
 from billing.application.caller import Caller
 from billing.config import ConfigError, JwtSettings
 from billing.domain.contact import validate_email
-from billing.domain.errors import ValidationError
+from billing.domain.errors import UnauthorizedError, ValidationError
 from billing.domain.tenant import validate_tenant_id
-from billing.entrypoints.http.problems import HttpError
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "sub", "tenant", "permissions")
 
 
-def unauthorized(detail: str, *, invalid_token: bool = True) -> HttpError:
-    """A 401 whose challenge repeats `detail`: always one of this module's fixed ASCII sentences,
+def unauthorized(detail: str, *, invalid_token: bool = True) -> UnauthorizedError:
+    """A refusal whose challenge repeats `detail`: always one of this module's fixed ASCII sentences,
     never anything taken from the token (a header cannot carry CR, LF or non-Latin-1 text)."""
-    challenge = 'Bearer realm="billing"'
-    if invalid_token:
-        challenge += f', error="invalid_token", error_description="{detail}"'
-    return HttpError("unauthorized", detail, {"WWW-Authenticate": challenge})
+    return UnauthorizedError(detail, invalid_token=invalid_token)
 
 
 # What each of PyJWT's refusals tells the client, in our words (its own messages quote the token).
@@ -47,20 +44,26 @@ _REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
 NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
 
 
+def _secret_of(settings: JwtSettings, purpose: str) -> str:
+    if settings.secret is None:
+        raise ConfigError(f"BILLING_JWT_SECRET: is required to {purpose}")
+    return settings.secret
+
+
 @attrs.frozen
-class JwtAuthenticator:
+class JwtTokenVerifier:
+    """The TokenVerifier port on PyJWT."""
+
     secret: str = attrs.field(repr=False)
     issuer: str | None = None
     audience: str | None = None
 
     @classmethod
-    def from_settings(cls, settings: JwtSettings) -> JwtAuthenticator:
-        if settings.secret is None:
-            raise ConfigError("BILLING_JWT_SECRET: is required to check the API's tokens")
-        return cls(settings.secret, settings.issuer, settings.audience)
+    def from_settings(cls, settings: JwtSettings) -> JwtTokenVerifier:
+        return cls(_secret_of(settings, "check the API's tokens"), settings.issuer, settings.audience)
 
-    def authenticate(self, authorization: str | Sequence[str] | None) -> Caller:
-        """The caller an `Authorization` header proves, or an HttpError("unauthorized").
+    def verify(self, authorization: str | Sequence[str] | None) -> Caller:
+        """The caller an `Authorization` header proves, or an UnauthorizedError.
 
         Given every value of the header, more than one is refused: which one counts would be a guess."""
         if not isinstance(authorization, str) and authorization is not None:
@@ -123,6 +126,41 @@ def _caller(claims: dict[str, Any]) -> Caller:
         return Caller(subject, tenant, frozenset(permissions), email)
     except ValidationError:
         raise unauthorized("the token's 'sub' claim must be 1-200 characters without control characters") from None
+
+
+@attrs.frozen
+class JwtTokenIssuer:
+    """The TokenIssuer port on PyJWT: tokens the JwtTokenVerifier of the same settings accepts."""
+
+    secret: str = attrs.field(repr=False)
+    issuer: str | None = None
+    audience: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: JwtSettings) -> JwtTokenIssuer:
+        return cls(_secret_of(settings, "sign tokens"), settings.issuer, settings.audience)
+
+    def issue(
+        self,
+        *,
+        tenant: str,
+        user: str,
+        permissions: Iterable[str],
+        now: datetime,
+        ttl: timedelta,
+        email: str | None = None,
+    ) -> str:
+        return issue_token(
+            self.secret,
+            tenant=tenant,
+            user=user,
+            permissions=permissions,
+            now=now,
+            ttl=ttl,
+            email=email,
+            issuer=self.issuer,
+            audience=self.audience,
+        )
 
 
 def issue_token(

@@ -1,0 +1,1 @@
+"""Bearer tokens: PyJWT behind the application's TokenVerifier and TokenIssuer ports."""

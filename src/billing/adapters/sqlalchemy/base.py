@@ -1,0 +1,78 @@
+"""What every PostgreSQL repository shares: the unit of work's connection, and errors translated."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+from sqlalchemy import CursorResult, Executable, Select, Table, func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from billing.adapters.sqlalchemy.errors import translate, translate_driver
+from billing.application.pagination import PageRequest
+from billing.application.ports import RecordsEvents
+from billing.domain.events import DomainEvent
+
+
+class SqlAlchemyRepository:
+    """A repository on one AsyncConnection, inside the unit of work's transaction (SQLAlchemy Core)."""
+
+    def __init__(self, connection: AsyncConnection, events: list[DomainEvent] | None = None) -> None:
+        self._connection = connection
+        self._events = [] if events is None else events
+
+    def _collect(self, aggregate: RecordsEvents) -> None:
+        """What an aggregate recorded, heard by the unit of work once the aggregate is written."""
+        self._events.extend(aggregate.pull_events())
+
+    async def _execute(
+        self, statement: Executable, params: Mapping[Any, Any] | Sequence[Mapping[Any, Any]] | None = None
+    ) -> CursorResult[Any]:
+        try:
+            return await self._connection.execute(statement, params)
+        except DBAPIError as error:
+            translated = translate(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def _fetch_one_on_driver(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """One statement straight on the psycopg connection, inside the unit of work's transaction."""
+        raw = (await self._connection.get_raw_connection()).driver_connection
+        assert raw is not None
+        try:
+            cursor = raw.cursor(row_factory=dict_row)
+            await cursor.execute(sql, params)
+            row: dict[str, Any] | None = await cursor.fetchone()
+            return row
+        except psycopg.Error as error:
+            translated = translate_driver(error)
+            if translated is error:
+                raise
+            raise translated from error
+
+    async def _by_id(
+        self, table: Table, row_id: UUID, for_update: bool, tenant_id: str | None = None
+    ) -> Mapping[Any, Any] | None:
+        """A row by its id. A lock is taken through the tenant (found first unless given): Citus routes
+        (and locks) a query to one shard only when it names the distribution column."""
+        query = select(table).where(table.c.id == row_id)
+        if tenant_id is None and for_update:
+            found = await self._execute(select(table.c.tenant_id).where(table.c.id == row_id))
+            tenant_id = found.scalar_one_or_none()
+            if tenant_id is None:
+                return None
+        if tenant_id is not None:
+            query = query.where(table.c.tenant_id == tenant_id)
+        if for_update:
+            query = query.with_for_update()
+        return (await self._execute(query)).mappings().first()
+
+    async def _page(self, query: Select[Any], order: Sequence[Any], page: PageRequest) -> tuple[list[Any], int]:
+        total = (await self._execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        result = await self._execute(query.order_by(*order).limit(page.page_size).offset(page.offset))
+        return list(result.mappings()), int(total)

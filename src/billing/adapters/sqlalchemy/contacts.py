@@ -1,0 +1,28 @@
+"""Tenants' billing contacts (`billing_contacts`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from billing.adapters.sqlalchemy import rows
+from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.tables import billing_contacts
+from billing.domain.contact import BillingContact
+
+
+class SqlAlchemyContactRepository(SqlAlchemyRepository):
+    async def get(self, tenant_id: str) -> BillingContact | None:
+        query = select(billing_contacts).where(billing_contacts.c.tenant_id == tenant_id)
+        row = (await self._execute(query)).mappings().first()
+        return None if row is None else rows.contact_from_row(row)
+
+    async def save(self, contact: BillingContact) -> None:
+        values = rows.contact_to_row(contact)
+        statement = pg_insert(billing_contacts).values(values)
+        await self._execute(
+            statement.on_conflict_do_update(
+                index_elements=[billing_contacts.c.tenant_id],
+                set_={name: statement.excluded[name] for name in values if name != "tenant_id"},
+            )
+        )

@@ -1,0 +1,75 @@
+"""Invoices and their lines (`invoices`, `invoice_lines`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import insert, select, update
+
+from billing.adapters.sqlalchemy import rows
+from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.tables import invoice_lines, invoices
+from billing.application.pagination import Page, PageRequest
+from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
+
+
+class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
+    async def _with_lines(self, found: Sequence[Mapping[Any, Any]]) -> list[Invoice]:
+        if not found:
+            return []
+        ids = [row["id"] for row in found]
+        tenants = {row["tenant_id"] for row in found}
+        lines = await self._execute(
+            select(invoice_lines).where(invoice_lines.c.tenant_id.in_(tenants), invoice_lines.c.invoice_id.in_(ids))
+        )
+        by_invoice: dict[UUID, list[Mapping[Any, Any]]] = {}
+        for line in lines.mappings():
+            by_invoice.setdefault(line["invoice_id"], []).append(line)
+        return [rows.invoice_from_rows(row, by_invoice.get(row["id"], [])) for row in found]
+
+    async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
+        row = await self._by_id(invoices, invoice_id, for_update)
+        loaded = await self._with_lines([] if row is None else [row])
+        return loaded[0] if loaded else None
+
+    async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None:
+        query = select(invoices).where(
+            invoices.c.tenant_id == tenant_id,
+            invoices.c.purpose == InvoicePurpose.SUBSCRIPTION.value,
+            invoices.c.period == period,
+        )
+        loaded = await self._with_lines(list((await self._execute(query)).mappings()))
+        return loaded[0] if loaded else None
+
+    async def add(self, invoice: Invoice) -> None:
+        self._collect(invoice)
+        await self._execute(insert(invoices), [rows.invoice_to_row(invoice)])
+        await self._execute(insert(invoice_lines), rows.line_rows(invoice))
+
+    async def save(self, invoice: Invoice) -> None:
+        """Lines never change after creation; the invoice row carries every state change."""
+        self._collect(invoice)
+        await self._execute(
+            update(invoices)
+            .where(invoices.c.tenant_id == invoice.tenant_id, invoices.c.id == invoice.id)
+            .values(rows.invoice_to_row(invoice))
+        )
+
+    async def list(
+        self,
+        tenant_id: str | None,
+        status: InvoiceStatus | None,
+        purpose: InvoicePurpose | None,
+        page: PageRequest,
+    ) -> Page[Invoice]:
+        query = select(invoices)
+        if tenant_id is not None:
+            query = query.where(invoices.c.tenant_id == tenant_id)
+        if status is not None:
+            query = query.where(invoices.c.status == status.value)
+        if purpose is not None:
+            query = query.where(invoices.c.purpose == purpose.value)
+        found, total = await self._page(query, [invoices.c.created_at.desc(), invoices.c.id.desc()], page)
+        return Page(tuple(await self._with_lines(found)), page.page, page.page_size, total)

@@ -1,0 +1,73 @@
+"""Email waiting to be delivered, and what became of it (`outbox_messages`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, insert, select, update
+
+from billing.adapters.sqlalchemy import rows
+from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.tables import outbox_messages
+from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
+from billing.application.pagination import Page, PageRequest
+
+
+def _one(message: EmailMessage) -> ColumnElement[bool]:
+    return (outbox_messages.c.tenant_id == message.tenant_id) & (outbox_messages.c.id == message.id)
+
+
+class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
+    async def add(self, message: EmailMessage) -> None:
+        deliverable = message.recipient is not None
+        entry = OutboxEntry(
+            message=message,
+            status=OutboxStatus.PENDING if deliverable else OutboxStatus.UNDELIVERABLE,
+            attempts=0,
+            next_attempt_at=message.created_at,
+            last_error=None if deliverable else "no billing contact and no requester email",
+            sent_at=None,
+        )
+        await self._execute(insert(outbox_messages), [rows.outbox_entry_to_row(entry)])
+
+    async def claim_next_due(self, now: datetime) -> OutboxEntry | None:
+        query = (
+            select(outbox_messages)
+            .where(outbox_messages.c.status == OutboxStatus.PENDING.value, outbox_messages.c.next_attempt_at <= now)
+            .order_by(outbox_messages.c.next_attempt_at, outbox_messages.c.created_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        row = (await self._execute(query)).mappings().first()
+        return None if row is None else rows.outbox_entry_from_row(row)
+
+    async def mark_sent(self, message: EmailMessage, at: datetime) -> None:
+        await self._execute(
+            update(outbox_messages)
+            .where(_one(message))
+            .values(status=OutboxStatus.SENT.value, attempts=outbox_messages.c.attempts + 1, sent_at=at)
+        )
+
+    async def mark_attempt_failed(self, message: EmailMessage, error: str, next_attempt_at: datetime | None) -> None:
+        values: dict[str, Any] = {"attempts": outbox_messages.c.attempts + 1, "last_error": error}
+        if next_attempt_at is None:
+            values["status"] = OutboxStatus.FAILED.value
+        else:
+            values["next_attempt_at"] = next_attempt_at
+        await self._execute(update(outbox_messages).where(_one(message)).values(values))
+
+    async def mark_undeliverable(self, message: EmailMessage, reason: str) -> None:
+        await self._execute(
+            update(outbox_messages)
+            .where(_one(message))
+            .values(status=OutboxStatus.UNDELIVERABLE.value, attempts=outbox_messages.c.attempts + 1, last_error=reason)
+        )
+
+    async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:
+        query = select(outbox_messages)
+        if status is not None:
+            query = query.where(outbox_messages.c.status == status.value)
+        order = [outbox_messages.c.created_at.desc(), outbox_messages.c.id.desc()]
+        found, total = await self._page(query, order, page)
+        return Page(tuple(rows.outbox_entry_from_row(r) for r in found), page.page, page.page_size, total)

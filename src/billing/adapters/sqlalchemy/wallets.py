@@ -1,0 +1,147 @@
+"""Wallets and their append-only ledger (`wallets`, `wallet_transactions`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import uuid4
+
+from sqlalchemy import bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+from billing.adapters.sqlalchemy import rows
+from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.tables import wallet_transactions, wallets
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import ChargeAttempt
+from billing.domain.errors import InsufficientFundsError
+from billing.domain.ledger import EntryKind, LedgerEntry, Posting
+from billing.domain.money import Money
+from billing.domain.wallet import Wallet
+
+# The hot path of every charge, credit and refund: one round trip. The conditional UPDATE locks
+# the wallet row, so postings of one tenant are serialized and `balance_after` chains; a debit
+# that would overdraw matches no row and inserts nothing.
+POST_TO_LEDGER = text(
+    """
+    WITH moved AS (
+        UPDATE wallets SET balance = balance + :amount, updated_at = :at
+        WHERE tenant_id = :tenant_id AND currency = :currency AND balance + :amount >= 0
+        RETURNING id, balance
+    )
+    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
+                                     balance_after, reference_id, description, created_at)
+    SELECT :tenant_id, :id, moved.id, :kind, :amount, :currency,
+           moved.balance, :reference_id, :description, :at
+    FROM moved
+    RETURNING wallet_id, balance_after
+    """
+)
+
+# A charge in one round trip: the earlier charge of the reference if there is one; else the
+# conditional debit and its ledger row. Two concurrent first charges of one reference both miss
+# `earlier`; the unique index refuses the second, whose retry then finds the first.
+# It runs on the driver connection (same transaction): the hottest statement skips SQLAlchemy's
+# per-execution work, which measured 30-40% of an in-process charge (README, Performance).
+CHARGE_ONCE = """
+    WITH earlier AS (
+        SELECT tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at
+        FROM wallet_transactions
+        WHERE tenant_id = %(tenant_id)s AND kind = 'charge' AND reference_id = %(reference_id)s
+    ), moved AS (
+        UPDATE wallets SET balance = balance + %(amount)s, updated_at = %(at)s
+        WHERE tenant_id = %(tenant_id)s AND currency = %(currency)s AND balance + %(amount)s >= 0
+          AND NOT EXISTS (SELECT FROM earlier)
+        RETURNING id, balance
+    ), inserted AS (
+        INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
+                                         balance_after, reference_id, description, created_at)
+        SELECT %(tenant_id)s, %(id)s, moved.id, 'charge', %(amount)s, %(currency)s,
+               moved.balance, %(reference_id)s, %(description)s, %(at)s
+        FROM moved
+        RETURNING tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description,
+                  created_at
+    )
+    SELECT true AS is_new, * FROM inserted
+    UNION ALL
+    SELECT false AS is_new, * FROM earlier
+"""
+
+# Built once: a refund's statements skip building and hashing a new construct.
+FIND_CHARGE = select(wallet_transactions).where(
+    wallet_transactions.c.tenant_id == bindparam("tenant_id"),
+    wallet_transactions.c.kind == EntryKind.CHARGE.value,
+    wallet_transactions.c.reference_id == bindparam("reference_id"),
+)
+
+# The lock a balance's UPDATE takes (FOR NO KEY UPDATE), taken ahead by a read-then-post such as a
+# refund; named by the tenant, so Citus routes it to one shard. It needs UPDATE on `wallets` only:
+# the production role may not lock ledger rows (README).
+LOCK_WALLET = select(wallets).where(wallets.c.tenant_id == bindparam("tenant_id")).with_for_update(key_share=True)
+
+
+class SqlAlchemyWalletRepository(SqlAlchemyRepository):
+    async def _find(self, tenant_id: str) -> Wallet | None:
+        row = (await self._execute(select(wallets).where(wallets.c.tenant_id == tenant_id))).mappings().first()
+        return None if row is None else rows.wallet_from_row(row)
+
+    async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
+        """A read in the common case; the first use inserts. Race-safe: after losing the insert race,
+        a new statement (a new snapshot under READ COMMITTED) sees the winner's row."""
+        wallet = await self._find(tenant_id)
+        if wallet is not None:
+            return wallet
+        opened = Wallet.open(uuid4(), tenant_id, currency, at)
+        inserted = await self._execute(
+            pg_insert(wallets)
+            .values(rows.wallet_to_row(opened))
+            .on_conflict_do_nothing(index_elements=[wallets.c.tenant_id])
+            .returning(wallets)
+        )
+        row = inserted.mappings().first()
+        if row is not None:
+            return rows.wallet_from_row(row)
+        wallet = await self._find(tenant_id)
+        assert wallet is not None
+        return wallet
+
+    async def post(self, posting: Posting) -> LedgerEntry:
+        result = await self._execute(POST_TO_LEDGER, rows.posting_params(posting))
+        row = result.mappings().first()
+        if row is None:
+            raise InsufficientFundsError(
+                f"the wallet of {posting.tenant_id} cannot cover {-posting.amount} {posting.amount.currency}"
+            )
+        return rows.entry_from_posting(posting, row)
+
+    async def charge_once(self, posting: Posting) -> ChargeAttempt:
+        row = await self._fetch_one_on_driver(CHARGE_ONCE, rows.posting_params(posting))
+        if row is None:
+            return ChargeAttempt(entry=None, earlier=None)
+        entry = rows.entry_from_row(row)
+        return ChargeAttempt(entry=entry, earlier=None) if row["is_new"] else ChargeAttempt(entry=None, earlier=entry)
+
+    async def lock(self, tenant_id: str) -> Wallet | None:
+        row = (await self._execute(LOCK_WALLET, {"tenant_id": tenant_id})).mappings().first()
+        return None if row is None else rows.wallet_from_row(row)
+
+    async def find_charge(self, tenant_id: str, reference_id: str) -> LedgerEntry | None:
+        params = {"tenant_id": tenant_id, "reference_id": reference_id}
+        row = (await self._execute(FIND_CHARGE, params)).mappings().first()
+        return None if row is None else rows.entry_from_row(row)
+
+    async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:
+        total = (
+            await self._execute(
+                select(func.sum(wallet_transactions.c.amount)).where(
+                    wallet_transactions.c.tenant_id == tenant_id,
+                    wallet_transactions.c.kind == EntryKind.REFUND.value,
+                    wallet_transactions.c.reference_id == reference_id,
+                )
+            )
+        ).scalar_one()
+        return Money(rows.decimal_or_zero(total), currency)
+
+    async def list_entries(self, tenant_id: str, page: PageRequest) -> Page[LedgerEntry]:
+        query = select(wallet_transactions).where(wallet_transactions.c.tenant_id == tenant_id)
+        found, total = await self._page(query, [wallet_transactions.c.seq.desc()], page)
+        return Page(tuple(rows.entry_from_row(r) for r in found), page.page, page.page_size, total)

@@ -23,6 +23,7 @@ from billing.adapters.embedded import EmbeddedPostgres
 from billing.adapters.memory.readiness import AlwaysReady
 from billing.adapters.memory.store import InMemoryStore
 from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
+from billing.adapters.phone import PhonenumbersCountry
 from billing.adapters.sqlalchemy.audit import WalletAudit
 from billing.adapters.sqlalchemy.engine import create_engine
 from billing.adapters.sqlalchemy.migrations import DatabaseSchema
@@ -63,7 +64,10 @@ class Container(containers.DeclarativeContainer):
 
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(RandomIds)
-    runtime = providers.Singleton(Runtime, clock=clock, ids=ids, settings=settings.provided.billing)
+    countries = providers.Singleton(PhonenumbersCountry)
+    runtime = providers.Singleton(
+        Runtime, clock=clock, ids=ids, settings=settings.provided.billing, countries=countries
+    )
 
     memory_store = providers.Singleton(InMemoryStore)
     engine = providers.Singleton(create_engine, settings.provided.database_url)

@@ -29,6 +29,11 @@ OPERATION_IDS = {
     "refund_charge",
     "get_billing_contact",
     "set_billing_contact",
+    "create_rate_card",
+    "list_rate_cards",
+    "get_current_rate_card",
+    "get_rate_card",
+    "quote_messages",
     "health",
     "ready",
 }

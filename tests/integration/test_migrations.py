@@ -41,22 +41,25 @@ SCHEMA_QUERIES = {
 
 # Citus distributes by tenant_id: it must be a column of every table and a key column of every
 # primary key, unique constraint, unique index and foreign key (on both sides).
+# Platform-wide by nature (contract v2 §13): reference tables on Citus, exempt from the key rule.
+PLATFORM_WIDE = ("default_rate_cards",)
+_EXEMPT = ", ".join(f"'{name}'" for name in ("alembic_version", *PLATFORM_WIDE))
 CITUS_QUERIES = {
-    "tables without tenant_id": """
+    "tables without tenant_id": f"""
         SELECT c.relname FROM pg_class c
         WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p')
-          AND c.relname <> 'alembic_version'
+          AND c.relname NOT IN ({_EXEMPT})
           AND NOT EXISTS (SELECT 1 FROM pg_attribute a
                           WHERE a.attrelid = c.oid AND a.attname = 'tenant_id' AND NOT a.attisdropped)""",
-    "keys without tenant_id": """
-        SELECT k.conname FROM pg_constraint k
+    "keys without tenant_id": f"""
+        SELECT k.conname FROM pg_constraint k JOIN pg_class t ON t.oid = k.conrelid
         WHERE k.connamespace = 'public'::regnamespace AND k.contype IN ('p', 'u', 'x')
-          AND k.conrelid <> 'alembic_version'::regclass
+          AND t.relname NOT IN ({_EXEMPT})
           AND NOT EXISTS (SELECT 1 FROM pg_attribute a
                           WHERE a.attrelid = k.conrelid AND a.attname = 'tenant_id' AND a.attnum = ANY (k.conkey))""",
-    "unique indexes without tenant_id": """
+    "unique indexes without tenant_id": f"""
         SELECT i.indexrelid::regclass::text FROM pg_index i JOIN pg_class t ON t.oid = i.indrelid
-        WHERE t.relnamespace = 'public'::regnamespace AND t.relname <> 'alembic_version' AND i.indisunique
+        WHERE t.relnamespace = 'public'::regnamespace AND t.relname NOT IN ({_EXEMPT}) AND i.indisunique
           AND NOT EXISTS (SELECT 1 FROM generate_series(1, i.indnkeyatts) AS key(n)
                           WHERE pg_get_indexdef(i.indexrelid, key.n, true) = 'tenant_id')""",
     "foreign keys not by tenant_id": """

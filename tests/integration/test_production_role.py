@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from billing.adapters.memory.clock import ManualClock
+from billing.adapters.phone import PhonenumbersCountry
 from billing.adapters.sqlalchemy.audit import audit_wallets
 from billing.adapters.sqlalchemy.engine import create_engine
 from billing.adapters.sqlalchemy.readiness import SqlAlchemyReadiness
@@ -46,6 +47,7 @@ from billing.application.settings import BillingSettings
 from billing.container import EVENT_HANDLERS
 from billing.domain.errors import BillingError, InvalidStateError
 from billing.domain.invoice import Invoice, InvoiceStatus
+from billing.domain.pricing import Category, RateCard
 from billing.domain.topup import TopupStatus
 from billing.entrypoints.http.idempotency import fingerprint
 
@@ -178,9 +180,8 @@ class RoleWorld:
 @pytest.fixture
 def world(app_engine: AsyncEngine, app_role_url: str) -> RoleWorld:
     clock = ManualClock()
-    service = BillingService(
-        lambda: SqlAlchemyUnitOfWork(app_engine), Runtime(clock, RandomIds(), BillingSettings()), EVENT_HANDLERS
-    )
+    runtime = Runtime(clock, RandomIds(), BillingSettings(), countries=PhonenumbersCountry())
+    service = BillingService(lambda: SqlAlchemyUnitOfWork(app_engine), runtime, EVENT_HANDLERS)
     return RoleWorld(app_engine, app_role_url, clock, service)
 
 
@@ -342,6 +343,55 @@ async def reads(world: RoleWorld) -> None:
     assert (await clinic.invoice(invoice.id)).number == invoice.number
     assert (await operator.invoices(CLINIC)).total == 1
     assert (await clinic.billing_contact()).email == "billing@clinic-a.test"
+
+
+async def _rate_card(world: RoleWorld, tenant_id: str | None = None, tier_11: str | None = None) -> RateCard:
+    rates: list[dict[str, object]] = [{"market": "India", "category": "utility", "unit_price": "0.0014"}]
+    if tier_11 is not None:
+        rates.append({"market": "India", "category": "utility", "unit_price": tier_11, "tier_from": 11})
+    started = world.clock.now() - timedelta(days=1)
+    return await world.operator.create_rate_card(
+        "Card", started, {"IN": "India", "*": "Other"}, rates, tenant_id=tenant_id, free_in_service_window=["service"]
+    )
+
+
+async def _settled(world: RoleWorld, count: int) -> dict[str, int]:
+    """Settling writes the tiers' counter (an insert, then an update of the same row); returns what it reads."""
+    month = world.clock.now().strftime("%Y-%m")
+    async with world.service.uow_factory() as uow:
+        await uow.message_counts.add_settled(CLINIC, month, "India", Category.UTILITY, count)
+        await uow.commit()
+    async with world.service.uow_factory() as uow:
+        return await uow.message_counts.settled(CLINIC, month, Category.UTILITY, ["India", "Other"])
+
+
+@write_path("create_rate_card", "rate_cards", "rate_card", "current_rate_card")
+async def rate_cards_added_and_read(world: RoleWorld) -> None:
+    default = await _rate_card(world)  # default_rate_cards
+    world.clock.advance(timedelta(seconds=1))
+    own = await _rate_card(world, tenant_id=CLINIC)  # rate_cards
+    assert {card.id for card in (await world.operator.rate_cards()).items} == {default.id, own.id}
+    assert await world.operator.rate_card(default.id) == default
+    assert (await world.clinic().current_rate_card()).id == own.id
+    assert (await world.operator.current_rate_card("clinic-b")).id == default.id
+
+
+@write_path()
+async def settled_messages_counted(world: RoleWorld) -> None:
+    assert await _settled(world, 9) == {"India": 9, "Other": 0}
+    assert await _settled(world, 1) == {"India": 10, "Other": 0}
+
+
+@write_path("quote")
+async def quote_on_the_card_in_force(world: RoleWorld) -> None:
+    await _rate_card(world, tier_11="0.0010")
+    await _settled(world, 10)
+    await world.funded("40.00")
+    quoted = await world.clinic().quote("utility", ["+919876543210"])
+    assert [(item.tier, str(item.amount)) for item in quoted.items] == [(11, "0.001")]
+    assert (str(quoted.available), quoted.sufficient) == ("40.00", True)
+    fresh = await world.clinic("clinic-new").quote("utility", ["+919876543210"])  # opens its wallet
+    assert (str(fresh.total), fresh.sufficient) == ("0.0014", False)
 
 
 @write_path()

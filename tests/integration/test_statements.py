@@ -1,8 +1,10 @@
-"""What the hot paths send to PostgreSQL: a charge is one statement, a wallet read never touches the ledger."""
+"""What the hot paths send to PostgreSQL: a charge is one statement, a wallet read never touches the ledger, a
+quote reads the same few rows whatever the number of its recipients."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, Self
 
 import psycopg
@@ -10,7 +12,12 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.application.service import BillingSession
+from billing.adapters.phone import PhonenumbersCountry
+from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from billing.application.runtime import RandomIds, Runtime, SystemClock
+from billing.application.service import BillingService, BillingSession
+from billing.application.settings import BillingSettings
+from billing.container import EVENT_HANDLERS
 from billing.domain.errors import InsufficientFundsError
 
 pytestmark = pytest.mark.postgres
@@ -92,3 +99,33 @@ async def test_reading_a_wallet_never_touches_the_ledger(
     assert statements, "the reads were not recorded"
     assert [s for s in statements if "wallet_transactions" in s] == []
     assert len(statements) <= 2 * 3, statements  # at most an insert-if-missing and a select per read
+
+
+async def test_a_quote_sends_the_same_few_statements_for_1_and_for_1000_recipients(
+    engine: AsyncEngine, statements: list[str]
+) -> None:
+    billing = BillingService(
+        lambda: SqlAlchemyUnitOfWork(engine),
+        Runtime(SystemClock(), RandomIds(), BillingSettings(), countries=PhonenumbersCountry()),
+        EVENT_HANDLERS,
+    )
+    operator = billing.as_platform("messaging")
+    markets = {"IN": "India", "US": "North America", "BR": "Brazil", "DE": "Germany"}
+    rates = [{"market": market, "category": "marketing", "unit_price": "0.01"} for market in set(markets.values())]
+    await operator.create_rate_card("Default", datetime(2026, 1, 1, tzinfo=UTC), markets, rates)
+    await operator.create_rate_card("Own", datetime(2026, 1, 1, tzinfo=UTC), markets, rates, tenant_id="clinic-a")
+    await operator.adjust("clinic-a", "100.00", "opening balance")
+    patterns = ["+91987654{:04d}", "+1415555{:04d}", "+55119876{:05d}", "+49151234{:05d}"]
+    statements.clear()
+
+    one = await operator.quote("marketing", ["+919876543210"], tenant_id="clinic-a")
+    for_one = list(statements)
+    statements.clear()
+    thousand = await operator.quote("marketing", [patterns[i % 4].format(i) for i in range(1000)], tenant_id="clinic-a")
+
+    assert (len(one.items), len(thousand.items), str(thousand.total)) == (1, 1000, "10.00")
+    # The card in force, the month's counts of the markets involved, the wallet: never one per recipient.
+    assert len(statements) == len(for_one) <= 4, statements
+    assert sum("rate_cards" in s for s in statements) == 1, statements
+    assert sum("message_counts" in s for s in statements) == 1, statements
+    assert sum("FROM wallets" in s for s in statements) == 1, statements

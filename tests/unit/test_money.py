@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from billing.domain.errors import ValidationError
-from billing.domain.money import MAX_AMOUNT, Money
+from billing.domain.money import MAX_AMOUNT, Money, Scale
 
 
 def _fields(error: ValidationError) -> list[str]:
@@ -157,7 +157,7 @@ def test_str_gives_exactly_the_minor_digits(amount: Decimal, currency: str, text
 
 def test_construction_never_rounds_silently() -> None:
     with pytest.raises(ValidationError):
-        Money(Decimal("1.005"), "USD")
+        Money(Decimal("1.00005"), "USD")  # past the 4 digits a message's price may have
     with pytest.raises(ValidationError):
         Money(Decimal("NaN"), "USD")
     with pytest.raises(ValidationError):
@@ -197,3 +197,67 @@ def test_any_amount_in_cents_survives_a_round_trip_through_its_wire_form(cents: 
 
     assert str(money) == text
     assert Money.parse(str(money), "USD") == money
+
+
+# Money at message scale (contract v2 §7) ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        ("150", "USD", "150.00"),
+        ("149.9882", "USD", "149.9882"),
+        ("0.0118", "USD", "0.0118"),
+        ("0.0500", "USD", "0.05"),
+        ("0.011", "USD", "0.011"),
+        ("120", "JPY", "120"),
+        ("1.25", "JPY", "1.25"),
+        ("-0.0001", "USD", "-0.0001"),
+        ("2.5", "BHD", "2.500"),
+        ("2.5001", "BHD", "2.5001"),
+    ],
+)
+def test_the_wire_form_has_the_minor_digits_and_up_to_four(amount: str, currency: str, text: str) -> None:
+    assert str(Money(Decimal(amount), currency)) == text
+
+
+def test_top_ups_keep_the_minor_digits_and_messages_take_four() -> None:
+    with pytest.raises(ValidationError, match="at most 2 decimal places for USD"):
+        Money.parse("10.001", "USD")
+    assert str(Money.parse("0.0118", "USD", scale=Scale.MESSAGE)) == "0.0118"
+    with pytest.raises(ValidationError, match="at most 4 decimal places"):
+        Money.parse("0.00001", "USD", scale=Scale.MESSAGE)
+    assert str(Money.parse("0.0001", "JPY", scale=Scale.MESSAGE)) == "0.0001"
+
+
+def test_a_price_may_be_zero_only_when_allowed() -> None:
+    assert Money.parse("0", "USD", allow_zero=True, scale=Scale.MESSAGE) == Money.zero("USD")
+    with pytest.raises(ValidationError):
+        Money.parse("0", "USD", scale=Scale.MESSAGE)
+
+
+@pytest.mark.parametrize(
+    ("computed", "price"), [("0.01185", "0.0119"), ("0.01184999", "0.0118"), ("0.00005", "0.0001"), ("2", "2.00")]
+)
+def test_a_computed_price_is_rounded_half_up_to_four_digits(computed: str, price: str) -> None:
+    assert str(Money.rounded(Decimal(computed), "USD")) == price
+
+
+def test_checked_holds_an_in_process_amount_to_its_scale() -> None:
+    assert Money(Decimal("0.0118"), "USD").checked("USD", scale=Scale.MESSAGE) == Money(Decimal("0.0118"), "USD")
+    with pytest.raises(ValidationError, match="at most 2 decimal places"):
+        Money(Decimal("0.0118"), "USD").checked("USD")
+    with pytest.raises(ValidationError, match="must be in USD"):
+        Money(Decimal("1"), "EUR").checked("USD")
+
+
+@given(st.integers(min_value=-(10**17), max_value=10**17))
+def test_whole_cents_are_written_exactly_as_in_v1(cents: int) -> None:
+    money = Money(Decimal(cents).scaleb(-2), "USD")
+    assert str(money) == f"{Decimal(cents).scaleb(-2):f}"
+
+
+@given(st.integers(min_value=-(10**18), max_value=10**18))
+def test_any_four_digit_amount_survives_its_wire_form(units: int) -> None:
+    money = Money(Decimal(units).scaleb(-4), "USD")
+    assert Money.parse(str(money), "USD", allow_negative=True, allow_zero=True, scale=Scale.MESSAGE) == money

@@ -19,6 +19,7 @@ from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
+from billing.domain.pricing import Category, RateCard
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
@@ -182,6 +183,42 @@ class Mailer(Protocol):
         ...
 
 
+class RateCardRepository(Protocol):
+    """Rate cards, immutable once added: a clinic's own, and the platform's default ones (no tenant)."""
+
+    async def add(self, card: RateCard) -> None: ...
+
+    async def get(self, card_id: UUID) -> RateCard | None: ...
+
+    async def list(self, tenant_id: str | None, page: PageRequest) -> Page[RateCard]:
+        """Latest `effective_from` first (ties: the later created): one tenant's cards, or every card."""
+        ...
+
+    async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
+        """The card that prices the tenant's messages at `at` (contract v2 §8), in one read."""
+        ...
+
+
+class MessageCountRepository(Protocol):
+    """Settled billable messages per tenant, UTC month, market and category: the n of a volume tier."""
+
+    async def settled(self, tenant_id: str, month: str, category: Category, markets: Iterable[str]) -> dict[str, int]:
+        """Each market's count (0 when none), in one read."""
+        ...
+
+    async def add_settled(
+        self, tenant_id: str, month: str, market: str, category: Category, count: int = 1
+    ) -> None: ...
+
+
+class CountryOfNumber(Protocol):
+    """The country of a phone number, by a real numbering plan (never a hand-written prefix table)."""
+
+    def country_of(self, number: str) -> str | None:
+        """ISO 3166-1 alpha-2 of a valid E.164 number (the `+` optional); None for an invalid one."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Leaving the block without `commit()` rolls everything back."""
 
@@ -202,6 +239,12 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> OutboxRepository: ...
+
+    @property
+    def rate_cards(self) -> RateCardRepository: ...
+
+    @property
+    def message_counts(self) -> MessageCountRepository: ...
 
     @property
     def events(self) -> Sequence[DomainEvent]:

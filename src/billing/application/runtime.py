@@ -13,6 +13,7 @@ from billing.application.caller import MANAGE, VIEW, Authorizer, Caller
 from billing.application.ports import (
     Clock,
     ConcurrencyConflictError,
+    CountryOfNumber,
     IdGenerator,
     UnitOfWork,
     UnitOfWorkFactory,
@@ -33,11 +34,19 @@ class RandomIds:
         return uuid4()
 
 
+class NoNumberingPlan:
+    """A runtime built without a phone-number adapter (the container always wires one) cannot quote."""
+
+    def country_of(self, number: str) -> str | None:
+        raise RuntimeError("no CountryOfNumber adapter is wired: build the service through the container")
+
+
 @attrs.frozen
 class Runtime:
     clock: Clock
     ids: IdGenerator
     settings: BillingSettings
+    countries: CountryOfNumber = attrs.field(factory=NoNumberingPlan)
 
     @property
     def auth(self) -> Authorizer:

@@ -34,6 +34,17 @@ from billing.application.handlers.invoices import (
     mark_invoice_paid,
     void_invoice,
 )
+from billing.application.handlers.quotes import QuoteMessages, QuoteSet, quote_messages
+from billing.application.handlers.rate_cards import (
+    CreateRateCard,
+    GetCurrentRateCard,
+    GetRateCard,
+    ListRateCards,
+    create_rate_card,
+    get_current_rate_card,
+    get_rate_card,
+    list_rate_cards,
+)
 from billing.application.handlers.topups import (
     ApproveTopup,
     CancelTopup,
@@ -60,7 +71,8 @@ from billing.domain.contact import BillingContact
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
-from billing.domain.money import Money
+from billing.domain.money import Money, Scale
+from billing.domain.pricing import RateCard, parse_category, parse_window
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
@@ -70,6 +82,7 @@ R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
 E = TypeVar("E", bound=DomainEvent)
 log = logging.getLogger("billing.events")
+MESSAGE = Scale.MESSAGE  # charges, refunds and adjustments carry up to 4 digits (contract v2 §7)
 
 
 class Handler(Protocol[C_contra, R_co]):
@@ -138,9 +151,13 @@ class BillingService:
                 except Exception:  # committed is committed: a subscriber's failure is its own
                     log.exception("a subscriber of %s failed", type(event).__name__)
 
-    def money(self, value: object, *, field: str = "amount", allow_negative: bool = False) -> Money:
-        """A caller's amount in the wallets' currency: each entry point parses its input once, here."""
-        return Money.parse(value, self.runtime.settings.currency, field=field, allow_negative=allow_negative)
+    def money(
+        self, value: object, *, field: str = "amount", allow_negative: bool = False, scale: Scale = Scale.MINOR
+    ) -> Money:
+        """A caller's amount in the wallets' currency: each entry point parses its input once, here. Top-ups and
+        invoices have the currency's minor digits; charges, refunds and adjustments message scale (4 digits)."""
+        currency = self.runtime.settings.currency
+        return Money.parse(value, currency, field=field, allow_negative=allow_negative, scale=scale)
 
     def acting_as(self, caller: Caller) -> BillingSession:
         return BillingSession(self, caller)
@@ -164,10 +181,12 @@ class BillingSession:
     async def run(self, handler: Handler[C, R], cmd: C) -> R:
         return await self.service.execute(handler, cmd, self.caller)
 
-    def _money(self, value: object, field: str = "amount", *, allow_negative: bool = False) -> Money:
+    def _money(
+        self, value: object, field: str = "amount", *, allow_negative: bool = False, scale: Scale = Scale.MINOR
+    ) -> Money:
         if isinstance(value, Money):
             return value
-        return self.service.money(value, field=field, allow_negative=allow_negative)
+        return self.service.money(value, field=field, allow_negative=allow_negative, scale=scale)
 
     # Wallets and their ledgers
     async def wallet(self, tenant_id: str | None = None) -> Wallet:
@@ -184,7 +203,9 @@ class BillingSession:
     async def charge(
         self, tenant_id: str, amount: object, reference_id: str, description: str | None = None
     ) -> ChargeResult:
-        return await self.run(charge_wallet, ChargeWallet(tenant_id, self._money(amount), reference_id, description))
+        return await self.run(
+            charge_wallet, ChargeWallet(tenant_id, self._money(amount, scale=MESSAGE), reference_id, description)
+        )
 
     async def refund(
         self,
@@ -193,13 +214,13 @@ class BillingSession:
         amount: object | None = None,
         description: str | None = None,
     ) -> LedgerEntry:
-        money = None if amount is None else self._money(amount)
+        money = None if amount is None else self._money(amount, scale=MESSAGE)
         return await self.run(refund_charge, RefundCharge(tenant_id, reference_id, money, description))
 
     async def adjust(
         self, tenant_id: str, amount: object, description: str, reference_id: str | None = None
     ) -> LedgerEntry:
-        money = self._money(amount, allow_negative=True)
+        money = self._money(amount, allow_negative=True, scale=MESSAGE)
         return await self.run(adjust_wallet, AdjustWallet(tenant_id, money, description, reference_id))
 
     # Top-up requests
@@ -294,3 +315,44 @@ class BillingSession:
 
     async def issue_invoice(self, invoice_id: UUID, due_date: date | None = None) -> Invoice:
         return await self.run(issue_invoice, IssueInvoice(invoice_id, due_date))
+
+    # Rate cards and quotes (contract v2 §8)
+    async def create_rate_card(
+        self,
+        name: str,
+        effective_from: datetime,
+        markets: Mapping[str, str],
+        rates: Sequence[Mapping[str, object]],
+        *,
+        tenant_id: str | None = None,
+        free_in_service_window: Sequence[str] = (),
+        currency: str | None = None,
+    ) -> RateCard:
+        """A card as the API takes it: `rates` as dicts of market, category, unit_price and tier_from."""
+        cmd = CreateRateCard(
+            name,
+            currency or self.service.runtime.settings.currency,
+            effective_from,
+            tenant_id,
+            list(free_in_service_window),
+            dict(markets),
+            [dict(rate) for rate in rates],
+        )
+        return await self.run(create_rate_card, cmd)
+
+    async def rate_cards(self, tenant_id: str | None = None, page: int = 1, page_size: int = 20) -> Page[RateCard]:
+        return await self.run(list_rate_cards, ListRateCards(tenant_id, PageRequest(page, page_size)))
+
+    async def rate_card(self, card_id: UUID) -> RateCard:
+        return await self.run(get_rate_card, GetRateCard(card_id))
+
+    async def current_rate_card(self, tenant_id: str | None = None) -> RateCard:
+        return await self.run(get_current_rate_card, GetCurrentRateCard(tenant_id))
+
+    async def quote(
+        self, category: str, recipients: Sequence[str], window: str | None = None, tenant_id: str | None = None
+    ) -> QuoteSet:
+        """What messages of `category` (Meta's names too) to `recipients` would cost now; no money moves."""
+        parsed, free_reason = parse_category(category)
+        cmd = QuoteMessages(parsed, tuple(recipients), parse_window(window), tenant_id, free_reason)
+        return await self.run(quote_messages, cmd)

@@ -64,3 +64,10 @@ class InsufficientFundsError(BillingError):
 
 class DuplicateError(BillingError):
     code = "duplicate"
+
+
+class NotPricedError(BillingError):
+    """No rate card prices this message: no card in force, the number's country has no market on the card (and
+    no "*"), or the card has no rate for the market and category."""
+
+    code = "not_priced"

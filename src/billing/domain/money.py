@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 import attrs
 
@@ -48,7 +49,10 @@ MINOR_DIGITS: dict[str, int] = {
     "TND": 3,
 }
 
-# The largest magnitude any single amount may have (the columns are NUMERIC(19, 4)).
+# Every amount is stored with 4 fractional digits (the columns are NUMERIC(19, 4)).
+MESSAGE_DIGITS = 4
+_STEP = Decimal(1).scaleb(-MESSAGE_DIGITS)
+# The largest magnitude any single amount may have.
 MAX_AMOUNT = Decimal("999999999999999")
 
 # A plain decimal literal: digits, an optional fraction, an optional leading minus. No exponent,
@@ -67,51 +71,77 @@ def _check_currency(_: object, __: object, currency: str) -> None:
     minor_digits(currency)
 
 
+class Scale(enum.Enum):
+    """How many fractional digits an amount may carry (contract v2 §7)."""
+
+    MINOR = "minor"  # the currency's minor unit: top-ups, invoices (150.00 USD, 120 JPY)
+    MESSAGE = "message"  # 4 digits: message prices, charges, holds and balances (0.0118 USD)
+
+    def digits(self, currency: str) -> int:
+        return minor_digits(currency) if self is Scale.MINOR else MESSAGE_DIGITS
+
+
 @attrs.frozen(order=False)
 class Money:
-    """An amount with exactly the currency's minor digits (150 USD is held as 150.00)."""
+    """An exact amount in one currency, with at most 4 fractional digits (a message's price is a fraction of a
+    cent). It is written with the currency's minor digits, plus up to two more when they are not zero:
+    150 USD is "150.00", a WhatsApp message "0.0118", a charge "0.05"; 1.25 JPY is "1.25", 120 JPY "120"."""
 
     amount: Decimal
     currency: str = attrs.field(validator=_check_currency)
 
     def __attrs_post_init__(self) -> None:
-        digits = minor_digits(self.currency)
         if not self.amount.is_finite():
             raise ValidationError.of("amount", "must be a finite number")
-        exponent = self.amount.as_tuple().exponent
-        assert isinstance(exponent, int)
-        if exponent < -digits and self.amount != self.amount.quantize(Decimal(1).scaleb(-digits)):
-            raise ValidationError.of("amount", f"must have at most {digits} decimal places for {self.currency}")
-        # Quantizing to the minor unit is exact here (it only adds or drops zeros).
-        amount = self.amount.quantize(Decimal(1).scaleb(-digits))
-        object.__setattr__(self, "amount", amount if amount else abs(amount))  # never "-0.00"
+        stored = self.amount.quantize(_STEP)
+        if stored != self.amount:
+            raise ValidationError.of("amount", f"must have at most {MESSAGE_DIGITS} decimal places")
+        object.__setattr__(self, "amount", stored if stored else abs(stored))  # never "-0.0000"
 
     @classmethod
     def zero(cls, currency: str) -> Money:
         return cls(Decimal(0), currency)
 
     @classmethod
-    def parse(cls, value: object, currency: str, *, field: str = "amount", allow_negative: bool = False) -> Money:
+    def rounded(cls, amount: Decimal, currency: str) -> Money:
+        """A computed price, rounded half-up to 4 digits: once, where it is computed (at quote)."""
+        return cls(amount.quantize(_STEP, rounding=ROUND_HALF_UP), currency)
+
+    @classmethod
+    def parse(
+        cls,
+        value: object,
+        currency: str,
+        *,
+        field: str = "amount",
+        allow_negative: bool = False,
+        allow_zero: bool = False,
+        scale: Scale = Scale.MINOR,
+    ) -> Money:
         """Read a client's amount (a string, an int or a Decimal), or say exactly what is wrong."""
         amount = _to_decimal(value, field)
-        if amount.is_signed() and not allow_negative:
-            raise ValidationError.of(field, "must be greater than zero")
-        digits = minor_digits(currency)
+        if amount.is_signed() and not allow_negative and amount != 0:
+            raise ValidationError.of(field, "must not be negative" if allow_zero else "must be greater than zero")
+        digits = scale.digits(currency)
         exponent = amount.as_tuple().exponent
         assert isinstance(exponent, int)
         if -exponent > digits:
-            raise ValidationError.of(field, f"must have at most {digits} decimal places for {currency}")
-        if amount == 0:
+            unit = f"for {currency}" if scale is Scale.MINOR else "(a message's price goes to 4)"
+            raise ValidationError.of(field, f"must have at most {digits} decimal places {unit}")
+        if amount == 0 and not allow_zero:
             raise ValidationError.of(field, "must not be zero" if allow_negative else "must be greater than zero")
         if abs(amount) > MAX_AMOUNT:
             raise ValidationError.of(field, f"must be at most {MAX_AMOUNT} in magnitude")
         return cls(amount, currency)
 
-    def checked(self, currency: str, *, field: str = "amount", allow_negative: bool = False) -> Money:
+    def checked(
+        self, currency: str, *, field: str = "amount", allow_negative: bool = False, scale: Scale = Scale.MINOR
+    ) -> Money:
         """This amount, held to the rules `parse` applies (a command built in-process skipped them)."""
         if self.currency != currency:
             raise ValidationError.of(field, f"must be in {currency}, not {self.currency}")
-        return Money.parse(self.amount, currency, field=field, allow_negative=allow_negative)
+        exact = self.amount.normalize() if self.amount else self.amount
+        return Money.parse(exact, currency, field=field, allow_negative=allow_negative, scale=scale)
 
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
@@ -153,8 +183,12 @@ class Money:
         return self.amount < 0
 
     def __str__(self) -> str:
-        """The wire form: exactly the minor digits, e.g. "150.00"."""
-        return f"{self.amount:f}"
+        """The wire form: the minor digits, and up to two more when not zero ("150.00", "0.0118", "0.05")."""
+        text = f"{self.amount:f}"  # always 4 fractional digits
+        keep = minor_digits(self.currency)
+        whole, _, fraction = text.partition(".")
+        fraction = fraction.rstrip("0").ljust(keep, "0")
+        return f"{whole}.{fraction}" if fraction else whole
 
 
 def _to_decimal(value: object, field: str) -> Decimal:

@@ -1,4 +1,4 @@
-"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox."""
+"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox, ratecard."""
 
 from __future__ import annotations
 
@@ -16,12 +16,21 @@ from types import FrameType
 import attrs
 
 from billing.application.caller import MANAGE, VIEW
+from billing.application.handlers.rate_cards import CreateRateCard, create_rate_card
 from billing.application.outbox import OutboxEntry, OutboxStatus
 from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
 from billing.application.ports import DatabaseUnavailableError, TokenIssuer
 from billing.config import ConfigError, Settings
-from billing.domain.errors import ValidationError
+from billing.domain.errors import BillingError, ValidationError
+from billing.domain.pricing import RateCard
 from billing.domain.tenant import validate_tenant_id
+from billing.entrypoints.rate_card_files import (
+    CSV_LAYOUT,
+    SAMPLE_CARD,
+    CardOptions,
+    import_sample_card,
+    read_card,
+)
 
 APP_FACTORY = "billing.entrypoints.http.app:create_app_from_env"
 HOME = Path(".billing")  # the embedded default's data, relative to where `billing serve` runs
@@ -35,6 +44,10 @@ class CommandError(Exception):
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def _instant(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _token_issuer(settings: Settings, secret: str) -> TokenIssuer:
@@ -110,14 +123,19 @@ def serve(args: argparse.Namespace) -> int:
     return _serve_embedded(args, settings)
 
 
-def _serve_configured(args: argparse.Namespace, settings: Settings) -> int:
+def _require_current_schema(settings: Settings) -> None:
+    """The database answers and is at the latest migration (else one line: which, and what to run)."""
     from billing.container import postgres_container
 
-    settings.require_jwt_secret()
     if not postgres_container(settings).schema().is_current():
         raise CommandError(
             "the database at BILLING_DATABASE_URL is not at the latest migration; run `billing db upgrade` first"
         )
+
+
+def _serve_configured(args: argparse.Namespace, settings: Settings) -> int:
+    settings.require_jwt_secret()
+    _require_current_schema(settings)
     _banner(args.host, args.port, settings, secret=None)
     _run_uvicorn(args.host, args.port, args.workers)
     return 0
@@ -133,7 +151,9 @@ def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
     try:
         _say(f"starting the embedded PostgreSQL (data in {home / 'pgdata'}) ...")
         url = server.start()
-        postgres_container(attrs.evolve(settings, database_url=url)).schema().upgrade()
+        embedded = attrs.evolve(settings, database_url=url)
+        postgres_container(embedded).schema().upgrade()
+        asyncio.run(import_sample_card_on_first_start(embedded))
         # The workers read their settings from the environment, like any deployment.
         os.environ["BILLING_DATABASE_URL"] = url
         os.environ["BILLING_JWT_SECRET"] = secret
@@ -144,6 +164,27 @@ def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
         _say("stopping the embedded PostgreSQL ...")
         server.stop()
     return 0
+
+
+async def import_sample_card_on_first_start(settings: Settings) -> RateCard | None:
+    """The embedded database's first start: the shipped sample card becomes the default card when the database
+    has no rate card at all, and one line says so. Later starts (there is a card) print and import nothing."""
+    from billing.container import close, postgres_container
+
+    container = postgres_container(settings)
+    try:
+        card = await import_sample_card(container.service())
+    except BillingError as error:  # the sample does not fit this deployment (its currency): serve without it
+        _say(f"the sample rate card {SAMPLE_CARD} was not imported: {error.detail}")
+        return None
+    finally:
+        await close(container)
+    if card is not None:
+        _say(
+            f"first start: imported the sample rate card {SAMPLE_CARD} as the default card ({len(card.rates)} rates, "
+            f"effective from {_instant(card.effective_from)}; `billing ratecard list` shows it)"
+        )
+    return card
 
 
 # billing db upgrade, token, audit -----------------------------------------------------------------
@@ -293,6 +334,108 @@ def outbox_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# billing ratecard import, list ------------------------------------------------------------------
+
+RATECARD_IMPORT_HELP = """\
+Read a rate card from FILE and add it through the same use case as POST /rate-cards, as an operator of the
+platform. FILE is either a .json file, exactly the API's body (the options given replace its values), or a
+.csv file as exported from a spreadsheet (--name and --effective-from are then required).
+"""
+
+
+def _tenant_label(card: RateCard) -> str:
+    return card.tenant_id or "default"
+
+
+async def _add_rate_card(settings: Settings, command: CreateRateCard) -> RateCard:
+    from billing.container import close, postgres_container
+
+    container = postgres_container(settings)
+    try:
+        return await container.service().as_platform("cli").run(create_rate_card, command)
+    finally:
+        await close(container)
+
+
+def _refused(what: str, problems: list[str]) -> int:
+    print(f"billing: the rate card in {what} was refused ({len(problems)} problem(s)):", file=sys.stderr)
+    for problem in problems:
+        print(f"  {_one_line(problem)}", file=sys.stderr)
+    return 2
+
+
+def ratecard_import(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    _database_url(settings)
+    path = Path(args.file)
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise CommandError(f"cannot read {args.file}: {error.strerror or error}") from None
+    options = CardOptions(
+        name=args.name,
+        effective_from=args.effective_from,
+        tenant_id=args.tenant,
+        currency=args.currency,
+        free_in_service_window=args.free_in_service_window,
+    )
+    try:
+        card_file = read_card(path.name, content, options, default_currency=settings.billing.currency)
+    except ValidationError as error:
+        return _refused(args.file, [f"{problem.field}: {problem.message}" for problem in error.errors])
+    _require_current_schema(settings)
+    try:
+        card = asyncio.run(_add_rate_card(settings, card_file.command))
+    except ValidationError as error:
+        return _refused(args.file, [card_file.describe(problem) for problem in error.errors])
+    except BillingError as error:
+        raise CommandError(error.detail) from None
+    markets = set(card.markets.values())
+    _say(f"imported rate card {card.id}")
+    _say(f"  name:            {_one_line(card.name)}")
+    _say(f"  tenant:          {_tenant_label(card)}")
+    _say(f"  effective from:  {_instant(card.effective_from)}")
+    _say(f"  rates:           {len(card.rates)} ({len(markets)} markets, {len(card.markets)} countries mapped)")
+    return 0
+
+
+async def _rate_cards(settings: Settings, tenant_id: str | None) -> list[RateCard]:
+    from billing.container import close, postgres_container
+
+    container = postgres_container(settings)
+    try:
+        platform = container.service().as_platform("cli")
+        cards: list[RateCard] = []
+        page = 1
+        while True:
+            found = await platform.rate_cards(tenant_id, page=page, page_size=MAX_PAGE_SIZE)
+            cards.extend(found.items)
+            if not found.items or len(cards) >= found.total:
+                return cards
+            page += 1
+    finally:
+        await close(container)
+
+
+def ratecard_list(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    _database_url(settings)
+    _require_current_schema(settings)
+    try:
+        cards = asyncio.run(_rate_cards(settings, args.tenant))
+    except ValidationError:
+        raise CommandError("--tenant must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'") from None
+    tenant_width = max([len("TENANT"), *(len(_tenant_label(card)) for card in cards)])
+    _say(f"{'ID':<36}  {'TENANT':<{tenant_width}}  {'EFFECTIVE FROM':<20}  {'RATES':>5}  NAME")
+    for card in cards:
+        _say(
+            f"{card.id}  {_tenant_label(card):<{tenant_width}}  {_instant(card.effective_from):<20}  "
+            f"{len(card.rates):>5}  {_one_line(card.name)}"
+        )
+    _say(f"{len(cards)} rate card(s), latest effective date first")
+    return 0
+
+
 # the parser --------------------------------------------------------------------------------------
 
 
@@ -333,7 +476,40 @@ def parser() -> argparse.ArgumentParser:
     show.add_argument("--limit", type=int, default=100, choices=range(1, MAX_PAGE_SIZE + 1), metavar="1-100")
     show.set_defaults(action=outbox_list)
 
+    _ratecard_parser(commands)
     return root
+
+
+def _ratecard_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cards = commands.add_parser("ratecard", help="rate cards: import one from a JSON or CSV file, list them")
+    card_commands = cards.add_subparsers(dest="ratecard_command", required=True, metavar="COMMAND")
+    read = card_commands.add_parser(
+        "import",
+        help="add a rate card from a .json (the API's body) or .csv file",
+        description=RATECARD_IMPORT_HELP,
+        epilog=CSV_LAYOUT,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    read.add_argument("file", metavar="FILE", help="a .json or .csv file")
+    read.add_argument("--tenant", help="a card for this tenant only (default: the default card, for every tenant)")
+    read.add_argument(
+        "--effective-from",
+        metavar="ISO",
+        help="from when the card prices messages: a date (2026-01-01, midnight UTC) or a date-time with a time zone "
+        "(2026-01-01T00:00Z); required for CSV",
+    )
+    read.add_argument("--name", help="the card's name (required for CSV)")
+    read.add_argument("--currency", help="the card's currency (CSV default: the deployment's, BILLING_CURRENCY)")
+    read.add_argument(
+        "--free-in-service-window",
+        metavar="CATEGORIES",
+        help="comma-separated categories free inside an open customer service window, e.g. utility,service "
+        "(CSV default: none)",
+    )
+    read.set_defaults(action=ratecard_import)
+    show = card_commands.add_parser("list", help="list rate cards, latest effective date first")
+    show.add_argument("--tenant", help="only this tenant's own cards (default: every card)")
+    show.set_defaults(action=ratecard_list)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
+from billing.domain.pricing import Category, RateCard, card_in_force
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
@@ -235,3 +236,35 @@ class InMemoryOutboxRepository:
     async def list(self, status: OutboxStatus | None, page: PageRequest) -> Page[OutboxEntry]:
         matches = [e for e in self._state.outbox.values() if status is None or e.status is status]
         return paginate(matches, lambda e: (e.message.created_at, e.message.id), page)
+
+
+class InMemoryRateCardRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def add(self, card: RateCard) -> None:
+        self._state.rate_cards[card.id] = card  # immutable: stored as it is
+
+    async def get(self, card_id: UUID) -> RateCard | None:
+        return self._state.rate_cards.get(card_id)
+
+    async def list(self, tenant_id: str | None, page: PageRequest) -> Page[RateCard]:
+        cards = [c for c in self._state.rate_cards.values() if tenant_id is None or c.tenant_id == tenant_id]
+        return paginate(cards, lambda c: (c.effective_from, c.created_at, c.id), page)
+
+    async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
+        return card_in_force(self._state.rate_cards.values(), tenant_id, at)
+
+
+class InMemoryMessageCountRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def settled(self, tenant_id: str, month: str, category: Category, markets: Iterable[str]) -> dict[str, int]:
+        return {
+            market: self._state.message_counts.get((tenant_id, month, market, category.value), 0) for market in markets
+        }
+
+    async def add_settled(self, tenant_id: str, month: str, market: str, category: Category, count: int = 1) -> None:
+        key = (tenant_id, month, market, category.value)
+        self._state.message_counts[key] = self._state.message_counts.get(key, 0) + count

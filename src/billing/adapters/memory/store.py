@@ -14,6 +14,7 @@ from billing.domain.contact import BillingContact
 from billing.domain.errors import DuplicateError
 from billing.domain.invoice import Invoice, InvoicePurpose
 from billing.domain.ledger import EntryKind, LedgerEntry
+from billing.domain.pricing import RateCard
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
 
@@ -31,6 +32,8 @@ class State:
     idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
     contacts: dict[str, BillingContact] = attrs.field(factory=dict)
     outbox: dict[UUID, OutboxEntry] = attrs.field(factory=dict)
+    rate_cards: dict[UUID, RateCard] = attrs.field(factory=dict)
+    message_counts: dict[tuple[str, str, str, str], int] = attrs.field(factory=dict)
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -46,6 +49,8 @@ class State:
             idempotency=dict(self.idempotency),
             contacts=dict(self.contacts),
             outbox=dict(self.outbox),
+            rate_cards=dict(self.rate_cards),
+            message_counts=dict(self.message_counts),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:

@@ -9,7 +9,9 @@ from billing.adapters.memory.repositories import (
     InMemoryContactRepository,
     InMemoryIdempotencyKeyRepository,
     InMemoryInvoiceRepository,
+    InMemoryMessageCountRepository,
     InMemoryOutboxRepository,
+    InMemoryRateCardRepository,
     InMemoryTopupRequestRepository,
     InMemoryWalletRepository,
 )
@@ -26,6 +28,8 @@ class InMemoryUnitOfWork:
     idempotency_keys: InMemoryIdempotencyKeyRepository
     contacts: InMemoryContactRepository
     outbox: InMemoryOutboxRepository
+    rate_cards: InMemoryRateCardRepository
+    message_counts: InMemoryMessageCountRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -42,6 +46,8 @@ class InMemoryUnitOfWork:
         self.idempotency_keys = InMemoryIdempotencyKeyRepository(self._staged)
         self.contacts = InMemoryContactRepository(self._staged)
         self.outbox = InMemoryOutboxRepository(self._staged)
+        self.rate_cards = InMemoryRateCardRepository(self._staged)
+        self.message_counts = InMemoryMessageCountRepository(self._staged)
         return self
 
     async def __aexit__(

@@ -13,6 +13,7 @@ from billing.domain.contact import BillingContact
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
+from billing.domain.pricing import Category, Rate, RateCard
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
@@ -299,3 +300,53 @@ def outbox_entry_from_row(row: Row) -> OutboxEntry:
 
 def decimal_or_zero(value: Decimal | None) -> Decimal:
     return value if value is not None else Decimal(0)
+
+
+# rate_cards, default_rate_cards: a card is immutable and read whole, its markets and rates JSONB -----
+
+
+def card_to_row(card: RateCard) -> dict[str, Any]:
+    return {
+        "tenant_id": card.tenant_id,
+        "id": card.id,
+        "name": card.name,
+        "currency": card.currency,
+        "effective_from": card.effective_from,
+        "free_in_service_window": sorted(category.value for category in card.free_in_service_window),
+        "markets": dict(card.markets),
+        "rates": [
+            {
+                "market": rate.market,
+                "category": rate.category.value,
+                "unit_price": str(rate.unit_price.amount),
+                "tier_from": rate.tier_from,
+            }
+            for rate in card.rates
+        ],
+        "created_by": card.created_by,
+        "created_at": card.created_at,
+    }
+
+
+def card_from_row(row: Row) -> RateCard:
+    currency = row["currency"]
+    return RateCard(
+        id=row["id"],
+        name=row["name"],
+        currency=currency,
+        effective_from=row["effective_from"],
+        tenant_id=row["tenant_id"],
+        free_in_service_window=frozenset(Category(value) for value in row["free_in_service_window"]),
+        markets=dict(row["markets"]),
+        rates=tuple(
+            Rate(
+                rate["market"],
+                Category(rate["category"]),
+                Money(Decimal(rate["unit_price"]), currency),
+                rate["tier_from"],
+            )
+            for rate in row["rates"]
+        ),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -166,4 +167,33 @@ outbox_messages = Table(
     Column("last_error", Text),
     _timestamp("created_at", nullable=False),
     _timestamp("sent_at"),
+)
+
+
+def _card_columns() -> list[Column[object]]:
+    return [
+        Column("id", Uuid, primary_key=True),
+        Column("name", String(200), nullable=False),
+        Column("currency", CHAR(3), nullable=False),
+        _timestamp("effective_from", nullable=False),
+        Column("free_in_service_window", JSONB, nullable=False),
+        Column("markets", JSONB, nullable=False),
+        Column("rates", JSONB, nullable=False),
+        Column("created_by", String(200), nullable=False),
+        _timestamp("created_at", nullable=False),
+    ]
+
+
+# A clinic's own cards (negotiated prices) and the platform's default cards (no tenant: a reference table).
+rate_cards = Table("rate_cards", metadata, Column("tenant_id", TENANT, primary_key=True), *_card_columns())
+default_rate_cards = Table("default_rate_cards", metadata, *_card_columns())
+
+message_counts = Table(
+    "message_counts",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("month", CHAR(7), primary_key=True),
+    Column("market", String(100), primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("settled", BigInteger, nullable=False),
 )

@@ -13,6 +13,7 @@ from billing.adapters.sqlalchemy.errors import translate
 from billing.adapters.sqlalchemy.idempotency_keys import SqlAlchemyIdempotencyKeyRepository
 from billing.adapters.sqlalchemy.invoices import SqlAlchemyInvoiceRepository
 from billing.adapters.sqlalchemy.outbox import SqlAlchemyOutboxRepository
+from billing.adapters.sqlalchemy.rate_cards import SqlAlchemyMessageCountRepository, SqlAlchemyRateCardRepository
 from billing.adapters.sqlalchemy.topup_requests import SqlAlchemyTopupRequestRepository
 from billing.adapters.sqlalchemy.wallets import SqlAlchemyWalletRepository
 from billing.domain.events import DomainEvent
@@ -25,6 +26,8 @@ class SqlAlchemyUnitOfWork:
     idempotency_keys: SqlAlchemyIdempotencyKeyRepository
     contacts: SqlAlchemyContactRepository
     outbox: SqlAlchemyOutboxRepository
+    rate_cards: SqlAlchemyRateCardRepository
+    message_counts: SqlAlchemyMessageCountRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -51,6 +54,8 @@ class SqlAlchemyUnitOfWork:
         self.idempotency_keys = SqlAlchemyIdempotencyKeyRepository(self._connection)
         self.contacts = SqlAlchemyContactRepository(self._connection)
         self.outbox = SqlAlchemyOutboxRepository(self._connection)
+        self.rate_cards = SqlAlchemyRateCardRepository(self._connection)
+        self.message_counts = SqlAlchemyMessageCountRepository(self._connection)
         return self
 
     async def __aexit__(

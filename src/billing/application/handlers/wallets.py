@@ -9,7 +9,7 @@ from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, operator, requires
 from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
-from billing.domain.money import Money
+from billing.domain.money import Money, Scale
 from billing.domain.tenant import validate_tenant_id
 from billing.domain.text import validate_text
 
@@ -63,7 +63,7 @@ def _description(value: object, *, required: bool = False) -> str | None:
 async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> ChargeResult:
     """Debit once per (tenant, reference): a repeat with the same amount returns the first row."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
-    amount = cmd.amount.checked(rt.settings.currency)
+    amount = cmd.amount.checked(rt.settings.currency, scale=Scale.MESSAGE)
     reference_id = _reference(cmd.reference_id)
     description = _description(cmd.description)
     posting = Posting.charge(rt.ids.new_id(), tenant_id, amount, reference_id, description, rt.clock.now())
@@ -84,7 +84,7 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
     tenant_id = validate_tenant_id(cmd.tenant_id)
     reference_id = _reference(cmd.reference_id)
     currency = rt.settings.currency
-    amount = None if cmd.amount is None else cmd.amount.checked(currency)
+    amount = None if cmd.amount is None else cmd.amount.checked(currency, scale=Scale.MESSAGE)
     description = _description(cmd.description)
     # The wallet's row lock (the one every debit and credit of the tenant takes) serializes refunds
     # of one charge: what was refunded is read after it, so a refund committed meanwhile counts.
@@ -102,7 +102,7 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
 async def adjust_wallet(cmd: AdjustWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:
     """An operator's correction, either sign; it may not take the balance below zero."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
-    amount = cmd.amount.checked(rt.settings.currency, allow_negative=True)
+    amount = cmd.amount.checked(rt.settings.currency, allow_negative=True, scale=Scale.MESSAGE)
     description = _description(cmd.description, required=True)
     reference_id = None if cmd.reference_id is None else _reference(cmd.reference_id)
     now = rt.clock.now()

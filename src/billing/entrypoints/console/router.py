@@ -19,6 +19,7 @@ from billing.application.caller import Authorizer, Caller
 from billing.application.ports import TokenVerifier
 from billing.config import ConfigError, Settings
 from billing.entrypoints.console.invoices import InvoicePage
+from billing.entrypoints.console.rate_cards import RateCardsPage
 from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignInRequiredError, csrf_config
 from billing.entrypoints.console.sign_in import SignInController
 from billing.entrypoints.console.topups import TopupsPage
@@ -63,7 +64,7 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
     static = create_static_files_router(path="/static", directories=[STATIC], name=STATIC_NAME)
     return Router(
         path=CONSOLE_PATH,
-        route_handlers=[SignInController, WalletPage, InvoicePage, TopupsPage, static],
+        route_handlers=[SignInController, WalletPage, InvoicePage, TopupsPage, RateCardsPage, static],
         dependencies={
             "auth": Provide(provide_auth, sync_to_thread=False),
             "console": Provide(provide_config, sync_to_thread=False),

@@ -1,4 +1,5 @@
-"""The clinic's wallet page: balance, recent ledger, top-up requests (ask, cancel), links to invoices."""
+"""The clinic's wallet page: balance, recent ledger, top-up requests (ask, cancel), links to invoices, and the
+prices of the rate card in force."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from billing.application.handlers.topups import CancelTopup, RequestTopup, cance
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, NotFoundError
+from billing.entrypoints.console.prices import PriceTable, card_in_force
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
@@ -58,6 +60,7 @@ async def wallet_page(
     ledger = await service.execute(queries.list_transactions, queries.ListTransactions(None, ledger_page), caller)
     own = queries.ListTopupRequests(caller.tenant_id, None, requests_page)
     requests = await service.execute(queries.list_topup_requests, own, caller)
+    prices = await card_in_force(service, caller)
     threshold = console.low_balance_threshold
     return render(
         "wallet.html",
@@ -73,6 +76,7 @@ async def wallet_page(
         requests=requests,
         requests_pager=Pager.of(requests, "requests_page", {"page": str(ledger.page)}),
         limits=console.billing,
+        prices=None if prices is None else PriceTable.of(prices),
         notice=notice,
         problem=problem,
     )

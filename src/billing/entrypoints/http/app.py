@@ -27,6 +27,7 @@ from billing.entrypoints.http.controllers.contact import ContactController
 from billing.entrypoints.http.controllers.health import HealthController
 from billing.entrypoints.http.controllers.invoices import InvoiceController
 from billing.entrypoints.http.controllers.params import provide_page
+from billing.entrypoints.http.controllers.rate_cards import QuoteController, RateCardController
 from billing.entrypoints.http.controllers.topup_requests import TopupRequestController
 from billing.entrypoints.http.controllers.wallet import WalletController
 from billing.entrypoints.http.controllers.wallets import WalletsController
@@ -84,6 +85,8 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
             InvoiceController,
             WalletsController,
             ContactController,
+            RateCardController,
+            QuoteController,
         ],
         guards=[authenticate],
         security=[{BEARER: []}],

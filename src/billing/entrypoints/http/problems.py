@@ -44,6 +44,7 @@ PROBLEMS: dict[str, Kind] = {
     "idempotency_in_progress": Kind(409, "A request with this idempotency key is still running"),
     "payload_too_large": Kind(413, "The request body is too large"),
     "idempotency_key_reused": Kind(422, "The idempotency key was used for another request"),
+    "not_priced": Kind(422, "No rate card prices this message"),
     "internal_error": Kind(500, "Internal server error"),
     "unavailable": Kind(503, "The service is unavailable"),
 }

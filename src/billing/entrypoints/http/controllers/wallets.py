@@ -13,6 +13,7 @@ from billing.application.handlers import wallets
 from billing.application.handlers.wallets import ChargeResult, ChargeWallet, RefundCharge
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
+from billing.domain.money import Scale
 from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import JSON, rendered
 from billing.entrypoints.http.idempotency import Idempotency
@@ -83,7 +84,7 @@ class WalletsController(Controller):
         tenant_id: FromPath[str],
     ) -> Response[TransactionOut]:
         """Debit a wallet once per reference: a repeat with the same amount answers 200 with the first row."""
-        amount = service.money(amount_text(data.amount))
+        amount = service.money(amount_text(data.amount), scale=Scale.MESSAGE)
         cmd = ChargeWallet(tenant_id, amount, data.reference_id, data.description)
         return await idempotency.run(wallets.charge_wallet, cmd, caller, _charged)
 
@@ -105,6 +106,6 @@ class WalletsController(Controller):
     ) -> Response[TransactionOut]:
         """Credit back a charge: the rest of it by default, never more than was charged."""
         given = amount_text(data.amount)
-        amount = None if given is None else service.money(given)
+        amount = None if given is None else service.money(given, scale=Scale.MESSAGE)
         cmd = RefundCharge(tenant_id, data.reference_id, amount, data.description)
         return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, TransactionOut.of))

@@ -1,0 +1,100 @@
+"""Quotes (contract v2 §8): what messages to these recipients would cost now. No money moves.
+
+A quote reads three things whatever the number of recipients: the card in force, the month's settled
+counts of the markets involved (the tiers' n), and the wallet (for `sufficient`)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+import attrs
+
+from billing.application.caller import Caller
+from billing.application.handlers.rate_cards import priced_tenant
+from billing.application.ports import UnitOfWork
+from billing.application.runtime import Runtime, requires, viewer
+from billing.domain.errors import FieldError, NotPricedError, ValidationError
+from billing.domain.money import Money
+from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, quote
+
+MAX_RECIPIENTS = 1000
+
+
+@attrs.frozen
+class QuoteMessages:
+    category: Category
+    recipients: tuple[str, ...]
+    window: Window = Window.NONE
+    tenant_id: str | None = None  # root only: another tenant's prices
+    free_reason: FreeReason | None = None  # Meta's referral_conversion: free whatever the window
+
+
+@attrs.frozen
+class QuoteSet:
+    tenant_id: str
+    currency: str
+    rate_card_id: UUID
+    items: tuple[Quote, ...]
+    total: Money
+    available: Money
+    sufficient: bool
+
+
+def countries_of(recipients: tuple[str, ...], rt: Runtime) -> list[str]:
+    """Each recipient's country, or one 400 naming every invalid number by its index."""
+    if not 1 <= len(recipients) <= MAX_RECIPIENTS:
+        raise ValidationError.of("recipients", f"must list 1-{MAX_RECIPIENTS} phone numbers")
+    countries: list[str] = []
+    problems: list[FieldError] = []
+    for index, number in enumerate(recipients):
+        country = rt.countries.country_of(number) if isinstance(number, str) else None
+        if country is None:
+            problems.append(FieldError(f"recipients[{index}]", "is not a valid phone number in E.164 (+ optional)"))
+        countries.append(country or "")
+    if problems:
+        raise ValidationError(problems)
+    return countries
+
+
+def markets_of(card: RateCard, countries: list[str]) -> list[str]:
+    markets = []
+    for country in countries:
+        market = card.market_of(country)
+        if market is None:
+            raise NotPricedError(f"the rate card in force prices no messages to {country}")
+        markets.append(market)
+    return markets
+
+
+@requires(viewer)
+async def quote_messages(cmd: QuoteMessages, caller: Caller, uow: UnitOfWork, rt: Runtime) -> QuoteSet:
+    tenant_id = priced_tenant(caller, cmd.tenant_id, rt)
+    countries = countries_of(cmd.recipients, rt)
+    now = rt.clock.now()
+    card = await uow.rate_cards.in_force(tenant_id, now)
+    if card is None:
+        raise NotPricedError(f"no rate card is in force for {tenant_id}")
+    markets = markets_of(card, countries)
+    counts = await uow.message_counts.settled(tenant_id, month_of(now), cmd.category, markets)
+    items = tuple(
+        quote(
+            card,
+            recipient=number,
+            country=country,
+            category=cmd.category,
+            window=cmd.window,
+            free_reason=cmd.free_reason,
+            settled_this_month=counts[market],
+        )
+        for number, country, market in zip(cmd.recipients, countries, markets, strict=True)
+    )
+    total = sum((item.amount for item in items), Money.zero(card.currency))
+    wallet = await uow.wallets.get_or_open(tenant_id, card.currency, now)
+    available = wallet.balance  # what holds for all of them could use now
+    return QuoteSet(tenant_id, card.currency, card.id, items, total, available, available >= total)
+
+
+def month_of(at: datetime) -> str:
+    """The UTC month a message is counted in, e.g. "2026-11"."""
+    return at.astimezone(UTC).strftime("%Y-%m")

@@ -1,0 +1,103 @@
+"""Rate cards (contract v2 §8): operators add them (immutable), tenants read the one in force."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import attrs
+
+from billing.application.caller import VIEW, Caller
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import UnitOfWork
+from billing.application.runtime import Runtime, operator, requires
+from billing.domain.errors import NotFoundError
+from billing.domain.invoice import utc_instant
+from billing.domain.pricing import RateCard
+from billing.domain.tenant import validate_tenant_id
+
+
+@attrs.frozen
+class CreateRateCard:
+    """A card as the client sent it: the domain checks every rule and lists every problem."""
+
+    name: object
+    currency: object
+    effective_from: datetime
+    tenant_id: str | None  # None: a default card, for every tenant without its own
+    free_in_service_window: object
+    markets: object
+    rates: object
+
+
+@attrs.frozen
+class ListRateCards:
+    tenant_id: str | None = None  # None: every card
+    page: PageRequest = attrs.field(factory=PageRequest)
+
+
+@attrs.frozen
+class GetRateCard:
+    card_id: UUID
+
+
+@attrs.frozen
+class GetCurrentRateCard:
+    tenant_id: str | None = None  # None: the caller's own tenant
+
+
+@requires(operator)
+async def create_rate_card(cmd: CreateRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
+    # A bad tenant_id or a naive effective_from is one of the card's problems: RateCard.create lists it with the rest.
+    effective_from = cmd.effective_from
+    if effective_from.utcoffset() is not None:
+        effective_from = utc_instant(effective_from, field="effective_from")  # its UTC within years 1-9999
+    card = RateCard.create(
+        card_id=rt.ids.new_id(),
+        name=cmd.name,
+        currency=cmd.currency,
+        effective_from=effective_from,
+        tenant_id=cmd.tenant_id,
+        free_in_service_window=cmd.free_in_service_window,
+        markets=cmd.markets,
+        rates=cmd.rates,
+        created_by=caller.user_id,
+        created_at=rt.clock.now(),
+        deployment_currency=rt.settings.currency,
+    )
+    await uow.rate_cards.add(card)
+    return card
+
+
+async def list_rate_cards(query: ListRateCards, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[RateCard]:
+    rt.auth.require_root_viewer(caller)
+    tenant_id = None if query.tenant_id is None else validate_tenant_id(query.tenant_id)
+    return await uow.rate_cards.list(tenant_id, query.page)
+
+
+async def get_rate_card(query: GetRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
+    rt.auth.require_root_viewer(caller)
+    card = await uow.rate_cards.get(query.card_id)
+    if card is None:
+        raise NotFoundError("rate card not found")
+    return card
+
+
+def priced_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
+    """Whose prices: the caller's own tenant, or (root only) the one named; a clinic naming another tenant
+    finds nothing (404), as with every other resource of another tenant."""
+    if tenant_id is None or tenant_id == caller.tenant_id:
+        return caller.tenant_id
+    validate_tenant_id(tenant_id)
+    if not rt.auth.is_root(caller):
+        raise NotFoundError("rate card not found")
+    return tenant_id
+
+
+async def get_current_rate_card(query: GetCurrentRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
+    rt.auth.require(caller, VIEW)
+    tenant_id = priced_tenant(caller, query.tenant_id, rt)
+    card = await uow.rate_cards.in_force(tenant_id, rt.clock.now())
+    if card is None:
+        raise NotFoundError(f"no rate card is in force for {tenant_id}")
+    return card

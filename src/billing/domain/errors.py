@@ -71,3 +71,16 @@ class NotPricedError(BillingError):
     no "*"), or the card has no rate for the market and category."""
 
     code = "not_priced"
+
+
+class LaneClosedError(BillingError):
+    """A marketing hold would eat into the wallet's `marketing_reserve`, the part of `available` kept for utility,
+    authentication and service messages (contract v2 §10, the protected clinical lane)."""
+
+    code = "lane_closed"
+
+
+class WalletFrozenError(BillingError):
+    """The wallet is frozen: it refuses new holds and direct charges; settles, voids, top-ups and refunds go on."""
+
+    code = "wallet_frozen"

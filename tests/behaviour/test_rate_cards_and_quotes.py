@@ -115,6 +115,7 @@ async def test_an_operator_adds_a_default_card_that_reloads_whole(scenario) -> N
 async def test_an_operator_adds_a_card_for_one_tenant(scenario) -> None:
     default = await add_card(scenario, name="Default")
     own = await add_card(scenario, name="Negotiated", tenant_id=CLINIC)
+    theirs = await add_card(scenario, name="Theirs", tenant_id=OTHER_CLINIC)
 
     reloaded = await scenario.operator.rate_card(own.id)
     clinics = await scenario.operator.rate_cards(CLINIC)
@@ -122,9 +123,9 @@ async def test_an_operator_adds_a_card_for_one_tenant(scenario) -> None:
 
     assert reloaded == own
     assert reloaded.tenant_id == CLINIC
-    assert [card.id for card in clinics.items] == [own.id]
-    assert {card.id for card in every.items} == {default.id, own.id}
-    assert every.total == 2
+    assert ([card.id for card in clinics.items], clinics.total) == ([own.id], 1)
+    assert {card.id for card in every.items} == {default.id, own.id, theirs.id}
+    assert every.total == 3
 
 
 async def test_the_shipped_meta_card_is_accepted(scenario, meta_card) -> None:
@@ -272,12 +273,19 @@ async def test_a_tenants_own_future_card_leaves_the_default_in_force_until_it_st
 
 
 async def test_the_later_created_card_wins_a_tie(scenario) -> None:
-    # Four cards of one instant, created one after the other: the last wins whatever their (random) ids.
-    cards = [await add_card(scenario, name=f"card {i}") for i in range(4)]
-    own = [await add_card(scenario, name=f"own {i}", tenant_id=CLINIC) for i in range(4)]
+    # Cards of one effective instant: the one created last wins, whatever the order they were stored in (the
+    # clock is set back between them) and whatever their random ids.
+    start = scenario.clock.now()
+    default: dict[int, RateCard] = {}
+    own: dict[int, RateCard] = {}
+    for seconds in (40, 10, 30, 20):
+        scenario.clock.current = start + timedelta(seconds=seconds)
+        default[seconds] = await add_card(scenario, name=f"default {seconds}")
+        own[seconds] = await add_card(scenario, name=f"own {seconds}", tenant_id=CLINIC)
+    scenario.clock.current = start + timedelta(minutes=1)
 
-    assert (await scenario.other_clinic.current_rate_card()).id == cards[-1].id
-    assert (await scenario.clinic.current_rate_card()).id == own[-1].id
+    assert (await scenario.other_clinic.current_rate_card()).id == default[40].id
+    assert (await scenario.clinic.current_rate_card()).id == own[40].id
 
 
 async def test_another_tenants_card_is_never_used(scenario) -> None:
@@ -423,9 +431,8 @@ async def test_no_card_in_force_is_not_priced(scenario) -> None:
 
 
 async def test_a_country_with_no_market_and_no_star_is_not_priced(scenario) -> None:
-    markets = {country: market for country, market in MARKETS.items() if country != "*"}
-    rates = [rate for rate in RATES if rate["market"] != "Other"]
-    await add_card(scenario, markets=markets, rates=rates)
+    markets = {**{country: market for country, market in MARKETS.items() if country != "*"}, "JP": "Other"}
+    await add_card(scenario, markets=markets)  # every market has a marketing rate: France lacks a market only
 
     assert only(await scenario.clinic.quote("marketing", [INDIA])).market == "India"
     with pytest.raises(NotPricedError):

@@ -183,16 +183,17 @@ async def test_cards_are_listed_latest_effective_first(api: Api) -> None:
     middle = await add_card(api, name="middle", effective_from="2025-06-01T00:00:00Z")
     oldest = await add_card(api, name="oldest")
     future = await add_card(api, name="future", effective_from="2999-01-01T00:00:00Z", tenant_id=CLINIC)
+    theirs = await add_card(api, name="theirs", effective_from="2024-01-01T00:00:00Z", tenant_id=OTHER_CLINIC)
 
     every = await api.get("/rate-cards", ROOT_VIEWER)
     first = await api.get("/rate-cards?page=1&page_size=2", OPERATOR)
     clinics = await api.get(f"/rate-cards?tenant_id={CLINIC}", OPERATOR)
 
     assert every.status_code == 200
-    assert every.json() == {"items": [future, middle, oldest], "page": 1, "page_size": 20, "total": 3}
+    assert every.json() == {"items": [future, middle, oldest, theirs], "page": 1, "page_size": 20, "total": 4}
     assert [card["name"] for card in first.json()["items"]] == ["future", "middle"]
-    assert first.json()["total"] == 3
-    assert clinics.json()["items"] == [future]
+    assert first.json()["total"] == 4
+    assert (clinics.json()["items"], clinics.json()["total"]) == ([future], 1)
 
 
 async def test_a_clinic_can_neither_list_nor_read_cards(api: Api) -> None:

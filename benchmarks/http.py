@@ -1,4 +1,5 @@
-"""HTTP scenarios through a real `billing serve`: charges/s and `GET /wallet/me` latency.
+"""HTTP scenarios through a real `billing serve`: charges/s, `GET /health` at 1 and 2 workers, and `GET /wallet/me`
+latency.
 
 The load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams, so that the client's own
 cost (on the same machine) stays small next to the server's.
@@ -86,8 +87,9 @@ class KeepAliveClient:
             self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
         assert self.reader is not None
         payload = b"" if body is None else json.dumps(body).encode()
+        authorization = f"Authorization: Bearer {self.token}\r\n" if self.token else ""
         head = (
-            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {self.token}\r\n"
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{authorization}"
             f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
         )
         self.writer.write(head.encode() + payload)
@@ -174,6 +176,51 @@ def http_charges(url: str, clients: int, workers: int, total: int) -> dict[str, 
         asyncio.run(_charges_over_http(port, secret, clients, min(300, total)))  # warm-up
         ours = asyncio.run(_charges_over_http(port, secret, clients, total))
     return {"ours": ours, "floor": asyncio.run(_floor_charges(url, clients, total))}
+
+
+async def _health_load(port: int, clients: int, total: int) -> tuple[float, list[float]]:
+    """`total` keep-alive `GET /health` over `clients` connections: (requests/s, each request's seconds)."""
+    connections = [KeepAliveClient(port, "") for _ in range(clients)]
+    for connection in connections:  # connected (and accepted by some worker) before the clock starts
+        assert (await connection.request("GET", "/health"))[0] == 200
+    progress = Progress(f"GET /health, {clients} clients", total)
+    counter = iter(range(total))
+    samples: list[float] = []
+
+    async def client(connection: KeepAliveClient) -> None:
+        for _ in counter:
+            started = time.perf_counter()
+            status, answer = await connection.request("GET", "/health")
+            samples.append(time.perf_counter() - started)
+            assert status == 200, answer
+            progress.advance()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client(c) for c in connections))
+    rate = total / (time.perf_counter() - started)
+    for connection in connections:
+        await connection.close()
+    return rate, samples
+
+
+def health(url: str, clients: int, quick: bool) -> dict[str, Any]:
+    """`GET /health` (no database) with 2 workers against 1: a second worker must never serve fewer requests.
+
+    Reported as ours = 2 workers, floor = 1 worker, so the ratio is what the second worker adds (issue 16: with
+    Nagle's algorithm left on, 2 workers served a quarter of what one did, each answer waiting ~40 ms)."""
+    total = 2000 if quick else 20000
+    figures: dict[int, tuple[float, list[float]]] = {}
+    for workers in (1, 2):
+        with served(url, workers) as (port, _):
+            asyncio.run(_health_load(port, clients, min(1000, total)))  # warm-up
+            figures[workers] = asyncio.run(_health_load(port, clients, total))
+    (one, one_samples), (two, two_samples) = figures[1], figures[2]
+    return {
+        "ours": two,
+        "floor": one,
+        "ours_ms": percentiles(two_samples),
+        "floor_ms": percentiles(one_samples),
+    }
 
 
 def _seed_ledger(url: str, tenant: str, rows: int) -> None:

@@ -1,23 +1,25 @@
-"""A small progress bar on stderr (no dependency)."""
+"""Progress bars on stderr (tqdm), drawn only when stderr is a terminal: a redirected log gets none."""
 
 from __future__ import annotations
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
 class Progress:
     def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.done = label, total, 0
-        self._shown = 0.0
+        self._bar = tqdm(
+            total=total,
+            desc=label,
+            file=sys.stderr,
+            disable=not sys.stderr.isatty(),
+            leave=True,
+            dynamic_ncols=True,
+            mininterval=0.1,
+        )
 
     def advance(self, count: int = 1) -> None:
-        self.done += count
-        now = time.monotonic()
-        if now - self._shown > 0.1 or self.done >= self.total:
-            self._shown = now
-            filled = int(30 * self.done / max(self.total, 1))
-            sys.stderr.write(f"\r{self.label:<44} [{'#' * filled}{'.' * (30 - filled)}] {self.done}/{self.total}")
-            if self.done >= self.total:
-                sys.stderr.write("\n")
-            sys.stderr.flush()
+        self._bar.update(count)
+        if self._bar.n >= (self._bar.total or 0):
+            self._bar.close()

@@ -129,3 +129,26 @@ async def test_a_quote_sends_the_same_few_statements_for_1_and_for_1000_recipien
     assert sum("rate_cards" in s for s in statements) == 1, statements
     assert sum("message_counts" in s for s in statements) == 1, statements
     assert sum("FROM wallets" in s for s in statements) == 1, statements
+
+
+async def test_mark_paid_sends_six_statements(
+    issued_topup: Any, operator: BillingSession, statements: list[str]
+) -> None:
+    invoice = await issued_topup("clinic-a", "150.00")
+    statements.clear()
+
+    await operator.mark_invoice_paid(invoice.id, "bank-2026-0042")
+    paying = list(statements)
+
+    assert str(await operator.balance("clinic-a")) == "150.00"
+    # Its tenant (Citus locks through it), the invoice locked with its lines, the request locked; then one statement
+    # pays the invoice, completes the request, credits the wallet (opening it) and appends the ledger row, as the
+    # charge's one statement does; the receipt reads the billing contact and queues the email (its recipient, the
+    # requester, is the request this unit holds already). It was 12 (11 with the wallet open).
+    assert len(paying) == 6, statements
+    assert ["invoices" in paying[0], "invoice_lines" in paying[1], "topup_requests" in paying[2]] == [True] * 3
+    assert all(
+        table in paying[3]
+        for table in ("UPDATE invoices", "UPDATE topup_requests", "wallets", "INSERT INTO wallet_transactions")
+    )
+    assert ["billing_contacts" in paying[4], "outbox_messages" in paying[5]] == [True, True]

@@ -100,6 +100,12 @@ class TopupRequestRepository(Protocol):
 
     async def save(self, request: TopupRequest) -> None: ...
 
+    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
+        """A paid top-up in one step: the completed request, its paid invoice, and the wallet's credit (the
+        wallet opened on first use) with its ledger row. Raises InsufficientFundsError, changing nothing,
+        when the tenant's wallet is in another currency."""
+        ...
+
     async def list(
         self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest
     ) -> Page[TopupRequest]: ...

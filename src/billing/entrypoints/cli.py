@@ -7,6 +7,7 @@ import asyncio
 import os
 import secrets
 import signal
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -83,11 +84,96 @@ def _exit_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, stop)
 
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
-    import uvicorn
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's cpuset), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
-    # An import string and a factory: each worker builds its own container from the environment.
-    uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, workers=workers, log_level="info")
+
+def _workers(value: str) -> int:
+    """`--workers`: a count, or `auto` for one process per usable core (production: README, Performance)."""
+    if value == "auto":
+        return usable_cores()
+    try:
+        return int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number of processes or 'auto' (one per core)") from None
+
+
+def _tcp_socket(host: str) -> socket.socket:
+    """A TCP socket made as asyncio's own `create_server` makes it: with `proto` IPPROTO_TCP.
+
+    uvicorn's `Config.bind_socket()` (its `--workers` path) leaves the protocol 0; every accepted connection
+    inherits it, and asyncio sets TCP_NODELAY only on sockets whose `proto` is IPPROTO_TCP. Without it, Nagle's
+    algorithm holds the body of each keep-alive response (sent after its head) until the client's delayed ACK,
+    about 40 ms on Linux: two workers served a fortieth of what one did (README, Performance; uvicorn #3149)."""
+    return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+
+
+def listen_reuse_port(host: str, port: int) -> socket.socket:
+    """A worker's own listening socket, in the port's SO_REUSEPORT group: the kernel spreads new connections
+    evenly over the workers' sockets. One socket shared by every worker is not spread: the worker that wakes
+    first accepts every connection waiting (libuv and asyncio accept until none is left), so a burst of
+    keep-alive connections (a proxy's pool, the benchmark's clients) lands on one worker (README, Performance)."""
+    sock = _tcp_socket(host)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(2048)  # uvicorn's default backlog
+    return sock
+
+
+class WorkersPort(socket.socket):
+    """The port `billing serve --workers N` listens on, held by the supervisor (bound, never listening, so it
+    receives no connection). uvicorn's supervisor hands it to every worker it starts, and restarts, by pickling
+    it: each worker unpickles a listening socket of its own on the same port (`listen_reuse_port`)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        probe = _tcp_socket(host)  # without SO_REUSEPORT: refused while anything else holds the port
+        try:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+        except OSError as error:
+            raise CommandError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+        finally:
+            probe.close()
+        super().__init__(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        self.bind((host, port))
+        self.address = (host, self.getsockname()[1])  # the port bound, also when 0 asked for any
+
+    def __reduce__(self) -> tuple[object, tuple[str, int]]:
+        return listen_reuse_port, self.address
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
+    """uvicorn on uvloop and httptools (README, Performance: measured beside asyncio + h11 and granian, they cost
+    the least CPU per request), its request heads bounded as h11 bounds them. Each worker builds its own container
+    from the environment (the app factory)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from billing.entrypoints.http.server import BoundedHttpToolsProtocol
+
+    config = uvicorn.Config(
+        APP_FACTORY,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="uvloop",
+        http=BoundedHttpToolsProtocol,
+        ws="none",  # the app has no WebSocket route
+    )
+    if workers == 1:  # uvicorn binds through the event loop's create_server: TCP_NODELAY is set
+        uvicorn.Server(config).run()
+        return
+    port_held = WorkersPort(host, port)
+    try:
+        Multiprocess(config, sockets=[port_held]).run()  # uvicorn's supervisor: restarts a worker that dies
+    finally:
+        port_held.close()
 
 
 def _banner(host: str, port: int, settings: Settings, secret: str | None) -> None:
@@ -117,7 +203,7 @@ def _banner(host: str, port: int, settings: Settings, secret: str | None) -> Non
 def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.workers < 1:
-        raise CommandError("--workers must be at least 1")
+        raise CommandError("--workers must be at least 1 (or 'auto': one per core)")
     if settings.database_url is not None:
         return _serve_configured(args, settings)
     return _serve_embedded(args, settings)
@@ -446,7 +532,13 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("serve", help="run the HTTP API (an embedded PostgreSQL without BILLING_DATABASE_URL)")
     run.add_argument("--host", default="127.0.0.1")
     run.add_argument("--port", type=int, default=8000)
-    run.add_argument("--workers", type=int, default=1)
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N|auto",
+        help="worker processes (default 1); 'auto': one per usable core, as in production (README, Performance)",
+    )
     run.set_defaults(action=serve)
 
     db = commands.add_parser("db", help="database maintenance")

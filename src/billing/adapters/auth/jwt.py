@@ -7,6 +7,8 @@ WWW-Authenticate header (RFC 6750).
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +44,40 @@ _REFUSALS: tuple[tuple[type[jwt.InvalidTokenError], str], ...] = (
 )
 # RFC 7519 §4.1: these claims are NumericDates (JSON numbers); PyJWT would also take "123" as a string.
 NUMERIC_DATE_CLAIMS = ("exp", "nbf", "iat")
+# How many verified tokens a verifier remembers (least recently used first out): a client sends its token
+# with every request, so its signature and claims are checked once, not once per request.
+VERIFIED_TOKENS = 4096
+
+
+class VerifiedTokens:
+    """Tokens already verified, each with its Caller and `exp`, until `exp` passes.
+
+    A token that passed every check stays valid until its `exp`: `nbf` and `iat` only ever move from "not
+    yet" to "valid", and the claims are fixed by the signature. So a remembered token is answered with its
+    Caller while `exp` lies ahead (PyJWT's own test, without leeway), and is checked afresh (and refused
+    with the usual 401) once it does not. Keyed by the token's text, under one verifier's secret, issuer
+    and audience."""
+
+    def __init__(self, size: int = VERIFIED_TOKENS) -> None:
+        self._size = size
+        self._entries: OrderedDict[str, tuple[Caller, int]] = OrderedDict()
+
+    def get(self, token: str) -> Caller | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        caller, expires = entry
+        if expires <= time.time():
+            del self._entries[token]
+            return None
+        self._entries.move_to_end(token)
+        return caller
+
+    def add(self, token: str, caller: Caller, expires: int) -> None:
+        self._entries[token] = (caller, expires)
+        self._entries.move_to_end(token)
+        if len(self._entries) > self._size:
+            self._entries.popitem(last=False)
 
 
 def _secret_of(settings: JwtSettings, purpose: str) -> str:
@@ -57,6 +93,7 @@ class JwtTokenVerifier:
     secret: str = attrs.field(repr=False)
     issuer: str | None = None
     audience: str | None = None
+    _verified: VerifiedTokens = attrs.field(factory=VerifiedTokens, init=False, repr=False, eq=False)
 
     @classmethod
     def from_settings(cls, settings: JwtSettings) -> JwtTokenVerifier:
@@ -76,7 +113,12 @@ class JwtTokenVerifier:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or " " in token:
             raise unauthorized("the Authorization header must be 'Bearer <token>'")
-        return _caller(self._claims(token))
+        caller = self._verified.get(token)
+        if caller is None:
+            claims = self._claims(token)
+            caller = _caller(claims)
+            self._verified.add(token, caller, int(claims["exp"]))  # PyJWT compares int(exp) too
+        return caller
 
     def _claims(self, token: str) -> dict[str, Any]:
         required = [*REQUIRED_CLAIMS, *(["iss"] if self.issuer else []), *(["aud"] if self.audience else [])]

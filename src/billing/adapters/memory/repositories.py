@@ -112,6 +112,13 @@ class InMemoryTopupRequestRepository:
         self._events.extend(request.pull_events())
         self._state.requests[request.id] = stored_copy(request)
 
+    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
+        await InMemoryInvoiceRepository(self._state, self._events).save(invoice)
+        await self.save(request)
+        wallets = InMemoryWalletRepository(self._state)
+        await wallets.get_or_open(credit.tenant_id, credit.amount.currency, credit.at)
+        return await wallets.post(credit)
+
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         matches = [
             r

@@ -41,14 +41,34 @@ class SqlAlchemyRepository:
             raise translated from error
 
     async def _fetch_one_on_driver(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        """One statement straight on the psycopg connection, inside the unit of work's transaction."""
+        """One statement straight on the psycopg connection, inside the unit of work's transaction: the hot
+        paths skip SQLAlchemy's per-execution work (README, Performance). Its first row, if any."""
+        found = await self._fetch_on_driver(sql, params, first_only=True)
+        return found[0] if found else None
+
+    async def _fetch_all_on_driver(self, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The same, every row."""
+        return await self._fetch_on_driver(sql, params, first_only=False)
+
+    async def _execute_on_driver(self, sql: str, params: Mapping[str, Any]) -> None:
+        """The same, for a statement that returns no row."""
+        await self._fetch_on_driver(sql, params, first_only=None)
+
+    async def _fetch_on_driver(
+        self, sql: str, params: Mapping[str, Any], first_only: bool | None
+    ) -> list[dict[str, Any]]:
         raw = (await self._connection.get_raw_connection()).driver_connection
         assert raw is not None
         try:
             cursor = raw.cursor(row_factory=dict_row)
             await cursor.execute(sql, params)
-            row: dict[str, Any] | None = await cursor.fetchone()
-            return row
+            if first_only is None:
+                return []
+            if first_only:
+                row: dict[str, Any] | None = await cursor.fetchone()
+                return [] if row is None else [row]
+            rows: list[dict[str, Any]] = await cursor.fetchall()
+            return rows
         except psycopg.Error as error:
             translated = translate_driver(error)
             if translated is error:

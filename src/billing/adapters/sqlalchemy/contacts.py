@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from billing.adapters.sqlalchemy import rows
@@ -10,11 +9,15 @@ from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import billing_contacts
 from billing.domain.contact import BillingContact
 
+# Read by every approval and payment (the email's recipient): on the driver connection, as the charge.
+CONTACT = (
+    f"SELECT {', '.join(c.name for c in billing_contacts.c)} FROM billing_contacts WHERE tenant_id = %(tenant_id)s"
+)
+
 
 class SqlAlchemyContactRepository(SqlAlchemyRepository):
     async def get(self, tenant_id: str) -> BillingContact | None:
-        query = select(billing_contacts).where(billing_contacts.c.tenant_id == tenant_id)
-        row = (await self._execute(query)).mappings().first()
+        row = await self._fetch_one_on_driver(CONTACT, {"tenant_id": tenant_id})
         return None if row is None else rows.contact_from_row(row)
 
     async def save(self, contact: BillingContact) -> None:

@@ -14,6 +14,21 @@ from billing.adapters.sqlalchemy.tables import invoice_lines, invoices
 from billing.application.pagination import Page, PageRequest
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 
+LINE_COLUMNS = ("line_no", "description", "quantity", "unit_price")
+
+# Mark paid, void and issue lock the invoice in two round trips, both on the driver connection (as the charge):
+# its tenant first (Citus locks, and routes to one shard, only through the distribution column), then the invoice
+# locked with its lines (which never change, so are not locked).
+TENANT_OF = "SELECT tenant_id FROM invoices WHERE id = %(id)s"
+LOCK_WITH_LINES = f"""
+    SELECT {", ".join(f"i.{column.name}" for column in invoices.c)},
+           {", ".join(f"l.{name} AS line_{name}" for name in LINE_COLUMNS)}
+    FROM invoices AS i
+    LEFT JOIN invoice_lines AS l ON l.tenant_id = i.tenant_id AND l.invoice_id = i.id
+    WHERE i.tenant_id = %(tenant_id)s AND i.id = %(id)s
+    FOR UPDATE OF i
+"""
+
 
 class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
     async def _with_lines(self, found: Sequence[Mapping[Any, Any]]) -> list[Invoice]:
@@ -30,9 +45,24 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
         return [rows.invoice_from_rows(row, by_invoice.get(row["id"], [])) for row in found]
 
     async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
+        if for_update:
+            return await self._locked(invoice_id)
         row = await self._by_id(invoices, invoice_id, for_update)
         loaded = await self._with_lines([] if row is None else [row])
         return loaded[0] if loaded else None
+
+    async def _locked(self, invoice_id: UUID) -> Invoice | None:
+        """Its tenant first (Citus locks through the distribution column), then the invoice and its lines."""
+        tenant = await self._fetch_one_on_driver(TENANT_OF, {"id": invoice_id})
+        if tenant is None:
+            return None
+        found = await self._fetch_all_on_driver(LOCK_WITH_LINES, {"tenant_id": tenant["tenant_id"], "id": invoice_id})
+        if not found:  # gone between the two statements
+            return None
+        lines = [
+            {name: row[f"line_{name}"] for name in LINE_COLUMNS} for row in found if row["line_line_no"] is not None
+        ]
+        return rows.invoice_from_rows(found[0], lines)
 
     async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None:
         query = select(invoices).where(

@@ -5,13 +5,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, select, update
+from sqlalchemy import ColumnElement, select, update
 
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import outbox_messages
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+
+_COLUMNS = [column.name for column in outbox_messages.c]
+# Queued by every approval and payment: on the driver connection, as the charge.
+INSERT_MESSAGE = (
+    f"INSERT INTO outbox_messages ({', '.join(_COLUMNS)}) VALUES ({', '.join(f'%({name})s' for name in _COLUMNS)})"
+)
 
 
 def _one(message: EmailMessage) -> ColumnElement[bool]:
@@ -29,7 +35,7 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             last_error=None if deliverable else "no billing contact and no requester email",
             sent_at=None,
         )
-        await self._execute(insert(outbox_messages), [rows.outbox_entry_to_row(entry)])
+        await self._execute_on_driver(INSERT_MESSAGE, rows.outbox_entry_to_row(entry))
 
     async def claim_next_due(self, now: datetime) -> OutboxEntry | None:
         query = (

@@ -1,28 +1,94 @@
-"""Top-up requests (`topup_requests`)."""
+"""Top-up requests (`topup_requests`), and a paid top-up's one statement."""
 
 from __future__ import annotations
 
-from uuid import UUID
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID, uuid4
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
-from billing.adapters.sqlalchemy.tables import topup_requests
+from billing.adapters.sqlalchemy.tables import invoices, topup_requests, wallet_transactions
 from billing.application.pagination import Page, PageRequest
+from billing.domain.errors import InsufficientFundsError
+from billing.domain.events import DomainEvent
+from billing.domain.invoice import Invoice
+from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.topup import TopupRequest, TopupStatus
+
+KEYS = ("tenant_id", "id")
+
+
+def _assignments(columns: list[str], prefix: str) -> str:
+    return ", ".join(f"{name} = %({prefix}{name})s" for name in columns if name not in KEYS)
+
+
+LOCK = f"""
+    SELECT {", ".join(column.name for column in topup_requests.c)} FROM topup_requests
+    WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
+"""
+_LEDGER_COLUMNS = ", ".join(column.name for column in wallet_transactions.c if column.name != "seq")
+
+# Mark paid's writes in one round trip, as the charge's (wallets.CHARGE_ONCE): the invoice paid, its request
+# completed, the wallet credited (opened on first use: the upsert) and the ledger row appended. Every statement
+# names the tenant (Citus routes the whole to one shard). A wallet in another currency is not credited: no row
+# comes back, and the caller's error rolls the unit back. The wallet's row lock is taken last, so it is held for
+# the shortest time, as by the charge.
+PAY_TOPUP = f"""
+    WITH paid AS (
+        UPDATE invoices SET {_assignments([c.name for c in invoices.c], "invoice_")}
+        WHERE tenant_id = %(tenant_id)s AND id = %(invoice_id)s
+    ), completed AS (
+        UPDATE topup_requests SET {_assignments([c.name for c in topup_requests.c], "request_")}
+        WHERE tenant_id = %(tenant_id)s AND id = %(request_id)s
+    ), credited AS (
+        INSERT INTO wallets AS w (tenant_id, id, currency, balance, created_at, updated_at)
+        VALUES (%(tenant_id)s, %(wallet_id)s, %(currency)s, %(amount)s, %(at)s, %(at)s)
+        ON CONFLICT (tenant_id) DO UPDATE SET balance = w.balance + EXCLUDED.balance, updated_at = EXCLUDED.updated_at
+        WHERE w.currency = EXCLUDED.currency
+        RETURNING id, balance
+    )
+    INSERT INTO wallet_transactions ({_LEDGER_COLUMNS})
+    SELECT %(tenant_id)s, %(id)s, credited.id, %(kind)s, %(amount)s, %(currency)s,
+           credited.balance, %(reference_id)s, %(description)s, %(at)s
+    FROM credited
+    RETURNING wallet_id, balance_after
+"""
 
 
 class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
+    """Rows this unit of work has locked or written are kept (`_held`): no other transaction can change them
+    before it ends, so reading one again (the receipt's recipient, after mark paid) needs no round trip."""
+
+    def __init__(self, connection: AsyncConnection, events: list[DomainEvent] | None = None) -> None:
+        super().__init__(connection, events)
+        self._held: dict[UUID, dict[str, Any]] = {}
+
     async def get(
         self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
     ) -> TopupRequest | None:
-        row = await self._by_id(topup_requests, request_id, for_update, tenant_id)
-        return None if row is None else rows.request_from_row(row)
+        held = self._held.get(request_id)
+        if held is not None:
+            return rows.request_from_row(held) if tenant_id in (None, held["tenant_id"]) else None
+        row: Mapping[str, Any] | None
+        if for_update and tenant_id is not None:  # mark paid, void: on the driver connection (as the charge)
+            row = await self._fetch_one_on_driver(LOCK, {"tenant_id": tenant_id, "id": request_id})
+        else:
+            row = await self._by_id(topup_requests, request_id, for_update, tenant_id)
+        if row is None:
+            return None
+        if for_update:
+            self._held[request_id] = dict(row)
+        return rows.request_from_row(row)
 
     async def add(self, request: TopupRequest) -> None:
         self._collect(request)
-        await self._execute(insert(topup_requests), [rows.request_to_row(request)])
+        values = rows.request_to_row(request)
+        await self._execute(insert(topup_requests), [values])
+        self._held[request.id] = values
 
     async def save(self, request: TopupRequest) -> None:
         self._collect(request)
@@ -32,6 +98,25 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
             .where(topup_requests.c.tenant_id == request.tenant_id, topup_requests.c.id == request.id)
             .values(values)
         )
+        self._held[request.id] = values
+
+    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
+        self._collect(invoice)  # the order the events were recorded in: the invoice's, then the request's
+        self._collect(request)
+        request_row = rows.request_to_row(request)
+        params = {
+            **{f"invoice_{name}": value for name, value in rows.invoice_to_row(invoice).items()},
+            **{f"request_{name}": value for name, value in request_row.items()},
+            **rows.posting_params(credit),
+            "wallet_id": uuid4(),
+        }
+        row = await self._fetch_one_on_driver(PAY_TOPUP, params)
+        if row is None:
+            raise InsufficientFundsError(
+                f"the wallet of {credit.tenant_id} is not in {credit.amount.currency}: it cannot be credited"
+            )
+        self._held[request.id] = request_row
+        return rows.entry_from_posting(credit, row)
 
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         query = select(topup_requests)

@@ -75,14 +75,13 @@ async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWor
     invoice = await _invoice_for_update(uow, cmd.invoice_id)  # the row lock serializes payers
     now = rt.clock.now()
     invoice.mark_paid(cmd.payment_reference, cmd.paid_at or now, now)
-    await uow.invoices.save(invoice)
-    if invoice.purpose is InvoicePurpose.TOPUP:
-        request = await _request_of(uow, invoice)
-        request.complete(now)
-        await uow.topups.save(request)
-        await uow.wallets.get_or_open(invoice.tenant_id, invoice.currency, now)
-        posting = Posting.topup(rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now)
-        await uow.wallets.post(posting)
+    if invoice.purpose is not InvoicePurpose.TOPUP:
+        await uow.invoices.save(invoice)
+        return invoice
+    request = await _request_of(uow, invoice)
+    request.complete(now)
+    posting = Posting.topup(rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now)
+    await uow.topups.save_paid(request, invoice, posting)  # request, invoice and credit: one step
     return invoice
 
 

@@ -88,8 +88,8 @@ class WorkerClients:
 
 @pytest.fixture
 async def clients(served: Served) -> AsyncIterator[WorkerClients]:
-    """Open connections one at a time and keep RACERS of them per worker: uvicorn's workers share one
-    listening socket, and /proc tells which worker accepted each connection."""
+    """Open connections one at a time and keep RACERS of them per worker: the workers listen on one port (the
+    kernel picks the worker of each connection), and /proc tells which worker accepted each one."""
     workers = served.worker_pids()
     assert len(workers) == 2, f"billing serve --workers 2 started {workers}"
     port = int(served.base_url.rsplit(":", 1)[1])

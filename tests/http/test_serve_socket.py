@@ -82,12 +82,14 @@ async def test_a_burst_of_connections_is_spread_over_the_workers(workers_port: c
 
 def test_a_port_in_use_is_one_line_naming_it(workers_port: cli.WorkersPort) -> None:
     port = workers_port.getsockname()[1]
-    plain = socket.create_server(("127.0.0.1", 0))
+    serving = worker_listener(workers_port)  # another `billing serve --workers`, its workers listening
+    plain = socket.create_server(("127.0.0.1", 0))  # or anything else
     try:
-        for taken in (port, plain.getsockname()[1]):  # another `billing serve --workers`, or anything else
+        for taken in (port, plain.getsockname()[1]):
             with pytest.raises(cli.CommandError, match=f"cannot listen on 127.0.0.1:{taken}"):
                 cli.WorkersPort("127.0.0.1", taken)
     finally:
+        serving.close()
         plain.close()
 
 

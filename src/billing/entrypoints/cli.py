@@ -118,6 +118,7 @@ def listen_reuse_port(host: str, port: int) -> socket.socket:
     first accepts every connection waiting (libuv and asyncio accept until none is left), so a burst of
     keep-alive connections (a proxy's pool, the benchmark's clients) lands on one worker (README, Performance)."""
     sock = _tcp_socket(host)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart binds past the last run's TIME_WAITs
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
     sock.listen(2048)  # uvicorn's default backlog
@@ -130,7 +131,7 @@ class WorkersPort(socket.socket):
     it: each worker unpickles a listening socket of its own on the same port (`listen_reuse_port`)."""
 
     def __init__(self, host: str, port: int) -> None:
-        probe = _tcp_socket(host)  # without SO_REUSEPORT: refused while anything else holds the port
+        probe = _tcp_socket(host)  # without SO_REUSEPORT: refused while anything listens on the port
         try:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind((host, port))
@@ -139,6 +140,7 @@ class WorkersPort(socket.socket):
         finally:
             probe.close()
         super().__init__(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         self.bind((host, port))
         self.address = (host, self.getsockname()[1])  # the port bound, also when 0 asked for any
@@ -165,6 +167,7 @@ def _run_uvicorn(host: str, port: int, workers: int) -> None:
         loop="uvloop",
         http=BoundedHttpToolsProtocol,
         ws="none",  # the app has no WebSocket route
+        access_log=False,  # the proxy in front logs requests; here a line per request cost 4% of a charge's CPU
     )
     if workers == 1:  # uvicorn binds through the event loop's create_server: TCP_NODELAY is set
         uvicorn.Server(config).run()

@@ -1,5 +1,5 @@
 """HTTP scenarios through a real `billing serve`: charges/s, `GET /health` at 1 and 2 workers, and `GET /wallet/me`
-latency.
+latency (at 1M ledger rows; at 1M ledger rows and 1M holds).
 
 The load comes from a minimal keep-alive HTTP/1.1 client on asyncio streams, so that the client's own
 cost (on the same machine) stays small next to the server's.
@@ -293,4 +293,66 @@ def wallet_read_latency(url: str, quick: bool) -> dict[str, Any]:
         "rows": big,
         "at_10_rows": at_10,
         f"at_{big}_rows": at_big,
+    }
+
+
+def _seed_holds(url: str, tenant: str, count: int) -> None:
+    """`count` holds of 0.01 for a seeded wallet, by one INSERT ... SELECT FROM generate_series: one a second
+    before now (the newest last); 1 in 100 still held, 1 in 10 voided, the rest settled (as settling leaves them).
+    The wallet's `held` is then the sum of the open ones, so `CHECK (balance >= held)` holds: the ledger seed gave
+    the wallet 0.01 a row, and at most one hold in 100 stays open."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """
+            INSERT INTO holds (tenant_id, id, message_id, status, recipient, country, market, category, tier,
+                               rate_card_id, unit_price, amount, free_reason, message_window, currency, created_at,
+                               expires_at, settled_at, voided_at, charged, shortfall, transaction_id, settled_category)
+            SELECT %(tenant)s, gen_random_uuid(), 'wamid.seed-' || i, state.status,
+                   '…' || lpad((i %% 10000)::text, 4, '0'), 'IN', 'India', 'marketing', 1, %(card)s, 0.01, 0.01,
+                   NULL, 'none', 'USD', at, at + interval '30 days',
+                   CASE WHEN state.status = 'settled' THEN at + interval '1 minute' END,
+                   CASE WHEN state.status = 'voided' THEN at + interval '1 minute' END,
+                   CASE WHEN state.status = 'settled' THEN 0.01 END,
+                   CASE WHEN state.status = 'settled' THEN 0 END,
+                   CASE WHEN state.status = 'settled' THEN gen_random_uuid() END,
+                   CASE WHEN state.status = 'settled' THEN 'marketing' END
+            FROM generate_series(1, %(count)s) AS i,
+                 LATERAL (SELECT now() - (%(count)s - i) * interval '1 second' AS at) AS created,
+                 LATERAL (SELECT CASE WHEN i %% 100 = 1 THEN 'held' WHEN i %% 10 = 2 THEN 'voided'
+                                      ELSE 'settled' END AS status) AS state
+            """,
+            {"tenant": tenant, "count": count, "card": uuid.uuid4()},
+        )
+        conn.execute(
+            "UPDATE wallets SET held = (SELECT coalesce(sum(amount), 0) FROM holds"
+            " WHERE tenant_id = %(tenant)s AND status = 'held') WHERE tenant_id = %(tenant)s",
+            {"tenant": tenant},
+        )
+        conn.execute("ANALYZE holds")
+
+
+def wallet_read_latency_with_holds(url: str, quick: bool) -> dict[str, Any]:
+    """GET /wallet/me with 1,000,000 ledger rows and 1,000,000 holds against 10 and 10: `held` and `available` are
+    kept on the wallet's row, so the read must not grow with either table."""
+    big = 100_000 if quick else 1_000_000
+    for tenant, rows in (("small-wallet", 10), ("big-wallet", big)):
+        _seed_ledger(url, tenant, rows)
+        started = time.perf_counter()
+        _seed_holds(url, tenant, rows)
+        print(f"seeded {rows:,} holds for {tenant} in {time.perf_counter() - started:.1f} s")
+    count = 500 if quick else 3000
+    with served(url, 1) as (port, secret):
+        small = _latencies(port, _token(secret, "small-wallet", ["Billing.View"]), f"{BASE}/wallet/me", count)
+        large = _latencies(port, _token(secret, "big-wallet", ["Billing.View"]), f"{BASE}/wallet/me", count)
+        at_10 = percentiles(asyncio.run(small))
+        at_big = percentiles(asyncio.run(large))
+    return {
+        "ours": at_big["p50_ms"],
+        "floor": at_10["p50_ms"],
+        "ratio": at_big["p50_ms"] / at_10["p50_ms"],
+        "higher_is_better": False,
+        "rows": big,
+        "holds": big,
+        "at_10_rows_and_holds": at_10,
+        f"at_{big}_rows_and_holds": at_big,
     }

@@ -31,6 +31,7 @@ PREFIX = "BILLING_"
 MIN_JWT_SECRET_BYTES = 32
 MAX_IDEMPOTENCY_TTL_HOURS = 24 * 366
 MAX_INVOICE_DUE_DAYS = 3650
+MAX_HOLD_TTL_SECONDS = 2_592_000  # Meta's 30 days (contract v2 §9)
 DEFAULT_LOW_BALANCE_THRESHOLD = Decimal("10.00")
 # A wallet holds at most ~10^15 (NUMERIC(19, 4)): a top-up of at most 10^9 leaves room for a million of them,
 # and the credit that would still overflow is refused (409 invalid_state).
@@ -135,6 +136,7 @@ class _Reader:
                 f"{PREFIX}TOPUP_MIN_AMOUNT: must not exceed {PREFIX}TOPUP_MAX_AMOUNT ({minimum} > {maximum})"
             )
         due_days = self.read("INVOICE_DUE_DAYS", _whole(0, MAX_INVOICE_DUE_DAYS), defaults.invoice_due_days)
+        hold_ttl = self.read("HOLD_TTL_SECONDS", _whole(1, MAX_HOLD_TTL_SECONDS), MAX_HOLD_TTL_SECONDS)
         ttl_hours = self.read("IDEMPOTENCY_TTL_HOURS", _whole(1, MAX_IDEMPOTENCY_TTL_HOURS), 24)
         settings = Settings(
             billing=BillingSettings(
@@ -144,6 +146,7 @@ class _Reader:
                 maximum,
                 due_days,
                 payment_instructions=self.raw("PAYMENT_INSTRUCTIONS") or defaults.payment_instructions,
+                hold_ttl_seconds=hold_ttl,
             )
             if not self._problems
             else defaults,

@@ -14,8 +14,9 @@ import pytest
 from console_support import CHROMIUM_ARGS, SECRET, ConsoleServer, chromium_path, console_client
 from litestar.testing import AsyncTestClient
 
+from billing.application.service import BillingService
 from billing.config import JwtSettings, Settings
-from billing.container import in_memory_container
+from billing.container import Container, in_memory_container
 from billing.entrypoints.http.app import create_app
 
 
@@ -25,8 +26,20 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-async def client(settings: Settings) -> AsyncIterator[AsyncTestClient[Any]]:
-    app = create_app(in_memory_container(settings), deliver_email=False)
+def container(settings: Settings) -> Container:
+    return in_memory_container(settings)
+
+
+@pytest.fixture
+def service(container: Container) -> BillingService:
+    """The in-process facade on the same store as `client`'s app: what the messaging module would do."""
+    built: BillingService = container.service()
+    return built
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
+    app = create_app(container, deliver_email=False, expire_holds=False)  # as tests/http/conftest.py says
     async with console_client(app) as test_client:
         yield test_client
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import shutil
@@ -139,3 +140,25 @@ def publish_to_docs(shot: Path, name: str) -> None:
     if os.environ.get(UPDATE_DOCS) == "1":
         DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, DOCS_SCREENSHOTS / name)
+
+
+# Reading pages ------------------------------------------------------------------------------------
+
+
+async def sign_in(client: AsyncTestClient[Any], who: tuple[str, ...], user: str = "user-1") -> str:
+    """Sign in through the form; returns the CSRF token the pages carry."""
+    csrf = csrf_field((await client.get("/console/sign-in")).text)
+    response = await client.post("/console/sign-in", data={"token": token(*who, user=user), "_csrf_token": csrf})
+    assert response.status_code == 303, response.text
+    return csrf
+
+
+def bearer(who: tuple[str, ...]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(*who, user='api-user')}"}
+
+
+def text_of(page: str, testid: str) -> str:
+    """The text of the element marked `data-testid=testid` (its tags dropped, blanks collapsed)."""
+    match = re.search(rf'data-testid="{re.escape(testid)}"[^>]*>(.*?)</(?:p|dd|td|div|section)>', page, re.S)
+    assert match, f"no {testid} on the page"
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())

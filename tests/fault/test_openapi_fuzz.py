@@ -24,6 +24,7 @@ from schemathesis import Case, GenerationMode
 from schemathesis.core import NOT_SET
 
 from billing.application.caller import MANAGE, VIEW, Caller
+from billing.application.service import BillingSession
 from billing.config import JwtSettings, Settings
 from billing.container import close, postgres_container
 from billing.entrypoints.http.app import create_app
@@ -48,17 +49,24 @@ class Seeded:
 
     requests: tuple[str, ...]
     invoices: tuple[str, ...]
+    holds: tuple[str, ...]
     tenants: tuple[str, ...] = (CLINIC, ROOT, "clinic-b")
 
     def path_choices(self, operation: Any) -> list[dict[str, str]]:
         names = {parameter.name for parameter in operation.path_parameters}
-        pools = {"request_id": self.requests, "invoice_id": self.invoices, "tenant_id": self.tenants}
+        pools = {
+            "request_id": self.requests,
+            "invoice_id": self.invoices,
+            "hold_id": self.holds,
+            "tenant_id": self.tenants,
+        }
         chosen = [[(name, value) for value in pools[name]] for name in sorted(names) if name in pools]
         return [dict(combination) for combination in itertools.product(*chosen)] if chosen else []
 
 
 async def _seed(database_url: str) -> Seeded:
-    """A clinic with a request in every state, invoices issued, paid and void, charges and a refund."""
+    """A clinic with a request in every state, invoices issued, paid and void, charges and a refund, and holds
+    open, settled and voided on a card that prices every country."""
     container = postgres_container(Settings(database_url=database_url, jwt=JwtSettings(secret=SECRET)))
     billing = container.service()
     clinic = billing.acting_as(Caller("clinic-user", CLINIC, {VIEW}, "owner@clinic-a.test"))
@@ -77,13 +85,24 @@ async def _seed(database_url: str) -> Seeded:
         await operator.charge(CLINIC, "1.25", "wamid.seed-1", "WhatsApp message")
         await operator.charge(CLINIC, "0.05", "wamid.seed-2")
         await operator.refund(CLINIC, "wamid.seed-1", "0.25")
+        holds = await _seed_holds(billing.as_platform("messaging"))
         requests = (pending, issued, paid, rejected, cancelled, voided)
         return Seeded(
             requests=tuple(str(r.id) for r in requests),
             invoices=tuple(str(r.invoice_id) for r in (issued, paid, voided)),
+            holds=holds,
         )
     finally:
         await close(container)
+
+
+async def _seed_holds(messaging: BillingSession) -> tuple[str, ...]:
+    rates = [{"market": "Rest", "category": c, "unit_price": "0.0125"} for c in ("utility", "marketing")]
+    await messaging.create_rate_card("Seed", datetime.now(UTC) - timedelta(days=1), {"*": "Rest"}, rates)
+    placed = [await messaging.hold(CLINIC, f"wamid.hold-{n}", "utility", "+14155552671") for n in range(3)]
+    await messaging.settle(CLINIC, "wamid.hold-1", "utility")
+    await messaging.void(CLINIC, "wamid.hold-2")
+    return tuple(str(result.hold.id) for result in placed)
 
 
 @pytest.fixture
@@ -341,6 +360,10 @@ def test_hostile_values_in_every_body_field_are_never_a_server_error_and_leave_t
             "payment_reference": "bank-x",
             "reason": "why",
             "email": "billing@clinic-a.test",
+            "message_id": "wamid.hold-0",
+            "category": "utility",
+            "recipient": "+14155552671",
+            "marketing_reserve": "1.00",
         }
         for path in seeded.path_choices(operation)[:6] or [{}]:
             bodies: list[Any] = [DEEP, {"amount": "10.00", "x": DEEP}]

@@ -1,12 +1,15 @@
 """A hypothesis state machine drives the whole wallet life (top-up requests approved, rejected,
-cancelled; invoices paid and voided; charges, refunds, adjustments) through the in-process facade,
+cancelled; invoices paid and voided; charges, refunds, adjustments; holds placed one by one and in
+batches, settled (repriced or free), voided, expired by time and swept) through the in-process facade,
 on the in-memory AND the PostgreSQL adapters, and checks after every step:
 
 - the balance is the sum of the ledger, each row's balance_after chains from the previous one (from 0),
   and nothing is ever negative;
 - each top-up request is credited at most once (one `topup` row per request id) and only when it is
   completed; each reference is charged at most once;
-- every request and invoice is in the state a small model predicts, and so is the balance;
+- every request, invoice and hold is in the state a small model predicts, and so are the balance and
+  `held`; `held` is the sum of the open holds and `available` is never negative; each settled billable
+  hold has exactly one charge row, at the price the model predicts;
 - a step that failed (with the error the model predicts) changed nothing at all.
 
 Each example uses a fresh clinic id, so the PostgreSQL run shares one database between examples
@@ -18,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Coroutine, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, ClassVar, TypeVar
 from uuid import UUID
@@ -40,6 +43,7 @@ from hypothesis.stateful import (
 from billing.adapters.memory.clock import ManualClock
 from billing.adapters.memory.store import InMemoryStore
 from billing.adapters.memory.unit_of_work import InMemoryUnitOfWork
+from billing.adapters.phone import PhonenumbersCountry
 from billing.adapters.sqlalchemy.engine import create_engine
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from billing.application.caller import MANAGE, VIEW, Caller
@@ -55,6 +59,7 @@ from billing.domain.errors import (
     NotFoundError,
     ValidationError,
 )
+from billing.domain.hold import Hold
 from billing.domain.invoice import Invoice
 from billing.domain.ledger import EntryKind, LedgerEntry
 from billing.domain.topup import TopupRequest
@@ -63,6 +68,9 @@ from billing.domain.wallet import Wallet
 T = TypeVar("T")
 ZERO = Decimal("0.00")
 REFERENCES = ["wamid.1", "wamid.2", "wamid.3"]
+MESSAGES = ["wamid.h1", "wamid.h2", "wamid.h3", "wamid.h4", "wamid.1"]  # wamid.1 is also a charge reference
+PRICES = {"utility": Decimal("0.0125"), "marketing": Decimal("0.0310")}  # the clinic's own card, any country
+RECIPIENT = "+14155552671"
 _tenants = itertools.count()
 
 
@@ -81,6 +89,24 @@ class Model:
     balance: Decimal = ZERO
     charged: dict[str, Decimal] = attrs.field(factory=dict)
     refunded: dict[str, Decimal] = attrs.field(factory=dict)
+    holds: dict[str, ModelHold] = attrs.field(factory=dict)  # by message id
+
+    @property
+    def held(self) -> Decimal:
+        return sum((h.amount for h in self.holds.values() if h.status == "held" and not h.swept), ZERO)
+
+    @property
+    def available(self) -> Decimal:
+        return self.balance - self.held
+
+
+@attrs.define
+class ModelHold:
+    category: str
+    amount: Decimal
+    expires_at: datetime
+    status: str = "held"
+    swept: bool = False  # expired by the sweeper (or a void) rather than only past expires_at
 
 
 @attrs.frozen
@@ -91,6 +117,7 @@ class World:
     ledger: tuple[LedgerEntry, ...]  # oldest first
     requests: tuple[TopupRequest, ...]
     invoices: tuple[Invoice, ...]
+    holds: tuple[Hold, ...]
 
 
 class WalletLife(RuleBasedStateMachine):
@@ -102,6 +129,7 @@ class WalletLife(RuleBasedStateMachine):
 
     requests = Bundle("requests")
     invoices = Bundle("invoices")
+    held_messages = Bundle("held_messages")  # so that settles and voids mostly meet a hold
 
     def __init__(self) -> None:
         super().__init__()
@@ -110,6 +138,7 @@ class WalletLife(RuleBasedStateMachine):
             Caller("clinic-user", self.tenant, {VIEW}, f"owner@{self.tenant}.test")
         )
         self.operator = self.service.acting_as(Caller("operator-1", "root", {VIEW, MANAGE}))
+        self.platform = self.service.as_platform("messaging")
         self.model = Model()
         self.failed = False
         self.seen: World | None = None
@@ -139,6 +168,11 @@ class WalletLife(RuleBasedStateMachine):
         request = self.request_topup(amount)
         invoice_id = self.approve(request)
         self.mark_paid(invoice_id, "bank-0")
+        rates = [{"market": "Any", "category": c, "unit_price": str(p)} for c, p in PRICES.items()]
+        card = self.operator.create_rate_card(
+            "Clinic card", datetime(2026, 1, 1, tzinfo=UTC), {"*": "Any"}, rates, tenant_id=self.tenant
+        )
+        self.attempt(None, card)
 
     @rule(target=requests, amount=cents(100, 50_000))
     def request_topup(self, amount: Decimal) -> UUID:
@@ -194,10 +228,12 @@ class WalletLife(RuleBasedStateMachine):
     @rule(reference=st.sampled_from(REFERENCES), amount=cents(1, 3_000))
     def charge(self, reference: str, amount: Decimal) -> None:
         model = self.model
-        if reference in model.charged:
+        if reference in model.holds:
+            expected: type[BillingError] | None = DuplicateError
+        elif reference in model.charged:
             expected = None if model.charged[reference] == amount else DuplicateError
         else:
-            expected = InsufficientFundsError if amount > model.balance else None
+            expected = InsufficientFundsError if amount > model.available else None
         result = self.attempt(expected, self.operator.charge(self.tenant, amount, reference, "WhatsApp message"))
         if result is not None:
             assert result.created is (reference not in model.charged)
@@ -224,9 +260,105 @@ class WalletLife(RuleBasedStateMachine):
 
     @rule(amount=cents(1, 5_000) | cents(-5_000, -1))
     def adjust(self, amount: Decimal) -> None:
-        expected = InsufficientFundsError if self.model.balance + amount < 0 else None
+        expected = InsufficientFundsError if self.model.balance + amount < self.model.held else None
         if self.attempt(expected, self.operator.adjust(self.tenant, amount, "operator correction")):
             self.model.balance += amount
+
+    # Holds -------------------------------------------------------------------------------------
+
+    def _expect_hold(self, message_id: str, category: str) -> type[BillingError] | None:
+        earlier = self.model.holds.get(message_id)
+        if earlier is not None:
+            return None if earlier.category == category else DuplicateError
+        return DuplicateError if message_id in self.model.charged else None
+
+    @rule(
+        target=held_messages,
+        message_id=st.sampled_from(MESSAGES),
+        category=st.sampled_from(sorted(PRICES)),
+        ttl=st.sampled_from([5, 3600]),
+    )
+    def hold(self, message_id: str, category: str, ttl: int) -> Any:
+        expected = self._expect_hold(message_id, category)
+        if expected is None and message_id not in self.model.holds and PRICES[category] > self.model.available:
+            expected = InsufficientFundsError
+        work = self.platform.hold(self.tenant, message_id, category, RECIPIENT, expires_in_seconds=ttl)
+        result = self.attempt(expected, work)
+        if result is not None:
+            assert result.created is (message_id not in self.model.holds)
+            if result.created:
+                self.model.holds[message_id] = ModelHold(category, PRICES[category], result.hold.expires_at)
+            return message_id
+        return multiple()
+
+    @rule(target=held_messages, message_ids=st.lists(st.sampled_from(MESSAGES), min_size=1, max_size=4, unique=True))
+    def hold_batch(self, message_ids: list[str]) -> Any:
+        category = "utility"
+        problems = [self._expect_hold(m, category) for m in message_ids if m in self.model.holds]
+        new = [m for m in message_ids if m not in self.model.holds]
+        expected: type[BillingError] | None = DuplicateError if DuplicateError in problems else None
+        if expected is None and any(m in self.model.charged for m in new):
+            expected = DuplicateError
+        if expected is None and PRICES[category] * len(new) > self.model.available:
+            expected = InsufficientFundsError
+        messages = [{"message_id": m, "category": category, "recipient": RECIPIENT} for m in message_ids]
+        result = self.attempt(expected, self.platform.hold_batch(self.tenant, messages, expires_in_seconds=3600))
+        if result is None:
+            return multiple()
+        for hold in result.items:
+            self.model.holds.setdefault(hold.message_id, ModelHold(category, PRICES[category], hold.expires_at))
+        return multiple(*message_ids)
+
+    @rule(message_id=held_messages | st.sampled_from(MESSAGES), meta=st.sampled_from([None, "marketing", "free"]))
+    def settle(self, message_id: str, meta: str | None) -> None:
+        held = self.model.holds.get(message_id)
+        now = self.clock.now() + timedelta(seconds=1)  # `attempt` moves the clock on first
+        expected: type[BillingError] | None = None
+        if held is None:
+            expected = NotFoundError
+        elif held.status in ("voided", "expired") or (held.status == "held" and now >= held.expires_at):
+            expected = InvalidStateError
+        category = "marketing" if meta == "marketing" else None
+        pricing_type = "free_customer_service" if meta == "free" else None
+        work = self.platform.settle(self.tenant, message_id, category=category, pricing_type=pricing_type)
+        settled = self.attempt(expected, work)
+        if settled is None or held is None or held.status == "settled":
+            return
+        price = ZERO if meta == "free" else PRICES[category or held.category]
+        charged = min(price, self.model.available + held.amount)
+        assert (settled.charged.amount, settled.shortfall.amount) == (charged, price - charged)  # type: ignore[union-attr]
+        held.status = "settled"
+        self.model.balance -= charged
+        if charged:
+            self.model.charged[message_id] = charged
+
+    @rule(message_id=held_messages | st.sampled_from(MESSAGES))
+    def void_hold(self, message_id: str) -> None:
+        held = self.model.holds.get(message_id)
+        now = self.clock.now() + timedelta(seconds=1)
+        expected: type[BillingError] | None = None
+        if held is None:
+            expected = NotFoundError
+        elif held.status == "settled":
+            expected = InvalidStateError
+        voided = self.attempt(expected, self.platform.void(self.tenant, message_id))
+        if voided is not None and held is not None and held.status == "held":
+            held.status = "expired" if now >= held.expires_at else "voided"
+            held.swept = True
+
+    @rule(seconds=st.sampled_from([3, 60, 7200]))
+    def time_passes(self, seconds: int) -> None:
+        self.clock.advance(timedelta(seconds=seconds))
+
+    @rule()
+    def sweep(self) -> None:
+        """Sweeps every tenant's due holds (other examples' too, on a shared database): until none is left."""
+        while self.attempt(None, self.platform.expire_holds()) == 500:
+            pass
+        now = self.clock.now()
+        for held in self.model.holds.values():
+            if held.status == "held" and now >= held.expires_at:
+                held.status, held.swept = "expired", True
 
     # After every step --------------------------------------------------------------------------
 
@@ -239,11 +371,13 @@ class WalletLife(RuleBasedStateMachine):
                 break
         requests = await self.operator.topup_requests(self.tenant, page_size=100)
         invoices = await self.operator.invoices(self.tenant, page_size=100)
+        holds = await self.operator.holds(self.tenant, page_size=100)
         return World(
             await self.operator.wallet(self.tenant),
             tuple(reversed(ledger)),
             tuple(sorted(requests.items, key=lambda r: r.id)),
             tuple(sorted(invoices.items, key=lambda i: i.id)),
+            tuple(sorted(holds.items, key=lambda h: h.message_id)),
         )
 
     @invariant()
@@ -273,6 +407,24 @@ class WalletLife(RuleBasedStateMachine):
         assert {r.id: r.status.value for r in world.requests} == self.model.requests
         assert {i.id: i.status.value for i in world.invoices} == self.model.invoices
 
+        # Holds: `held` is the sum of the open ones (an unswept hold past expires_at still counts), the model
+        # predicts each one's status, and each settled billable hold is exactly one charge row.
+        open_holds = sum((h.amount.amount for h in world.holds if h.status.value == "held"), ZERO)
+        assert world.wallet.held.amount == open_holds == self.model.held
+        assert world.wallet.available.amount >= 0
+        expired_by_time = {"held", "expired"}
+        for hold in world.holds:
+            predicted = self.model.holds[hold.message_id]
+            assert hold.status.value == predicted.status or (
+                {hold.status.value, predicted.status} <= expired_by_time and not predicted.swept
+            ), (hold, predicted)
+            if hold.status.value == "settled" and hold.charged is not None and hold.charged.is_positive:
+                assert charges[hold.message_id] == hold.charged.amount
+                assert [
+                    r.id for r in world.ledger if r.reference_id == hold.message_id and r.kind is EntryKind.CHARGE
+                ] == [hold.transaction_id]
+        assert {h.message_id for h in world.holds} == set(self.model.holds)
+
 
 @pytest.fixture
 def loop() -> Iterator[asyncio.Runner]:
@@ -293,14 +445,14 @@ def backend(request: pytest.FixtureRequest, loop: asyncio.Runner) -> Iterator[Ba
     clock = ManualClock()
     if request.param == "memory":
         store = InMemoryStore()
-        runtime = Runtime(clock, RandomIds(), BillingSettings())
+        runtime = Runtime(clock, RandomIds(), BillingSettings(), PhonenumbersCountry())
         yield Backend(BillingService(lambda: InMemoryUnitOfWork(store), runtime, EVENT_HANDLERS), clock, examples=100)
         return
     # One database for the whole run (each example has its own clinic); the engine's pool lives on
     # `loop`, like every unit of work of the run.
     engine = create_engine(request.getfixturevalue("database_url"))
     try:
-        runtime = Runtime(clock, RandomIds(), BillingSettings())
+        runtime = Runtime(clock, RandomIds(), BillingSettings(), PhonenumbersCountry())
         yield Backend(BillingService(lambda: SqlAlchemyUnitOfWork(engine), runtime, EVENT_HANDLERS), clock, examples=25)
     finally:
         loop.run(engine.dispose())

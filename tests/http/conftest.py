@@ -42,7 +42,10 @@ def container(request: pytest.FixtureRequest, settings: Settings, clock: Ticking
 
 @pytest.fixture
 async def client(container: Container) -> AsyncIterator[AsyncTestClient[Any]]:
-    async with AsyncTestClient(create_app(container, deliver_email=False)) as test_client:
+    # No background sweeper: tests also drive the container's service from their own event loop, and the
+    # test client runs the app (and its lifespan) on another; test_hold_expiry.py tests the sweeper.
+    app = create_app(container, deliver_email=False, expire_holds=False)
+    async with AsyncTestClient(app) as test_client:
         yield test_client
 
 

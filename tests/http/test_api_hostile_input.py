@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import attrs
 import pytest
 from api_support import (
@@ -88,6 +89,30 @@ async def _a_card_in_force(api: Api) -> dict[str, str]:
     response = await api.post("/rate-cards", OPERATOR, SMALL_CARD)
     assert response.status_code == 201, response.text
     return {}
+
+
+US_NUMBER = "+14155552671"
+HELD_MESSAGE = "wamid.HBgL/+=="
+
+
+async def _a_card_and_money(api: Api) -> dict[str, str]:
+    await _a_card_in_force(api)
+    return await _funded_wallet(api)
+
+
+async def _an_open_hold(api: Api) -> dict[str, str]:
+    params = await _a_card_and_money(api)
+    body = {"message_id": HELD_MESSAGE, "category": "marketing", "recipient": US_NUMBER}
+    response = await api.post(f"/wallets/{CLINIC}/holds", OPERATOR, body)
+    assert response.status_code == 201, response.text
+    return params
+
+
+async def _a_frozen_wallet(api: Api) -> dict[str, str]:
+    params = await _funded_wallet(api)
+    response = await api.post(f"/wallets/{CLINIC}/freeze", OPERATOR, {"reason": "audit"})
+    assert response.status_code == 200, response.text
+    return params
 
 
 async def _existing_contact(api: Api) -> dict[str, str]:
@@ -229,6 +254,78 @@ ROUTES: dict[str, Route] = {
         refused=(CLINIC_WITHOUT_PERMISSIONS,),
         read_only=True,
     ),
+    "place_hold": Route(
+        "POST",
+        "/wallets/{tenant_id}/holds",
+        OPERATOR,
+        {"message_id": "wamid.HBgM/+==", "category": "marketing", "recipient": US_NUMBER, "window": "none"},
+        201,
+        _a_card_and_money,
+        single_line=("message_id", "category", "recipient", "window"),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
+    "place_holds": Route(
+        "POST",
+        "/wallets/{tenant_id}/holds/batch",
+        OPERATOR,
+        {
+            "messages": [
+                {"message_id": "wamid.1", "category": "marketing", "recipient": US_NUMBER},
+                {"message_id": "wamid.2", "category": "marketing", "recipient": US_NUMBER, "window": "none"},
+            ],
+            "expires_in_seconds": 600,
+        },
+        201,
+        _a_card_and_money,
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
+    "settle_hold": Route(
+        "POST",
+        "/wallets/{tenant_id}/holds/settle",
+        OPERATOR,
+        {"message_id": HELD_MESSAGE, "category": "marketing", "pricing_type": "regular", "billable": True},
+        200,
+        _an_open_hold,
+        single_line=("message_id", "category", "pricing_type"),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
+    "void_hold": Route(
+        "POST",
+        "/wallets/{tenant_id}/holds/void",
+        OPERATOR,
+        {"message_id": HELD_MESSAGE},
+        200,
+        _an_open_hold,
+        single_line=("message_id",),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
+    "freeze_wallet": Route(
+        "POST",
+        "/wallets/{tenant_id}/freeze",
+        OPERATOR,
+        {"reason": "Chargeback\nunder review"},
+        200,
+        _funded_wallet,
+        multiline=("reason",),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
+    "unfreeze_wallet": Route(
+        "POST",
+        "/wallets/{tenant_id}/unfreeze",
+        OPERATOR,
+        None,
+        200,
+        _a_frozen_wallet,
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
+    "set_wallet_settings": Route(
+        "PUT",
+        "/wallet/settings",
+        CLINIC_MANAGER,
+        {"marketing_reserve": "5.00"},
+        200,
+        _nothing,
+    ),
 }
 BODY_ROUTES = {operation: route for operation, route in ROUTES.items() if route.body is not None}
 POST_ROUTES = {operation: route for operation, route in ROUTES.items() if route.method == "POST"}
@@ -247,7 +344,8 @@ def _raw(body: dict[str, Any]) -> bytes:
 
 
 async def _state(api: Api) -> list[tuple[int, Any]]:
-    """Everything a write could change, as the operator sees it: requests, invoices, ledger, contact, cards."""
+    """Everything a write could change, as the operator sees it: requests, invoices, ledger, contact, cards, holds
+    and settings."""
     paths = [
         f"/rate-cards?tenant_id={CLINIC}",
         f"/wallet/topup-requests?tenant_id={CLINIC}",
@@ -255,6 +353,8 @@ async def _state(api: Api) -> list[tuple[int, Any]]:
         f"/wallets/{CLINIC}",
         f"/wallets/{CLINIC}/transactions",
         f"/contact?tenant_id={CLINIC}",
+        f"/wallets/{CLINIC}/holds",
+        f"/wallet/settings?tenant_id={CLINIC}",
     ]
     responses = [await api.get(path, OPERATOR) for path in paths]
     return [(response.status_code, response.json()) for response in responses]
@@ -449,9 +549,20 @@ async def test_the_body_table_covers_every_operation_with_a_request_body(api: Ap
 # 3. An idempotent replay never skips the permission check ----------------------------------------
 
 
+def _strings(value: Any) -> list[str]:
+    """Every string in a JSON value, nested ones too (a batch answers a list of holds)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
 def _leaks(first: Response, path: str) -> list[str]:
     """Values of the stored answer a refusal must not repeat (the path's ids and the tenant aside)."""
-    values = [value for value in first.json().values() if isinstance(value, str) and len(value) >= 8]
+    values = [value for value in _strings(first.json()) if len(value) >= 8]
     return [value for value in values if value not in path and value not in (CLINIC, ROOT)]
 
 
@@ -615,7 +726,8 @@ async def _asgi(api: Api, method: str, path: str, headers: list[tuple[str, str]]
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    await api.client.app(scope, receive, send)
+    # On the client's own event loop (its portal's thread), where the app's lifespan opened the database pool.
+    await anyio.to_thread.run_sync(api.client.blocking_portal.call, api.client.app, scope, receive, send)
     (start,) = [message for message in sent if message["type"] == "http.response.start"]
     content = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
     return Response(start["status"], headers=start["headers"], content=content)

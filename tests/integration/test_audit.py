@@ -48,3 +48,27 @@ async def test_audit_names_each_kind_of_drift_and_nothing_else(database_url: str
         _row(connection, "bad-newest", newest, "15.00", "14.00")
 
     assert await audit_wallets(engine) == ["bad-cache", "bad-newest", "broken-chain"]
+
+
+def _hold(connection: psycopg.Connection[tuple[object, ...]], tenant: str, message_id: str, status: str) -> None:
+    connection.execute(
+        "INSERT INTO holds (tenant_id, id, message_id, status, recipient, country, market, category, tier,"
+        " rate_card_id, unit_price, amount, message_window, currency, created_at, expires_at)"
+        " VALUES (%s, %s, %s, %s, '+14155552671', 'US', 'North America', 'utility', 1, %s, 2.00, 2.00,"
+        " 'outside', 'USD', now(), now() + interval '1 hour')",
+        (tenant, uuid.uuid4(), message_id, status, uuid.uuid4()),
+    )
+
+
+@pytest.mark.postgres
+async def test_audit_names_a_wallet_whose_held_is_not_its_open_holds(database_url: str, engine: AsyncEngine) -> None:
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        for tenant in ("holding", "over-held", "under-held"):
+            wallet = _wallet(connection, tenant, "10.00")
+            _row(connection, tenant, wallet, "10.00", "10.00")
+            _hold(connection, tenant, "wamid.open", "held")
+            _hold(connection, tenant, "wamid.closed", "voided")  # a closed hold holds nothing
+        connection.execute("UPDATE wallets SET held = 2.00 WHERE tenant_id = 'holding'")
+        connection.execute("UPDATE wallets SET held = 4.00 WHERE tenant_id = 'over-held'")  # counts the void
+
+    assert await audit_wallets(engine) == ["over-held", "under-held"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
@@ -145,7 +145,9 @@ def test_a_wallet_balance_never_goes_below_zero(db: Db, statement: str) -> None:
     add_wallet(db, "clinic-a", "0.00")
     with pytest.raises(errors.CheckViolation) as refused:
         db.execute(statement)
-    assert refused.value.diag.constraint_name == "ck_wallets_balance_non_negative"
+    # PostgreSQL checks a table's constraints in name order: with nothing held, the covers-held check (which
+    # implies the other) is the one that speaks. Either means insufficient_funds to the caller.
+    assert refused.value.diag.constraint_name in {"ck_wallets_balance_covers_held", "ck_wallets_balance_non_negative"}
     assert count(db, "SELECT min(balance) FROM wallets") == 0
 
 
@@ -159,3 +161,127 @@ def test_a_ledger_row_never_records_a_negative_balance(db: Db) -> None:
             (wallet_id,),
         )
     assert refused.value.diag.constraint_name == "ck_wallet_transactions_balance_after_non_negative"
+
+
+def add_hold(
+    db: Db, tenant_id: str, message_id: str, amount: str = "0.05", status: str = "held", **columns: object
+) -> uuid.UUID:
+    hold_id = uuid.uuid4()
+    values: dict[str, object] = {
+        "tenant_id": tenant_id,
+        "id": hold_id,
+        "message_id": message_id,
+        "status": status,
+        "recipient": "\u20263210",
+        "country": "IN",
+        "market": "India",
+        "category": "utility",
+        "tier": 1,
+        "rate_card_id": uuid.uuid4(),
+        "unit_price": amount,
+        "amount": amount,
+        "message_window": "none",
+        "currency": "USD",
+        "created_at": AT,
+        "expires_at": AT + timedelta(days=30),
+        **columns,
+    }
+    db.execute(
+        f"INSERT INTO holds ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})",  # type: ignore[arg-type]
+        list(values.values()),
+    )
+    return hold_id
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE wallets SET held = 100.01",  # more held than the balance
+        "UPDATE wallets SET balance = 4.99",  # a debit below what is held
+        "UPDATE wallets SET held = -0.01",
+    ],
+)
+def test_a_wallet_never_holds_more_than_its_balance(db: Db, statement: str) -> None:
+    add_wallet(db, "clinic-a", "100.00")
+    db.execute("UPDATE wallets SET held = 5.00")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(statement)
+    assert refused.value.diag.constraint_name == "ck_wallets_balance_covers_held"
+    assert db.execute("SELECT balance, held FROM wallets").fetchall() == [(100, 5)]
+
+
+def test_a_wallet_is_active_or_frozen(db: Db) -> None:
+    add_wallet(db, "clinic-a")
+    db.execute("UPDATE wallets SET status = 'frozen', frozen_reason = 'unpaid invoices'")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute("UPDATE wallets SET status = 'closed'")
+    assert refused.value.diag.constraint_name == "ck_wallets_status"
+
+
+def test_one_hold_per_message_id_and_tenant(db: Db) -> None:
+    add_wallet(db, "clinic-a")
+    add_wallet(db, "clinic-b")
+    add_hold(db, "clinic-a", "wamid.HBgM+/=")
+    add_hold(db, "clinic-b", "wamid.HBgM+/=")  # another tenant's own message id
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_hold(db, "clinic-a", "wamid.HBgM+/=", status="voided")  # whatever the status
+    assert refused.value.diag.constraint_name == "ux_holds_message"
+    assert count(db, "SELECT count(*) FROM holds") == 2
+
+
+def test_a_hold_belongs_to_a_wallet(db: Db) -> None:
+    with pytest.raises(errors.ForeignKeyViolation) as refused:
+        add_hold(db, "clinic-without-wallet", "message-1")
+    assert refused.value.diag.constraint_name == "fk_holds_tenant_id_wallets"
+
+
+@pytest.mark.parametrize(
+    ("columns", "constraint"),
+    [
+        ({"status": "pending"}, "ck_holds_status"),
+        ({"category": "marketing_lite"}, "ck_holds_category"),
+        ({"amount": "-0.05"}, "ck_holds_amount_non_negative"),
+        ({"charged": "-0.01", "shortfall": "0"}, "ck_holds_charged_non_negative"),
+        ({"shortfall": "-0.01"}, "ck_holds_charged_non_negative"),
+        ({"status": "settled"}, "ck_holds_settled_has_charge"),
+        ({"expires_at": AT}, "ck_holds_expires_after_created"),
+    ],
+)
+def test_a_hold_row_keeps_its_rules(db: Db, columns: dict[str, object], constraint: str) -> None:
+    add_wallet(db, "clinic-a")
+    with pytest.raises(errors.CheckViolation) as refused:
+        add_hold(db, "clinic-a", "message-1", **columns)
+    assert refused.value.diag.constraint_name == constraint
+
+
+def test_a_price_snapshot_is_only_on_a_charge(db: Db) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(
+            "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+            " reference_id, created_at, price) VALUES ('clinic-a', gen_random_uuid(), %s, 'refund', 1.00, 'USD',"
+            " 101.00, 'message-1', now(), '{}')",
+            (wallet_id,),
+        )
+    assert refused.value.diag.constraint_name == "ck_wallet_transactions_price_on_charge"
+
+
+def test_the_ledger_stays_append_only_with_its_price_column(db: Db) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    db.execute(
+        "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+        " reference_id, created_at, price) VALUES ('clinic-a', gen_random_uuid(), %s, 'charge', -0.05, 'USD',"
+        " 99.95, 'message-1', now(), '{\"unit_price\": \"0.05\"}')",
+        (wallet_id,),
+    )
+    with pytest.raises(errors.InsufficientPrivilege, match="append-only"):
+        db.execute("UPDATE wallet_transactions SET price = NULL")
+
+
+def test_a_marketing_reserve_is_never_negative(db: Db) -> None:
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(
+            "INSERT INTO wallet_settings (tenant_id, currency, marketing_reserve, updated_by, updated_at)"
+            " VALUES ('clinic-a', 'USD', -1.00, 'user-1', now())"
+        )
+    assert refused.value.diag.constraint_name == "ck_wallet_settings_marketing_reserve_non_negative"

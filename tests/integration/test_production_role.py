@@ -45,10 +45,13 @@ from billing.application.runtime import RandomIds, Runtime
 from billing.application.service import BillingService, BillingSession
 from billing.application.settings import BillingSettings
 from billing.container import EVENT_HANDLERS
-from billing.domain.errors import BillingError, InvalidStateError
+from billing.domain.errors import BillingError, InvalidStateError, LaneClosedError, WalletFrozenError
+from billing.domain.hold import HoldStatus
 from billing.domain.invoice import Invoice, InvoiceStatus
+from billing.domain.ledger import EntryKind
 from billing.domain.pricing import Category, RateCard
 from billing.domain.topup import TopupStatus
+from billing.domain.wallet import WalletStatus
 from billing.entrypoints.http.idempotency import fingerprint
 
 pytestmark = pytest.mark.postgres
@@ -392,6 +395,70 @@ async def quote_on_the_card_in_force(world: RoleWorld) -> None:
     assert (str(quoted.available), quoted.sufficient) == ("40.00", True)
     fresh = await world.clinic("clinic-new").quote("utility", ["+919876543210"])  # opens its wallet
     assert (str(fresh.total), fresh.sufficient) == ("0.0014", False)
+
+
+async def _messages_priced(world: RoleWorld, balance: str = "10.00") -> None:
+    """A default card pricing utility and marketing messages to every country at 0.05, and money to spend."""
+    rates = [{"market": "Rest", "category": category, "unit_price": "0.05"} for category in ("utility", "marketing")]
+    await world.operator.create_rate_card("Card", world.clock.now() - timedelta(days=1), {"*": "Rest"}, rates)
+    await world.funded(balance)
+
+
+@write_path("hold", "hold_batch", "settle", "void", "get_hold", "holds", "expire_holds")
+async def holds_placed_settled_voided_and_expired(world: RoleWorld) -> None:
+    await _messages_priced(world)
+    platform = world.operator
+    number = "+14155552671"
+    first = await platform.hold(CLINIC, "wamid.1", "utility", number)
+    batch = await platform.hold_batch(
+        CLINIC, [{"message_id": f"wamid.{n}", "category": "marketing", "recipient": number} for n in (2, 3)]
+    )
+    short = await platform.hold(CLINIC, "wamid.4", "utility", number, expires_in_seconds=60)
+    assert (first.created, batch.created, str(batch.total)) == (True, True, "0.10")
+    assert (await platform.settle(CLINIC, "wamid.1")).status == HoldStatus.SETTLED
+    assert (await platform.void(CLINIC, "wamid.2")).status == HoldStatus.VOIDED
+    world.clock.advance(timedelta(minutes=2))
+    assert await platform.expire_holds() == 1  # the sweeper's advisory lock needs no grant
+    assert (await platform.get_hold(CLINIC, short.hold.id)).status == HoldStatus.EXPIRED
+    assert [hold.message_id for hold in (await platform.holds(CLINIC, status="held")).items] == ["wamid.3"]
+    wallet = await world.clinic().wallet()
+    assert (str(wallet.balance), str(wallet.held)) == ("9.95", "0.05")
+    assert await audit_wallets(world.engine) == []
+
+
+@write_path("freeze", "unfreeze")
+async def freeze_then_unfreeze(world: RoleWorld) -> None:
+    await world.funded("10.00")
+    frozen = await world.operator.freeze(CLINIC, "unpaid subscription")
+    assert (frozen.status, frozen.frozen_reason) == (WalletStatus.FROZEN, "unpaid subscription")
+    with pytest.raises(WalletFrozenError):
+        await world.operator.charge(CLINIC, "1.00", "wamid.1")
+    await world.operator.unfreeze(CLINIC)
+    wallet = await world.clinic().wallet()
+    assert (wallet.status, wallet.frozen_reason) == (WalletStatus.ACTIVE, None)
+
+
+@write_path("settings", "set_settings")
+async def settings_saved_replaced_and_read_by_a_hold(world: RoleWorld) -> None:
+    await _messages_priced(world)
+    assert str((await world.clinic().settings()).marketing_reserve) == "0.00"
+    await world.clinic().set_settings("5.00")
+    await world.operator.set_settings("9.97", tenant_id=CLINIC)  # a PUT replaces the whole
+    saved = await world.clinic().settings()
+    assert (str(saved.marketing_reserve), saved.updated_by) == ("9.97", "operator-1")
+    with pytest.raises(LaneClosedError):  # 10.00 - 0.05 would leave less than the reserve
+        await world.operator.hold(CLINIC, "wamid.1", "marketing", "+14155552671")
+
+
+@write_path("statement")
+async def statement_of_this_month(world: RoleWorld) -> None:
+    await world.funded("40.00")
+    await world.operator.charge(CLINIC, "1.00", "wamid.1")
+    statement = await world.clinic().statement()
+    assert [(entry.kind, str(entry.balance_after)) async for entry in statement.entries()] == [
+        (EntryKind.TOPUP, "40.00"),
+        (EntryKind.CHARGE, "39.00"),
+    ]
 
 
 @write_path()

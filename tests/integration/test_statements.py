@@ -78,7 +78,11 @@ async def test_a_refused_charge_sends_one_statement(operator: BillingSession, st
     with pytest.raises(InsufficientFundsError):
         await operator.charge("clinic-a", "1.01", "message-1")
 
-    assert len(statements) == 1, statements
+    # The refusal is decided in the charge's one statement; only then is it explained (a held message id? the
+    # wallet's funds), as the domain words it.
+    assert len(statements) == 3, statements
+    assert "UPDATE wallets" in statements[0]
+    assert ["FROM holds" in statements[1], "FROM wallets" in statements[2]] == [True, True]
 
 
 async def test_reading_a_wallet_never_touches_the_ledger(
@@ -124,9 +128,10 @@ async def test_a_quote_sends_the_same_few_statements_for_1_and_for_1000_recipien
     thousand = await operator.quote("marketing", [patterns[i % 4].format(i) for i in range(1000)], tenant_id="clinic-a")
 
     assert (len(one.items), len(thousand.items), str(thousand.total)) == (1, 1000, "10.00")
-    # The card in force, the month's counts of the markets involved, the wallet: never one per recipient.
-    assert len(statements) == len(for_one) <= 4, statements
-    assert sum("rate_cards" in s for s in statements) == 1, statements
+    # Which card is in force, the month's counts of the markets involved, the wallet: never one per recipient.
+    # The card itself is read once per process (cards are immutable): the first quote reads it, the second not.
+    assert len(statements) == len(for_one) - 1 == 3, statements
+    assert [sum("rate_cards" in s for s in sent) for sent in (for_one, statements)] == [2, 1], statements
     assert sum("message_counts" in s for s in statements) == 1, statements
     assert sum("FROM wallets" in s for s in statements) == 1, statements
 
@@ -152,3 +157,80 @@ async def test_mark_paid_sends_six_statements(
         for table in ("UPDATE invoices", "UPDATE topup_requests", "wallets", "INSERT INTO wallet_transactions")
     )
     assert ["billing_contacts" in paying[4], "outbox_messages" in paying[5]] == [True, True]
+
+
+@pytest.fixture
+def messaging(engine: AsyncEngine) -> BillingSession:
+    """The platform's messaging module, on a service that can price numbers."""
+    billing = BillingService(
+        lambda: SqlAlchemyUnitOfWork(engine),
+        Runtime(SystemClock(), RandomIds(), BillingSettings(), countries=PhonenumbersCountry()),
+        EVENT_HANDLERS,
+    )
+    return billing.as_platform("messaging")
+
+
+async def _priced(messaging: BillingSession, balance: str = "100.00") -> None:
+    rates = [{"market": "Rest", "category": category, "unit_price": "0.05"} for category in ("utility", "marketing")]
+    await messaging.create_rate_card("Default", datetime(2026, 1, 1, tzinfo=UTC), {"*": "Rest"}, rates)
+    await messaging.adjust("clinic-a", balance, "opening balance")
+
+
+async def test_a_hold_is_placed_in_one_statement(messaging: BillingSession, statements: list[str]) -> None:
+    await _priced(messaging)
+    statements.clear()
+
+    placed = await messaging.hold("clinic-a", "wamid.1", "utility", "+14155552671")
+    placing = list(statements)
+    statements.clear()
+    again = await messaging.hold("clinic-a", "wamid.1", "utility", "+14155552671")
+
+    assert (placed.created, again.created, again.hold) == (True, False, placed.hold)
+    # Which card is in force (and, the first time in the process, the card itself) and the month's count price it;
+    # then one statement checks the freeze, the funds, the lane, the message id and moves `held` with the new row
+    # (or answers the earlier hold).
+    assert len(placing) == 4, placing
+    assert ["rate_cards" in placing[0], "rate_cards" in placing[1], "message_counts" in placing[2]] == [True] * 3
+    assert all(part in placing[3] for part in ("UPDATE wallets", "INSERT INTO holds", "wallet_settings"))
+    assert len(statements) == 3, statements
+
+
+async def test_a_batch_of_1000_holds_sends_seven_statements(messaging: BillingSession, statements: list[str]) -> None:
+    await _priced(messaging)
+    messages = [
+        {"message_id": f"wamid.{i}", "category": "marketing" if i % 2 else "utility", "recipient": "+14155552671"}
+        for i in range(1000)
+    ]
+    statements.clear()
+
+    batch = await messaging.hold_batch("clinic-a", messages)
+
+    assert (len(batch.items), str(batch.total)) == (1000, "50.00")
+    # Which card is in force and the card (read once per process), the two categories' counts, the earlier holds
+    # and charges of these ids, then one statement moves `held` by the total and inserts the thousand rows (one
+    # array per column): never one per message.
+    assert len(statements) == 7, statements
+    assert sum("INSERT INTO holds" in s for s in statements) == 1, statements
+    assert (await messaging.wallet("clinic-a")).held.amount == 50
+
+
+async def test_settle_sends_three_statements_and_void_two(messaging: BillingSession, statements: list[str]) -> None:
+    await _priced(messaging)
+    await messaging.hold("clinic-a", "wamid.1", "utility", "+14155552671")
+    await messaging.hold("clinic-a", "wamid.2", "utility", "+14155552671")
+    statements.clear()
+
+    settled = await messaging.settle("clinic-a", "wamid.1")
+    settling = list(statements)
+    statements.clear()
+    voided = await messaging.void("clinic-a", "wamid.2")
+
+    assert (settled.status, voided.status) == ("settled", "voided")
+    # The hold's row then its wallet's, locked in one statement; one statement closes the hold, moves `held` and
+    # `balance` and appends the charge row; the tier's counter.
+    assert len(settling) == 3, settling
+    assert "FOR NO KEY UPDATE" in settling[0]
+    assert all(part in settling[1] for part in ("UPDATE holds", "UPDATE wallets", "INSERT INTO wallet_transactions"))
+    assert "message_counts" in settling[2]
+    assert len(statements) == 2, statements
+    assert all(part in statements[1] for part in ("UPDATE holds", "UPDATE wallets"))

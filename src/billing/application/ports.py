@@ -16,12 +16,14 @@ from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
 from billing.domain.contact import BillingContact
 from billing.domain.events import DomainEvent
+from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.pricing import Category, RateCard
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
+from billing.domain.wallet_settings import WalletSettings
 
 
 class ConcurrencyConflictError(Exception):
@@ -52,6 +54,14 @@ class IdGenerator(Protocol):
 class ChargeAttempt:
     entry: LedgerEntry | None  # the new charge row
     earlier: LedgerEntry | None  # the charge that already holds this reference
+
+
+@attrs.frozen
+class StatementLine:
+    """One ledger row of a statement, and where the next chunk starts after it (opaque to the caller)."""
+
+    entry: LedgerEntry
+    cursor: object
 
 
 class WalletRepository(Protocol):
@@ -87,6 +97,97 @@ class WalletRepository(Protocol):
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money: ...
 
     async def list_entries(self, tenant_id: str, page: PageRequest) -> Page[LedgerEntry]: ...
+
+    async def charged(self, tenant_id: str, reference_ids: Sequence[str]) -> set[str]:
+        """Which of these references already have a `charge` row (a message id is its charge's reference)."""
+        ...
+
+    async def funds(self, tenant_id: str) -> Funds | None:
+        """The wallet's money as the hold rules see it (its marketing reserve included); None without a wallet."""
+        ...
+
+    async def save_status(self, wallet: Wallet) -> None:
+        """Store a frozen or unfrozen wallet's status and reason (nothing else of it)."""
+        ...
+
+    async def statement(
+        self, tenant_id: str, start: datetime, end: datetime, after: object | None, limit: int
+    ) -> list[StatementLine]:
+        """Up to `limit` ledger rows created in [start, end), oldest first, after the line whose cursor is `after`.
+        Rows are appended, never changed, so a statement read in chunks is the statement read at once."""
+        ...
+
+
+@attrs.frozen
+class HoldPlacement:
+    hold: Hold | None  # the new hold
+    earlier: Hold | None  # the hold this message id already had
+
+
+@attrs.frozen
+class LockedHold:
+    hold: Hold
+    funds: Funds  # its wallet's, read under the wallet's row lock
+
+
+@attrs.frozen
+class HoldFilter:
+    status: HoldStatus | None = None
+    category: Category | None = None
+    message_id: str | None = None
+
+
+class HoldRepository(Protocol):
+    """Holds (contract v2 §9) and the `held` they keep on their wallet's row. Whatever changes a hold's status
+    changes `held` in the same step, so `held` is always the sum of the open holds."""
+
+    async def place(self, hold: Hold) -> HoldPlacement:
+        """One step: add the hold and its amount to `held` when the wallet is active, `available` covers it, a
+        marketing hold leaves the marketing reserve, and its message id has neither a hold nor a charge. Else
+        the message id's earlier hold, or neither (nothing changed: the caller finds out why)."""
+        ...
+
+    async def place_batch(self, holds: Sequence[Hold]) -> bool:
+        """All the holds and their total on `held`, or nothing (False) when the freeze, funds or lane rule
+        refuses their total (marketing first). Raises ConcurrencyConflictError when one of their message ids was
+        held or charged meanwhile."""
+        ...
+
+    async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]: ...
+
+    async def get(self, tenant_id: str, hold_id: UUID) -> Hold | None: ...
+
+    async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
+        """The hold's row, then its wallet's, locked until the unit of work ends (always in that order: the
+        sweeper takes them so too), with the wallet's funds."""
+        ...
+
+    async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
+        """A hold settled: its row, `held` less its amount, and the charge (balance and ledger row) if any."""
+        ...
+
+    async def save_released(self, hold: Hold) -> None:
+        """A hold voided or expired: its row, and `held` less its amount."""
+        ...
+
+    async def expire_due(self, now: datetime, limit: int) -> int:
+        """Expire up to `limit` open holds whose `expires_at` <= now, skipping any another unit has locked, and
+        take them off their wallets' `held`; how many were expired."""
+        ...
+
+    async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
+        """Newest first."""
+        ...
+
+
+class WalletSettingsRepository(Protocol):
+    async def get(self, tenant_id: str) -> WalletSettings | None:
+        """None: the tenant never saved any (the defaults apply)."""
+        ...
+
+    async def save(self, settings: WalletSettings) -> None:
+        """Insert or replace the tenant's settings."""
+        ...
 
 
 class TopupRequestRepository(Protocol):
@@ -251,6 +352,12 @@ class UnitOfWork(Protocol):
 
     @property
     def message_counts(self) -> MessageCountRepository: ...
+
+    @property
+    def holds(self) -> HoldRepository: ...
+
+    @property
+    def wallet_settings(self) -> WalletSettingsRepository: ...
 
     @property
     def events(self) -> Sequence[DomainEvent]:

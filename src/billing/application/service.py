@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Protocol, TypeVar, cast
 from uuid import UUID
 
@@ -22,6 +22,25 @@ from billing.application.handlers.contacts import (
     SetBillingContact,
     get_billing_contact,
     set_billing_contact,
+)
+from billing.application.handlers.holds import (
+    ExpireHolds,
+    GetHold,
+    HoldBatch,
+    HoldMessage,
+    HoldResult,
+    ListHolds,
+    PlaceHold,
+    PlaceHolds,
+    SettleHold,
+    VoidHold,
+    expire_holds,
+    get_hold,
+    list_holds,
+    place_hold,
+    place_holds,
+    settle_hold,
+    void_hold,
 )
 from billing.application.handlers.invoices import (
     CreateSubscriptionInvoice,
@@ -55,26 +74,40 @@ from billing.application.handlers.topups import (
     reject_topup,
     request_topup,
 )
+from billing.application.handlers.wallet_settings import (
+    GetWalletSettings,
+    PutWalletSettings,
+    get_wallet_settings,
+    put_wallet_settings,
+)
 from billing.application.handlers.wallets import (
     AdjustWallet,
     ChargeResult,
     ChargeWallet,
+    FreezeWallet,
     RefundCharge,
+    UnfreezeWallet,
     adjust_wallet,
     charge_wallet,
+    freeze_wallet,
     refund_charge,
+    unfreeze_wallet,
 )
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import UnitOfWork, UnitOfWorkFactory
+from billing.application.ports import HoldFilter, StatementLine, UnitOfWork, UnitOfWorkFactory
 from billing.application.runtime import Runtime, run_in_unit_of_work
+from billing.application.statements import CHUNK as STATEMENT_CHUNK
+from billing.application.statements import ReadStatement, Statement, StatementPeriod, read_statement
 from billing.domain.contact import BillingContact
 from billing.domain.events import DomainEvent
+from billing.domain.hold import Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
 from billing.domain.money import Money, Scale
-from billing.domain.pricing import RateCard, parse_category, parse_window
+from billing.domain.pricing import Category, RateCard, parse_category, parse_window
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
+from billing.domain.wallet_settings import WalletSettings
 
 C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
@@ -152,12 +185,20 @@ class BillingService:
                     log.exception("a subscriber of %s failed", type(event).__name__)
 
     def money(
-        self, value: object, *, field: str = "amount", allow_negative: bool = False, scale: Scale = Scale.MINOR
+        self,
+        value: object,
+        *,
+        field: str = "amount",
+        allow_negative: bool = False,
+        allow_zero: bool = False,
+        scale: Scale = Scale.MINOR,
     ) -> Money:
         """A caller's amount in the wallets' currency: each entry point parses its input once, here. Top-ups and
         invoices have the currency's minor digits; charges, refunds and adjustments message scale (4 digits)."""
         currency = self.runtime.settings.currency
-        return Money.parse(value, currency, field=field, allow_negative=allow_negative, scale=scale)
+        return Money.parse(
+            value, currency, field=field, allow_negative=allow_negative, allow_zero=allow_zero, scale=scale
+        )
 
     def acting_as(self, caller: Caller) -> BillingSession:
         return BillingSession(self, caller)
@@ -182,11 +223,17 @@ class BillingSession:
         return await self.service.execute(handler, cmd, self.caller)
 
     def _money(
-        self, value: object, field: str = "amount", *, allow_negative: bool = False, scale: Scale = Scale.MINOR
+        self,
+        value: object,
+        field: str = "amount",
+        *,
+        allow_negative: bool = False,
+        allow_zero: bool = False,
+        scale: Scale = Scale.MINOR,
     ) -> Money:
         if isinstance(value, Money):
             return value
-        return self.service.money(value, field=field, allow_negative=allow_negative, scale=scale)
+        return self.service.money(value, field=field, allow_negative=allow_negative, allow_zero=allow_zero, scale=scale)
 
     # Wallets and their ledgers
     async def wallet(self, tenant_id: str | None = None) -> Wallet:
@@ -356,3 +403,109 @@ class BillingSession:
         parsed, free_reason = parse_category(category)
         cmd = QuoteMessages(parsed, tuple(recipients), parse_window(window), tenant_id, free_reason)
         return await self.run(quote_messages, cmd)
+
+    # Holds (contract v2 §9): the messaging module reserves, settles and voids as the platform
+    async def hold(
+        self,
+        tenant_id: str,
+        message_id: str,
+        category: str,
+        recipient: str,
+        window: str | None = None,
+        expires_in_seconds: int | None = None,
+    ) -> HoldResult:
+        """Reserve one message's price; the same message id asked again the same way answers the first hold."""
+        return await self.run(
+            place_hold, PlaceHold(tenant_id, _message(message_id, category, recipient, window), expires_in_seconds)
+        )
+
+    async def hold_batch(
+        self, tenant_id: str, messages: Sequence[Mapping[str, str]], expires_in_seconds: int | None = None
+    ) -> HoldBatch:
+        """All or nothing: `messages` as dicts of message_id, category, recipient and (optional) window."""
+        parsed = tuple(
+            _message(m.get("message_id", ""), m.get("category", ""), m.get("recipient", ""), m.get("window"), index)
+            for index, m in enumerate(messages)
+        )
+        return await self.run(place_holds, PlaceHolds(tenant_id, parsed, expires_in_seconds))
+
+    async def settle(
+        self,
+        tenant_id: str,
+        message_id: str,
+        category: str | None = None,
+        pricing_type: str | None = None,
+        billable: bool | None = None,
+    ) -> Hold:
+        return await self.run(settle_hold, SettleHold(tenant_id, message_id, category, pricing_type, billable))
+
+    async def void(self, tenant_id: str, message_id: str) -> Hold:
+        return await self.run(void_hold, VoidHold(tenant_id, message_id))
+
+    async def get_hold(self, tenant_id: str, hold_id: UUID) -> Hold:
+        return await self.run(get_hold, GetHold(tenant_id, hold_id))
+
+    async def holds(
+        self,
+        tenant_id: str | None = None,
+        status: str | None = None,
+        category: str | None = None,
+        message_id: str | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[Hold]:
+        """The caller's own holds, or (root + View) a tenant's; newest first."""
+        filters = HoldFilter(
+            queries.parse_choice(HoldStatus, status, "status"),
+            queries.parse_choice(Category, category, "category"),
+            message_id,
+        )
+        return await self.run(list_holds, ListHolds(tenant_id, filters, PageRequest(page, page_size)))
+
+    async def expire_holds(self, limit: int = 500) -> int:
+        """One bounded sweep of expired holds (`billing serve` runs it at least every 30 s)."""
+        return await self.run(expire_holds, ExpireHolds(limit))
+
+    # Freeze (contract v2 §10)
+    async def freeze(self, tenant_id: str, reason: str) -> Wallet:
+        return await self.run(freeze_wallet, FreezeWallet(tenant_id, reason))
+
+    async def unfreeze(self, tenant_id: str) -> Wallet:
+        return await self.run(unfreeze_wallet, UnfreezeWallet(tenant_id))
+
+    # Wallet settings (contract v2 §10)
+    async def settings(self, tenant_id: str | None = None) -> WalletSettings:
+        return await self.run(get_wallet_settings, GetWalletSettings(tenant_id))
+
+    async def set_settings(self, marketing_reserve: object, tenant_id: str | None = None) -> WalletSettings:
+        """Replace the whole settings (PUT)."""
+        reserve = self._money(marketing_reserve, "marketing_reserve", allow_zero=True)
+        return await self.run(put_wallet_settings, PutWalletSettings(reserve, tenant_id))
+
+    # Statements (contract v2 §12)
+    async def statement(
+        self,
+        first_day: date | None = None,
+        last_day: date | None = None,
+        tenant_id: str | None = None,
+        *,
+        chunk: int = STATEMENT_CHUNK,
+    ) -> Statement:
+        """The ledger rows of whole UTC days (default: this UTC month), oldest first. The first chunk is read
+        now, so a refused caller or a bad period fails here; `entries()` streams the rest."""
+        today = self.service.runtime.clock.now().astimezone(UTC).date()
+        period = StatementPeriod.of(first_day, last_day, today)
+
+        async def read_after(after: object) -> list[StatementLine]:
+            return await self.run(read_statement, ReadStatement(period, tenant_id, after, chunk))
+
+        first = await self.run(read_statement, ReadStatement(period, tenant_id, None, chunk))
+        return Statement(period, first, read_after, chunk)
+
+
+def _message(
+    message_id: str, category: str, recipient: str, window: str | None, index: int | None = None
+) -> HoldMessage:
+    prefix = "" if index is None else f"messages[{index}]."
+    parsed, free_reason = parse_category(category, field=f"{prefix}category")
+    return HoldMessage(message_id, parsed, recipient, parse_window(window, field=f"{prefix}window"), free_reason)

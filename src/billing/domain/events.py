@@ -68,4 +68,44 @@ class InvoiceVoided:
     at: datetime
 
 
-DomainEvent = TopupRequested | TopupRejected | TopupCancelled | InvoiceIssued | InvoicePaid | InvoiceVoided
+@attrs.frozen
+class HoldPlaced:
+    hold_id: UUID
+    tenant_id: str
+    message_id: str
+    amount: Money
+    category: str
+    at: datetime
+
+
+@attrs.frozen
+class HoldSettled:
+    hold_id: UUID
+    tenant_id: str
+    message_id: str
+    charged: Money
+    shortfall: Money
+    transaction_id: UUID | None  # None: settled free, no ledger row
+    at: datetime
+
+
+@attrs.frozen
+class HoldVoided:
+    hold_id: UUID
+    tenant_id: str
+    message_id: str
+    amount: Money  # released back to `available`
+    at: datetime
+
+
+DomainEvent = (
+    TopupRequested
+    | TopupRejected
+    | TopupCancelled
+    | InvoiceIssued
+    | InvoicePaid
+    | InvoiceVoided
+    | HoldPlaced
+    | HoldSettled
+    | HoldVoided
+)

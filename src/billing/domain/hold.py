@@ -48,6 +48,7 @@ from billing.domain.errors import (
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, parse_category, quote
 from billing.domain.text import validate_text
+from billing.domain.wallet import Wallet, WalletStatus
 
 MAX_MESSAGE_ID_LENGTH = 200
 MIN_HOLD_TTL = timedelta(seconds=1)
@@ -67,11 +68,6 @@ class HoldStatus(enum.StrEnum):
     SETTLED = "settled"
     VOIDED = "voided"
     EXPIRED = "expired"
-
-
-class WalletStatus(enum.StrEnum):
-    ACTIVE = "active"
-    FROZEN = "frozen"
 
 
 def validate_message_id(value: object, field: str = "message_id") -> str:
@@ -103,6 +99,11 @@ class Funds:
         _not_negative(self.marketing_reserve, "marketing_reserve")
         if self.balance < self.held:
             raise ValueError(f"balance {self.balance} cannot be below held {self.held}")
+
+    @classmethod
+    def of(cls, wallet: Wallet, marketing_reserve: Money | None = None) -> Funds:
+        reserve = marketing_reserve if marketing_reserve is not None else Money.zero(wallet.currency)
+        return cls(wallet.balance, wallet.held, wallet.status, reserve)
 
     @property
     def currency(self) -> str:
@@ -265,16 +266,21 @@ class Hold:
                 f"(window {self.window})"
             )
 
+    def check_settle(self, at: datetime) -> None:
+        """InvalidStateError unless the hold is open and not past its `expires_at` (a settled one too: ask
+        `is_settled` first, a repeat settle is the caller's idempotent 200)."""
+        if self.status is not HoldStatus.HELD:
+            raise InvalidStateError(f"cannot settle a hold that is {self.status}")
+        if self.is_expired_at(at):
+            raise InvalidStateError(f"the hold expired at {self.expires_at.isoformat()}; it cannot be settled")
+
     def settle(
         self, at: datetime, charged: Money, shortfall: Money, transaction_id: UUID | None, category: Category
     ) -> None:
         """Charge an open hold once (`Funds.after_settle` computed `charged` and `shortfall`). Anything but an open
         hold before its `expires_at` is InvalidStateError, a settled one too: a repeat settle is the caller's
         idempotent 200 (ask `is_settled` first)."""
-        if self.status is not HoldStatus.HELD:
-            raise InvalidStateError(f"cannot settle a hold that is {self.status}")
-        if self.is_expired_at(at):
-            raise InvalidStateError(f"the hold expired at {self.expires_at.isoformat()}; it cannot be settled")
+        self.check_settle(at)
         _not_negative(charged, "charged")
         _not_negative(shortfall, "shortfall")
         self.status = HoldStatus.SETTLED
@@ -318,8 +324,13 @@ class Hold:
         self.transaction_id = transaction_id
 
 
+def reprices_category(hold: Hold, category: str | None) -> bool:
+    """Whether Meta's `category` at settlement differs from the hold's, so that `reprice` needs the hold's card."""
+    return category is not None and parse_category(category)[0] is not hold.category
+
+
 def reprice(
-    card: RateCard,
+    card: RateCard | None,
     hold: Hold,
     *,
     category: str | None = None,
@@ -327,7 +338,8 @@ def reprice(
     billable: bool | None = None,
 ) -> Quote:
     """The message's price by Meta's word at settlement, on the hold's own card (the card whose id is
-    `hold.quote.rate_card_id`), market and tier. Nothing said (all None): the hold's own quote.
+    `hold.quote.rate_card_id`; only read when `reprices_category`, so None otherwise), market and tier. Nothing
+    said (all None): the hold's own quote.
 
     - `category` (Meta's name, `marketing_lite` and `referral_conversion` included): a different category is
       priced on the same card, country (so market) and window, at the rate with the largest `tier_from` <= the
@@ -338,7 +350,7 @@ def reprice(
     - Billed: `pricing_type` `regular` or `billable` True, and nothing free said: the unit price, even when the
       hold was free by its window. Otherwise the hold's window decides, as it did at hold time.
     """
-    if card.id != hold.quote.rate_card_id:
+    if card is not None and card.id != hold.quote.rate_card_id:
         raise ValueError(f"hold {hold.id} was priced on card {hold.quote.rate_card_id}, not {card.id}")
     free_by_type = _free_by_type(pricing_type)
     if category is None:
@@ -347,6 +359,8 @@ def reprice(
         settled_category, free_by_category = parse_category(category)
     base = hold.quote
     if settled_category is not hold.category:
+        if card is None:
+            raise ValueError(f"repricing hold {hold.id} as {settled_category} needs its card")
         base = quote(
             card,
             recipient=hold.quote.recipient,  # already masked: masking keeps its last 4 digits
@@ -358,10 +372,11 @@ def reprice(
     reason = free_by_type or free_by_category
     if reason is None and billable is False:
         reason = hold.quote.free_reason or FreeReason.FREE_ENTRY_POINT
+    currency = hold.amount.currency
     if reason is not None:
-        return attrs.evolve(base, amount=Money.zero(card.currency), free_reason=reason)
+        return attrs.evolve(base, amount=Money.zero(currency), free_reason=reason)
     if pricing_type == REGULAR or billable is True:
-        return attrs.evolve(base, amount=Money.rounded(base.unit_price.amount, card.currency), free_reason=None)
+        return attrs.evolve(base, amount=Money.rounded(base.unit_price.amount, currency), free_reason=None)
     return base
 
 

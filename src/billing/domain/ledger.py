@@ -10,6 +10,7 @@ import attrs
 
 from billing.domain.errors import InvalidStateError, ValidationError
 from billing.domain.money import Money
+from billing.domain.pricing import Category, FreeReason, Quote
 
 
 class EntryKind(enum.StrEnum):
@@ -17,6 +18,33 @@ class EntryKind(enum.StrEnum):
     CHARGE = "charge"
     REFUND = "refund"
     ADJUSTMENT = "adjustment"
+
+
+@attrs.frozen
+class PriceSnapshot:
+    """What a message's `charge` row was priced by (contract v2 §9), kept for disputes."""
+
+    hold_id: UUID | None
+    category: Category
+    market: str
+    country: str
+    tier: int
+    rate_card_id: UUID
+    unit_price: Money
+    free_reason: FreeReason | None
+
+    @classmethod
+    def of(cls, quote: Quote, hold_id: UUID | None) -> PriceSnapshot:
+        return cls(
+            hold_id=hold_id,
+            category=quote.category,
+            market=quote.market,
+            country=quote.country,
+            tier=quote.tier,
+            rate_card_id=quote.rate_card_id,
+            unit_price=quote.unit_price,
+            free_reason=quote.free_reason,
+        )
 
 
 @attrs.frozen
@@ -30,6 +58,7 @@ class Posting:
     reference_id: str | None
     description: str | None
     at: datetime
+    price: PriceSnapshot | None = None  # a message's charge only
 
     def __attrs_post_init__(self) -> None:
         credit_only = {EntryKind.TOPUP, EntryKind.REFUND}
@@ -53,8 +82,9 @@ class Posting:
         reference_id: str,
         description: str | None,
         at: datetime,
+        price: PriceSnapshot | None = None,
     ) -> Posting:
-        return cls(entry_id, tenant_id, EntryKind.CHARGE, -amount, reference_id, description, at)
+        return cls(entry_id, tenant_id, EntryKind.CHARGE, -amount, reference_id, description, at, price)
 
 
 @attrs.frozen
@@ -68,6 +98,7 @@ class LedgerEntry:
     reference_id: str | None
     description: str | None
     created_at: datetime
+    price: PriceSnapshot | None = None
 
 
 def refund_posting(

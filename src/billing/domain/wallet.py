@@ -1,7 +1,13 @@
-"""A tenant's wallet: one per tenant, one currency, a cached balance that the ledger always explains."""
+"""A tenant's wallet: one per tenant, one currency, a cached balance that the ledger always explains.
+
+`held` is the sum of its open holds (contract v2 §9) and `available = balance - held`; the database keeps
+`balance >= held >= 0`. A frozen wallet (the seed's `Frozen` status, v2 §10) takes no new holds and no direct
+charges; top-ups, settles, voids and refunds go on.
+"""
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
@@ -11,9 +17,20 @@ import attrs
 from billing.domain.errors import InsufficientFundsError, InvalidStateError, ValidationError
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
+from billing.domain.text import validate_text
 
 # NUMERIC(19, 4): the largest balance the ledger can store.
 MAX_BALANCE = Decimal("999999999999999.9999")
+MAX_FREEZE_REASON_LENGTH = 512
+
+
+class WalletStatus(enum.StrEnum):
+    ACTIVE = "active"
+    FROZEN = "frozen"
+
+
+def _zero_held(wallet: Wallet) -> Money:
+    return Money.zero(wallet.currency)
 
 
 @attrs.define
@@ -24,20 +41,47 @@ class Wallet:
     balance: Money
     created_at: datetime
     updated_at: datetime
+    held: Money = attrs.field(default=attrs.Factory(_zero_held, takes_self=True))
+    status: WalletStatus = WalletStatus.ACTIVE
+    frozen_reason: str | None = None
 
     @classmethod
     def open(cls, wallet_id: UUID, tenant_id: str, currency: str, at: datetime) -> Wallet:
         return cls(wallet_id, tenant_id, currency, Money.zero(currency), at, at)
 
+    @property
+    def available(self) -> Money:
+        return self.balance - self.held
+
+    @property
+    def is_frozen(self) -> bool:
+        return self.status is WalletStatus.FROZEN
+
+    def freeze(self, reason: object, at: datetime) -> None:
+        """Stop new holds and direct charges; freezing a frozen wallet again only replaces its reason."""
+        self.frozen_reason = validate_text(
+            reason, field="reason", max_length=MAX_FREEZE_REASON_LENGTH, required=True, multiline=True
+        )
+        self.status = WalletStatus.FROZEN
+        self.updated_at = at
+
+    def unfreeze(self, at: datetime) -> None:
+        """Back to active; unfreezing an active wallet changes nothing."""
+        if self.status is WalletStatus.ACTIVE:
+            return
+        self.status = WalletStatus.ACTIVE
+        self.frozen_reason = None
+        self.updated_at = at
+
     def apply(self, posting: Posting) -> LedgerEntry:
-        """Apply a posting; a debit that would overdraw fails and changes nothing."""
+        """Apply a posting; a debit that would take the balance below what is held fails and changes nothing."""
         if posting.tenant_id != self.tenant_id:
             raise ValidationError.of("tenant_id", "posting belongs to another tenant's wallet")
         if posting.amount.currency != self.currency:
             raise ValidationError.of("currency", f"this wallet holds {self.currency}")
         balance_after = self.balance + posting.amount
-        if balance_after.is_negative:
-            raise InsufficientFundsError(f"balance {self.balance} {self.currency} cannot cover {-posting.amount}")
+        if posting.amount.is_negative and balance_after < self.held:
+            raise InsufficientFundsError(f"available {self.available} {self.currency} cannot cover {-posting.amount}")
         if balance_after.amount > MAX_BALANCE:
             raise InvalidStateError(f"the wallet's balance cannot exceed {MAX_BALANCE} {self.currency}")
         self.balance = balance_after
@@ -52,4 +96,5 @@ class Wallet:
             reference_id=posting.reference_id,
             description=posting.description,
             created_at=posting.at,
+            price=posting.price,
         )

@@ -1,4 +1,4 @@
-"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox, ratecard."""
+"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox, ratecard, holds."""
 
 from __future__ import annotations
 
@@ -525,6 +525,29 @@ def ratecard_list(args: argparse.Namespace) -> int:
     return 0
 
 
+# billing holds expire ---------------------------------------------------------------------------
+
+
+async def _expire_holds(settings: Settings) -> int:
+    from billing.container import close, postgres_container
+    from billing.entrypoints.http.background import HoldExpiry
+
+    container = postgres_container(settings)
+    try:
+        return await HoldExpiry(container.service()).sweep()  # the sweep `billing serve` runs every 15 s
+    finally:
+        await close(container)
+
+
+def holds_expire(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    _database_url(settings)
+    _require_current_schema(settings)
+    expired = asyncio.run(_expire_holds(settings))
+    _say(f"{expired} hold(s) expired" if expired else "no hold was due to expire")
+    return 0
+
+
 # the parser --------------------------------------------------------------------------------------
 
 
@@ -572,6 +595,13 @@ def parser() -> argparse.ArgumentParser:
     show.set_defaults(action=outbox_list)
 
     _ratecard_parser(commands)
+
+    holds = commands.add_parser("holds", help="message holds")
+    hold_commands = holds.add_subparsers(dest="holds_command", required=True, metavar="COMMAND")
+    hold_commands.add_parser(
+        "expire",
+        help="expire every hold past its expiry now, in batches (`billing serve` does it every 15 s)",
+    ).set_defaults(action=holds_expire)
     return root
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -14,16 +14,18 @@ from billing.adapters.memory.store import State
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ChargeAttempt
+from billing.application.ports import ChargeAttempt, StatementLine
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.events import DomainEvent
+from billing.domain.hold import Funds
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.pricing import Category, RateCard, card_in_force
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
+from billing.domain.wallet_settings import WalletSettings
 
 T = TypeVar("T")
 A = TypeVar("A", TopupRequest, Invoice)
@@ -62,9 +64,15 @@ class InMemoryWalletRepository:
         return entry
 
     async def charge_once(self, posting: Posting) -> ChargeAttempt:
-        earlier = self._state.charges.get((posting.tenant_id, posting.reference_id or ""))
+        reference = posting.reference_id or ""
+        if (posting.tenant_id, reference) in self._state.holds:  # a held message's id: its hold charges it
+            return ChargeAttempt(entry=None, earlier=None)
+        earlier = self._state.charges.get((posting.tenant_id, reference))
         if earlier is not None:
             return ChargeAttempt(entry=None, earlier=earlier)
+        wallet = self._state.wallets.get(posting.tenant_id)
+        if wallet is None or wallet.is_frozen:
+            return ChargeAttempt(entry=None, earlier=None)
         try:
             return ChargeAttempt(entry=await self.post(posting), earlier=None)
         except InsufficientFundsError:
@@ -89,6 +97,34 @@ class InMemoryWalletRepository:
         rows = [(i, e) for i, e in enumerate(self._state.entries) if e.tenant_id == tenant_id]
         result = paginate(rows, lambda row: (row[1].created_at, row[0]), page)
         return Page(tuple(e for _, e in result.items), page.page, page.page_size, result.total)
+
+    async def charged(self, tenant_id: str, reference_ids: Sequence[str]) -> set[str]:
+        return {reference for reference in reference_ids if (tenant_id, reference) in self._state.charges}
+
+    async def funds(self, tenant_id: str) -> Funds | None:
+        wallet = self._state.wallets.get(tenant_id)
+        if wallet is None:
+            return None
+        settings = self._state.wallet_settings.get(tenant_id)
+        return Funds.of(wallet, None if settings is None else settings.marketing_reserve)
+
+    async def save_status(self, wallet: Wallet) -> None:
+        stored = copy.deepcopy(self._state.wallets[wallet.tenant_id])
+        stored.status, stored.frozen_reason, stored.updated_at = wallet.status, wallet.frozen_reason, wallet.updated_at
+        self._state.wallets[wallet.tenant_id] = stored
+
+    async def statement(
+        self, tenant_id: str, start: datetime, end: datetime, after: object | None, limit: int
+    ) -> list[StatementLine]:
+        # The cursor is (created_at, position in the append-only ledger), as PostgreSQL's is (created_at, seq).
+        rows = sorted(
+            ((e.created_at, i), e)
+            for i, e in enumerate(self._state.entries)
+            if e.tenant_id == tenant_id and start <= e.created_at < end
+        )
+        if after is not None:
+            rows = [row for row in rows if row[0] > after]  # type: ignore[operator]
+        return [StatementLine(entry, cursor) for cursor, entry in rows[:limit]]
 
 
 class InMemoryTopupRequestRepository:
@@ -275,3 +311,14 @@ class InMemoryMessageCountRepository:
     async def add_settled(self, tenant_id: str, month: str, market: str, category: Category, count: int = 1) -> None:
         key = (tenant_id, month, market, category.value)
         self._state.message_counts[key] = self._state.message_counts.get(key, 0) + count
+
+
+class InMemoryWalletSettingsRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def get(self, tenant_id: str) -> WalletSettings | None:
+        return self._state.wallet_settings.get(tenant_id)
+
+    async def save(self, settings: WalletSettings) -> None:
+        self._state.wallet_settings[settings.tenant_id] = settings  # frozen: stored as it is

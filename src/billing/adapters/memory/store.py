@@ -12,11 +12,13 @@ from billing.application.outbox import OutboxEntry
 from billing.application.ports import ConcurrencyConflictError
 from billing.domain.contact import BillingContact
 from billing.domain.errors import DuplicateError
+from billing.domain.hold import Hold
 from billing.domain.invoice import Invoice, InvoicePurpose
 from billing.domain.ledger import EntryKind, LedgerEntry
 from billing.domain.pricing import RateCard
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
+from billing.domain.wallet_settings import WalletSettings
 
 
 @attrs.define
@@ -34,6 +36,8 @@ class State:
     outbox: dict[UUID, OutboxEntry] = attrs.field(factory=dict)
     rate_cards: dict[UUID, RateCard] = attrs.field(factory=dict)
     message_counts: dict[tuple[str, str, str, str], int] = attrs.field(factory=dict)
+    holds: dict[tuple[str, str], Hold] = attrs.field(factory=dict)  # by (tenant, message id): the unique index
+    wallet_settings: dict[str, WalletSettings] = attrs.field(factory=dict)
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -51,6 +55,8 @@ class State:
             outbox=dict(self.outbox),
             rate_cards=dict(self.rate_cards),
             message_counts=dict(self.message_counts),
+            holds=dict(self.holds),
+            wallet_settings=dict(self.wallet_settings),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from billing.adapters.memory.holds import InMemoryHoldRepository
 from billing.adapters.memory.repositories import (
     InMemoryContactRepository,
     InMemoryIdempotencyKeyRepository,
@@ -14,6 +15,7 @@ from billing.adapters.memory.repositories import (
     InMemoryRateCardRepository,
     InMemoryTopupRequestRepository,
     InMemoryWalletRepository,
+    InMemoryWalletSettingsRepository,
 )
 from billing.adapters.memory.store import InMemoryStore, State
 from billing.domain.events import DomainEvent
@@ -30,6 +32,8 @@ class InMemoryUnitOfWork:
     outbox: InMemoryOutboxRepository
     rate_cards: InMemoryRateCardRepository
     message_counts: InMemoryMessageCountRepository
+    holds: InMemoryHoldRepository
+    wallet_settings: InMemoryWalletSettingsRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -48,6 +52,8 @@ class InMemoryUnitOfWork:
         self.outbox = InMemoryOutboxRepository(self._staged)
         self.rate_cards = InMemoryRateCardRepository(self._staged)
         self.message_counts = InMemoryMessageCountRepository(self._staged)
+        self.holds = InMemoryHoldRepository(self._staged)
+        self.wallet_settings = InMemoryWalletSettingsRepository(self._staged)
         return self
 
     async def __aexit__(

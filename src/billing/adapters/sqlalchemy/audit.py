@@ -1,4 +1,5 @@
-"""`billing audit`: every wallet's cached balance against its ledger, in one pass over the ledger."""
+"""`billing audit`: every wallet's cached balance against its ledger, and its `held` against its open holds, in
+one pass over each."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from billing.adapters.sqlalchemy.errors import reachable
 
 # A wallet drifts when its cached balance differs from the ledger's sum or from its newest row's
-# balance_after, or when a row's balance_after does not follow from the previous row's (from 0).
+# balance_after, or when a row's balance_after does not follow from the previous row's (from 0);
+# or when its `held` is not the sum of its open holds, or its balance does not cover what it holds.
 DRIFTING_WALLETS = text(
     """
     WITH rows AS (
@@ -23,13 +25,19 @@ DRIFTING_WALLETS = text(
                bool_and(before + amount = balance_after) AS chained
         FROM rows
         GROUP BY tenant_id
+    ), open_holds AS (
+        SELECT tenant_id, sum(amount) AS held FROM holds WHERE status = 'held' GROUP BY tenant_id
     )
-    SELECT coalesce(w.tenant_id, l.tenant_id) AS tenant_id
-    FROM wallets w FULL JOIN ledgers l ON l.tenant_id = w.tenant_id
+    SELECT coalesce(w.tenant_id, l.tenant_id, h.tenant_id) AS tenant_id
+    FROM wallets w
+    FULL JOIN ledgers l ON l.tenant_id = w.tenant_id
+    FULL JOIN open_holds h ON h.tenant_id = coalesce(w.tenant_id, l.tenant_id)
     WHERE w.tenant_id IS NULL
        OR w.balance <> coalesce(l.total, 0)
        OR w.balance <> coalesce(l.newest, 0)
        OR NOT coalesce(l.chained, true)
+       OR w.held <> coalesce(h.held, 0)
+       OR w.balance < w.held
     ORDER BY 1
     """
 )

@@ -23,6 +23,9 @@ CONSTRAINT_ANSWERS: dict[str, Callable[[], Exception]] = {
     ),
     "uq_invoices_tenant_id_number": lambda: DuplicateError("an invoice with that number exists"),
     "ck_wallets_balance_non_negative": lambda: InsufficientFundsError("the balance cannot go below zero"),
+    # A concurrent twin held the same message id first: run again to answer its hold.
+    "ux_holds_message": lambda: ConcurrencyConflictError("message held"),
+    "ck_wallets_balance_covers_held": lambda: InsufficientFundsError("the balance cannot go below what is held"),
 }
 
 _RETRYABLE = (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected)

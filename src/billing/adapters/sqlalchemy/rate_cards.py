@@ -1,4 +1,9 @@
-"""Rate cards (`rate_cards` per tenant, `default_rate_cards` platform-wide) and the tiers' counters."""
+"""Rate cards (`rate_cards` per tenant, `default_rate_cards` platform-wide) and the tiers' counters.
+
+Every hold, quote and settle reads the card in force and the month's counts, so those reads (and the counter's
+bump) are prebuilt SQL on the driver connection, as the charge is (README, Performance); a card is immutable and
+never deleted, so the parsed card is kept by id and the hot read fetches only which card is in force.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,51 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, insert, literal, select, union_all
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
-from billing.adapters.sqlalchemy.tables import default_rate_cards, message_counts, rate_cards
+from billing.adapters.sqlalchemy.tables import default_rate_cards, rate_cards
 from billing.application.pagination import Page, PageRequest
 from billing.domain.pricing import Category, RateCard
 
 _COLUMNS = [column.name for column in default_rate_cards.columns]
+
+# The tenant's latest card in force, else the default's, in one statement (Citus: a router query, the default
+# cards being a reference table on every shard).
+_IN_FORCE = """
+    SELECT id, tenant_id FROM (
+        (SELECT 0 AS preference, id, tenant_id FROM rate_cards
+         WHERE tenant_id = %(tenant_id)s AND effective_from <= %(at)s
+         ORDER BY effective_from DESC, created_at DESC LIMIT 1)
+        UNION ALL
+        (SELECT 1, id, NULL FROM default_rate_cards
+         WHERE effective_from <= %(at)s
+         ORDER BY effective_from DESC, created_at DESC LIMIT 1)
+    ) AS cards
+    ORDER BY preference LIMIT 1
+"""
+
+_SETTLED = """
+    SELECT market, settled FROM message_counts
+    WHERE tenant_id = %(tenant_id)s AND month = %(month)s AND category = %(category)s AND market = ANY(%(markets)s)
+"""
+
+_ADD_SETTLED = """
+    INSERT INTO message_counts (tenant_id, month, market, category, settled)
+    VALUES (%(tenant_id)s, %(month)s, %(market)s, %(category)s, %(count)s)
+    ON CONFLICT (tenant_id, month, market, category) DO UPDATE SET settled = message_counts.settled + EXCLUDED.settled
+"""
+
+# Cards kept parsed, by id (a UUID: unique whatever the database), oldest forgotten first.
+_PARSED_CARDS: dict[UUID, RateCard] = {}
+_PARSED_CARDS_KEPT = 256
+
+
+def _remember(card: RateCard) -> RateCard:
+    _PARSED_CARDS[card.id] = card
+    if len(_PARSED_CARDS) > _PARSED_CARDS_KEPT:
+        _PARSED_CARDS.pop(next(iter(_PARSED_CARDS)), None)
+    return card
 
 
 def _cards(tenant_id: str | None) -> Select[Any]:
@@ -50,24 +91,19 @@ class SqlAlchemyRateCardRepository(SqlAlchemyRepository):
         return Page(tuple(rows.card_from_row(row) for row in found), page.page, page.page_size, total)
 
     async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
-        """One statement: the tenant's latest card in force, else the default's (Citus: a router query,
-        the default cards being a reference table on every shard)."""
-        own = (
-            select(literal(0).label("preference"), rate_cards)
-            .where(rate_cards.c.tenant_id == tenant_id, rate_cards.c.effective_from <= at)
-            .order_by(rate_cards.c.effective_from.desc(), rate_cards.c.created_at.desc())
-            .limit(1)
-        )
-        default = (
-            select(literal(1).label("preference"), literal(None).label("tenant_id"), *default_rate_cards.columns)
-            .where(default_rate_cards.c.effective_from <= at)
-            .order_by(default_rate_cards.c.effective_from.desc(), default_rate_cards.c.created_at.desc())
-            .limit(1)
-        )
-        both = union_all(own, default).subquery()
-        statement = select(both).order_by(both.c.preference).limit(1)
-        row = (await self._execute(statement)).mappings().first()
-        return None if row is None else rows.card_from_row(row)
+        """The tenant's latest card in force, else the default's."""
+        found = await self._fetch_one_on_driver(_IN_FORCE, {"tenant_id": tenant_id, "at": at})
+        if found is None:
+            return None
+        card = _PARSED_CARDS.get(found["id"])
+        if card is None:
+            if found["tenant_id"] is None:
+                query = select(default_rate_cards).where(default_rate_cards.c.id == found["id"])
+            else:
+                query = select(rate_cards).where(rate_cards.c.tenant_id == tenant_id, rate_cards.c.id == found["id"])
+            row = (await self._execute(query)).mappings().one()
+            card = _remember(rows.card_from_row({"tenant_id": None, **row}))
+        return card
 
 
 class SqlAlchemyMessageCountRepository(SqlAlchemyRepository):
@@ -76,27 +112,12 @@ class SqlAlchemyMessageCountRepository(SqlAlchemyRepository):
         counts = dict.fromkeys(wanted, 0)
         if not wanted:
             return counts
-        query = select(message_counts.c.market, message_counts.c.settled).where(
-            message_counts.c.tenant_id == tenant_id,
-            message_counts.c.month == month,
-            message_counts.c.category == category.value,
-            message_counts.c.market.in_(wanted),
+        found = await self._fetch_all_on_driver(
+            _SETTLED, {"tenant_id": tenant_id, "month": month, "category": category.value, "markets": wanted}
         )
-        counts.update({row.market: int(row.settled) for row in await self._execute(query)})
+        counts.update({row["market"]: int(row["settled"]) for row in found})
         return counts
 
     async def add_settled(self, tenant_id: str, month: str, market: str, category: Category, count: int = 1) -> None:
-        statement = pg_insert(message_counts).values(
-            tenant_id=tenant_id, month=month, market=market, category=category.value, settled=count
-        )
-        await self._execute(
-            statement.on_conflict_do_update(
-                index_elements=[
-                    message_counts.c.tenant_id,
-                    message_counts.c.month,
-                    message_counts.c.market,
-                    message_counts.c.category,
-                ],
-                set_={"settled": message_counts.c.settled + statement.excluded.settled},
-            )
-        )
+        params = {"tenant_id": tenant_id, "month": month, "market": market, "category": category.value, "count": count}
+        await self._execute_on_driver(_ADD_SETTLED, params)

@@ -3,19 +3,23 @@ reloads them). The repositories build no domain object themselves."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
+from uuid import UUID
 
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.domain.contact import BillingContact
+from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, InvoiceStatus
-from billing.domain.ledger import EntryKind, LedgerEntry, Posting
+from billing.domain.ledger import EntryKind, LedgerEntry, Posting, PriceSnapshot
 from billing.domain.money import Money
-from billing.domain.pricing import Category, Rate, RateCard
+from billing.domain.pricing import Category, FreeReason, Quote, Rate, RateCard, Window
 from billing.domain.topup import TopupRequest, TopupStatus
-from billing.domain.wallet import Wallet
+from billing.domain.wallet import Wallet, WalletStatus
+from billing.domain.wallet_settings import WalletSettings
 
 Row = Mapping[Any, Any]
 
@@ -31,6 +35,9 @@ def wallet_to_row(wallet: Wallet) -> dict[str, Any]:
         "balance": wallet.balance.amount,
         "created_at": wallet.created_at,
         "updated_at": wallet.updated_at,
+        "held": wallet.held.amount,
+        "status": wallet.status.value,
+        "frozen_reason": wallet.frozen_reason,
     }
 
 
@@ -42,6 +49,20 @@ def wallet_from_row(row: Row) -> Wallet:
         balance=Money(row["balance"], row["currency"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        held=Money(row["held"], row["currency"]),
+        status=WalletStatus(row["status"]),
+        frozen_reason=row["frozen_reason"],
+    )
+
+
+def funds_from_row(row: Row) -> Funds:
+    """A wallet's funds from its row and its settings' reserve (null: never set, so none)."""
+    currency = row["currency"]
+    return Funds(
+        Money(row["balance"], currency),
+        Money(row["held"], currency),
+        WalletStatus(row["status"]),
+        Money(decimal_or_zero(row["marketing_reserve"]), currency),
     )
 
 
@@ -60,6 +81,7 @@ def posting_params(posting: Posting) -> dict[str, Any]:
         "reference_id": posting.reference_id,
         "description": posting.description,
         "at": posting.at,
+        "price": price_to_json(posting.price),
     }
 
 
@@ -75,6 +97,7 @@ def entry_from_posting(posting: Posting, row: Row) -> LedgerEntry:
         reference_id=posting.reference_id,
         description=posting.description,
         created_at=posting.at,
+        price=posting.price,
     )
 
 
@@ -90,6 +113,133 @@ def entry_from_row(row: Row) -> LedgerEntry:
         reference_id=row["reference_id"],
         description=row["description"],
         created_at=row["created_at"],
+        price=price_from_json(row["price"], currency),
+    )
+
+
+def price_to_json(price: PriceSnapshot | None) -> str | None:
+    """The `price` column (JSONB) of a message's charge row, as text: the statements cast it."""
+    if price is None:
+        return None
+    return json.dumps(
+        {
+            "hold_id": None if price.hold_id is None else str(price.hold_id),
+            "category": price.category.value,
+            "market": price.market,
+            "country": price.country,
+            "tier": price.tier,
+            "rate_card_id": str(price.rate_card_id),
+            "unit_price": str(price.unit_price.amount),
+            "free_reason": None if price.free_reason is None else price.free_reason.value,
+        }
+    )
+
+
+def price_from_json(value: Mapping[str, Any] | None, currency: str) -> PriceSnapshot | None:
+    if value is None:
+        return None
+    return PriceSnapshot(
+        hold_id=None if value["hold_id"] is None else UUID(value["hold_id"]),
+        category=Category(value["category"]),
+        market=value["market"],
+        country=value["country"],
+        tier=value["tier"],
+        rate_card_id=UUID(value["rate_card_id"]),
+        unit_price=Money(Decimal(value["unit_price"]), currency),
+        free_reason=None if value["free_reason"] is None else FreeReason(value["free_reason"]),
+    )
+
+
+# holds: the quote they were placed at is copied onto the row -----------------------------------------
+
+
+def hold_to_row(hold: Hold) -> dict[str, Any]:
+    quote = hold.quote
+    return {
+        "tenant_id": hold.tenant_id,
+        "id": hold.id,
+        "message_id": hold.message_id,
+        "recipient": quote.recipient,
+        "country": quote.country,
+        "market": quote.market,
+        "category": quote.category.value,
+        "tier": quote.tier,
+        "rate_card_id": quote.rate_card_id,
+        "unit_price": quote.unit_price.amount,
+        "amount": quote.amount.amount,
+        "free_reason": None if quote.free_reason is None else quote.free_reason.value,
+        "message_window": hold.window.value,
+        "currency": quote.amount.currency,
+        "created_at": hold.created_at,
+        "expires_at": hold.expires_at,
+        **hold_state_to_row(hold),
+    }
+
+
+def hold_state_to_row(hold: Hold) -> dict[str, Any]:
+    """What settling, voiding, expiring or a late charge changes on a hold's row."""
+    return {
+        "status": hold.status.value,
+        "settled_at": hold.settled_at,
+        "voided_at": hold.voided_at,
+        "charged": None if hold.charged is None else hold.charged.amount,
+        "shortfall": None if hold.shortfall is None else hold.shortfall.amount,
+        "transaction_id": hold.transaction_id,
+        "settled_category": None if hold.settled_category is None else hold.settled_category.value,
+    }
+
+
+def hold_from_row(row: Row) -> Hold:
+    currency = row["currency"]
+    return Hold(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        message_id=row["message_id"],
+        quote=Quote(
+            recipient=row["recipient"],
+            country=row["country"],
+            market=row["market"],
+            category=Category(row["category"]),
+            tier=row["tier"],
+            rate_card_id=row["rate_card_id"],
+            unit_price=Money(row["unit_price"], currency),
+            amount=Money(row["amount"], currency),
+            free_reason=None if row["free_reason"] is None else FreeReason(row["free_reason"]),
+        ),
+        window=Window(row["message_window"]),
+        status=HoldStatus(row["status"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        settled_at=row["settled_at"],
+        voided_at=row["voided_at"],
+        charged=None if row["charged"] is None else Money(row["charged"], currency),
+        shortfall=None if row["shortfall"] is None else Money(row["shortfall"], currency),
+        transaction_id=row["transaction_id"],
+        settled_category=None if row["settled_category"] is None else Category(row["settled_category"]),
+    )
+
+
+# wallet_settings ------------------------------------------------------------------------------------
+
+
+def settings_to_row(settings: WalletSettings) -> dict[str, Any]:
+    if settings.updated_by is None or settings.updated_at is None:
+        raise ValueError("only saved settings (with who and when) are stored; the defaults are not")
+    return {
+        "tenant_id": settings.tenant_id,
+        "currency": settings.marketing_reserve.currency,
+        "marketing_reserve": settings.marketing_reserve.amount,
+        "updated_by": settings.updated_by,
+        "updated_at": settings.updated_at,
+    }
+
+
+def settings_from_row(row: Row) -> WalletSettings:
+    return WalletSettings(
+        tenant_id=row["tenant_id"],
+        marketing_reserve=Money(row["marketing_reserve"], row["currency"]),
+        updated_by=row["updated_by"],
+        updated_at=row["updated_at"],
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     Uuid,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -55,6 +56,9 @@ wallets = Table(
     Column("balance", MONEY, nullable=False),
     _timestamp("created_at", nullable=False),
     _timestamp("updated_at", nullable=False),
+    Column("held", MONEY, nullable=False, server_default=text("0")),  # the sum of its open holds
+    Column("status", String(16), nullable=False, server_default="active"),
+    Column("frozen_reason", String(512)),
 )
 
 wallet_transactions = Table(
@@ -71,6 +75,7 @@ wallet_transactions = Table(
     Column("reference_id", String(200)),
     Column("description", String(512)),
     _timestamp("created_at", nullable=False),
+    Column("price", JSONB),  # a message charge's price snapshot; null on every other row
 )
 
 topup_requests = Table(
@@ -196,4 +201,43 @@ message_counts = Table(
     Column("market", String(100), primary_key=True),
     Column("category", String(32), primary_key=True),
     Column("settled", BigInteger, nullable=False),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("message_id", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    # The quote the hold was placed at: a hold is settled at its own price, whatever card is in force by then.
+    Column("recipient", String(32), nullable=False),
+    Column("country", CHAR(2), nullable=False),
+    Column("market", String(100), nullable=False),
+    Column("category", String(32), nullable=False),
+    Column("tier", Integer, nullable=False),
+    Column("rate_card_id", Uuid, nullable=False),
+    Column("unit_price", MONEY, nullable=False),
+    Column("amount", MONEY, nullable=False),
+    Column("free_reason", String(32)),
+    Column("message_window", String(32), nullable=False),  # `window` is a reserved word in SQL
+    Column("currency", CHAR(3), nullable=False),
+    _timestamp("created_at", nullable=False),
+    _timestamp("expires_at", nullable=False),
+    _timestamp("settled_at"),
+    _timestamp("voided_at"),
+    Column("charged", MONEY),
+    Column("shortfall", MONEY),
+    Column("transaction_id", Uuid),
+    Column("settled_category", String(32)),
+)
+
+wallet_settings = Table(
+    "wallet_settings",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("currency", CHAR(3), nullable=False),
+    Column("marketing_reserve", MONEY, nullable=False),
+    Column("updated_by", String(200), nullable=False),
+    _timestamp("updated_at", nullable=False),
 )

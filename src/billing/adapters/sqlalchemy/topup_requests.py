@@ -30,7 +30,8 @@ LOCK = f"""
     SELECT {", ".join(column.name for column in topup_requests.c)} FROM topup_requests
     WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
 """
-_LEDGER_COLUMNS = ", ".join(column.name for column in wallet_transactions.c if column.name != "seq")
+# A top-up's row: no `seq` (the identity) and no `price` (a message charge's only).
+_LEDGER_COLUMNS = ", ".join(column.name for column in wallet_transactions.c if column.name not in ("seq", "price"))
 
 # Mark paid's writes in one round trip, as the charge's (wallets.CHARGE_ONCE): the invoice paid, its request
 # completed, the wallet credited (opened on first use: the upsert) and the ledger row appended. Every statement

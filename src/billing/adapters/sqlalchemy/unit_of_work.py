@@ -10,11 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.sqlalchemy.contacts import SqlAlchemyContactRepository
 from billing.adapters.sqlalchemy.errors import translate
+from billing.adapters.sqlalchemy.holds import SqlAlchemyHoldRepository
 from billing.adapters.sqlalchemy.idempotency_keys import SqlAlchemyIdempotencyKeyRepository
 from billing.adapters.sqlalchemy.invoices import SqlAlchemyInvoiceRepository
 from billing.adapters.sqlalchemy.outbox import SqlAlchemyOutboxRepository
 from billing.adapters.sqlalchemy.rate_cards import SqlAlchemyMessageCountRepository, SqlAlchemyRateCardRepository
 from billing.adapters.sqlalchemy.topup_requests import SqlAlchemyTopupRequestRepository
+from billing.adapters.sqlalchemy.wallet_settings import SqlAlchemyWalletSettingsRepository
 from billing.adapters.sqlalchemy.wallets import SqlAlchemyWalletRepository
 from billing.domain.events import DomainEvent
 
@@ -28,6 +30,8 @@ class SqlAlchemyUnitOfWork:
     outbox: SqlAlchemyOutboxRepository
     rate_cards: SqlAlchemyRateCardRepository
     message_counts: SqlAlchemyMessageCountRepository
+    holds: SqlAlchemyHoldRepository
+    wallet_settings: SqlAlchemyWalletSettingsRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -56,6 +60,9 @@ class SqlAlchemyUnitOfWork:
         self.outbox = SqlAlchemyOutboxRepository(self._connection)
         self.rate_cards = SqlAlchemyRateCardRepository(self._connection)
         self.message_counts = SqlAlchemyMessageCountRepository(self._connection)
+        # Holds record no events: their handlers record HoldPlaced, HoldSettled and HoldVoided on the unit.
+        self.holds = SqlAlchemyHoldRepository(self._connection)
+        self.wallet_settings = SqlAlchemyWalletSettingsRepository(self._connection)
         return self
 
     async def __aexit__(

@@ -2,36 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import uuid4
 
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import String, any_, bindparam, func, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
-from billing.adapters.sqlalchemy.tables import wallet_transactions, wallets
+from billing.adapters.sqlalchemy.tables import wallet_settings, wallet_transactions, wallets
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ChargeAttempt
+from billing.application.ports import ChargeAttempt, StatementLine
 from billing.domain.errors import InsufficientFundsError
+from billing.domain.hold import Funds
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.wallet import Wallet
 
 # The hot path of every charge, credit and refund: one round trip. The conditional UPDATE locks
 # the wallet row, so postings of one tenant are serialized and `balance_after` chains; a debit
-# that would overdraw matches no row and inserts nothing.
+# that would take the balance below what is held matches no row and inserts nothing (a credit
+# always matches: `balance >= held` already).
 POST_TO_LEDGER = text(
     """
     WITH moved AS (
         UPDATE wallets SET balance = balance + :amount, updated_at = :at
-        WHERE tenant_id = :tenant_id AND currency = :currency AND balance + :amount >= 0
+        WHERE tenant_id = :tenant_id AND currency = :currency AND balance + :amount >= held
         RETURNING id, balance
     )
     INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
-                                     balance_after, reference_id, description, created_at)
+                                     balance_after, reference_id, description, created_at, price)
     SELECT :tenant_id, :id, moved.id, :kind, :amount, :currency,
-           moved.balance, :reference_id, :description, :at
+           moved.balance, :reference_id, :description, :at, CAST(:price AS JSONB)
     FROM moved
     RETURNING wallet_id, balance_after
     """
@@ -40,26 +44,36 @@ POST_TO_LEDGER = text(
 # A charge in one round trip: the earlier charge of the reference if there is one; else the
 # conditional debit and its ledger row. Two concurrent first charges of one reference both miss
 # `earlier`; the unique index refuses the second, whose retry then finds the first.
+# The debit needs an active wallet whose `available` (balance - held) covers it. A held message's id
+# is its hold's to charge (contract v2 §9: 409 duplicate): then nothing is charged and no earlier row
+# is answered, and the caller explains. A hold of the id committed while this statement waited for the
+# wallet's row is seen by `billing_message_held` (a fresh snapshot: migration 0005 says why).
 # It runs on the driver connection (same transaction): the hottest statement skips SQLAlchemy's
 # per-execution work, which measured 30-40% of an in-process charge (README, Performance).
 CHARGE_ONCE = """
-    WITH earlier AS (
-        SELECT tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at
+    WITH held AS (
+        SELECT FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(reference_id)s
+    ), earlier AS (
+        SELECT tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at,
+               price
         FROM wallet_transactions
         WHERE tenant_id = %(tenant_id)s AND kind = 'charge' AND reference_id = %(reference_id)s
+          AND NOT EXISTS (SELECT FROM held)
     ), moved AS (
         UPDATE wallets SET balance = balance + %(amount)s, updated_at = %(at)s
-        WHERE tenant_id = %(tenant_id)s AND currency = %(currency)s AND balance + %(amount)s >= 0
-          AND NOT EXISTS (SELECT FROM earlier)
+        WHERE tenant_id = %(tenant_id)s AND currency = %(currency)s AND status = 'active'
+          AND balance + %(amount)s >= held
+          AND NOT EXISTS (SELECT FROM earlier) AND NOT EXISTS (SELECT FROM held)
+          AND NOT billing_message_held(%(tenant_id)s, %(reference_id)s)
         RETURNING id, balance
     ), inserted AS (
         INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
-                                         balance_after, reference_id, description, created_at)
+                                         balance_after, reference_id, description, created_at, price)
         SELECT %(tenant_id)s, %(id)s, moved.id, 'charge', %(amount)s, %(currency)s,
-               moved.balance, %(reference_id)s, %(description)s, %(at)s
+               moved.balance, %(reference_id)s, %(description)s, %(at)s, %(price)s::jsonb
         FROM moved
         RETURNING tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description,
-                  created_at
+                  created_at, price
     )
     SELECT true AS is_new, * FROM inserted
     UNION ALL
@@ -77,6 +91,26 @@ FIND_CHARGE = select(wallet_transactions).where(
 # refund; named by the tenant, so Citus routes it to one shard. It needs UPDATE on `wallets` only:
 # the production role may not lock ledger rows (README).
 LOCK_WALLET = select(wallets).where(wallets.c.tenant_id == bindparam("tenant_id")).with_for_update(key_share=True)
+
+# Which of a batch's message ids were charged: one query, whatever their number.
+CHARGED = select(wallet_transactions.c.reference_id).where(
+    wallet_transactions.c.tenant_id == bindparam("tenant_id"),
+    wallet_transactions.c.kind == EntryKind.CHARGE.value,
+    wallet_transactions.c.reference_id == any_(bindparam("reference_ids", type_=ARRAY(String))),
+)
+
+# The money the hold rules see, the marketing reserve included (none until the tenant saves settings).
+FUNDS = (
+    select(
+        wallets.c.currency,
+        wallets.c.balance,
+        wallets.c.held,
+        wallets.c.status,
+        wallet_settings.c.marketing_reserve,
+    )
+    .select_from(wallets.outerjoin(wallet_settings, wallet_settings.c.tenant_id == wallets.c.tenant_id))
+    .where(wallets.c.tenant_id == bindparam("tenant_id"))
+)
 
 
 class SqlAlchemyWalletRepository(SqlAlchemyRepository):
@@ -145,3 +179,35 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
         query = select(wallet_transactions).where(wallet_transactions.c.tenant_id == tenant_id)
         found, total = await self._page(query, [wallet_transactions.c.seq.desc()], page)
         return Page(tuple(rows.entry_from_row(r) for r in found), page.page, page.page_size, total)
+
+    async def charged(self, tenant_id: str, reference_ids: Sequence[str]) -> set[str]:
+        if not reference_ids:
+            return set()
+        found = await self._execute(CHARGED, {"tenant_id": tenant_id, "reference_ids": list(reference_ids)})
+        return set(found.scalars())
+
+    async def funds(self, tenant_id: str) -> Funds | None:
+        row = (await self._execute(FUNDS, {"tenant_id": tenant_id})).mappings().first()
+        return None if row is None else rows.funds_from_row(row)
+
+    async def save_status(self, wallet: Wallet) -> None:
+        await self._execute(
+            update(wallets)
+            .where(wallets.c.tenant_id == wallet.tenant_id)
+            .values(status=wallet.status.value, frozen_reason=wallet.frozen_reason, updated_at=wallet.updated_at)
+        )
+
+    async def statement(
+        self, tenant_id: str, start: datetime, end: datetime, after: object | None, limit: int
+    ) -> list[StatementLine]:
+        """Keyset pages on (created_at, seq), the statement index's order: each chunk is one index range scan,
+        however deep into the year it starts. The cursor is the last line's (created_at, seq)."""
+        ledger = wallet_transactions.c
+        query = select(wallet_transactions).where(ledger.tenant_id == tenant_id, ledger.created_at >= start)
+        query = query.where(ledger.created_at < end)
+        if after is not None:
+            if not (isinstance(after, tuple) and len(after) == 2):
+                raise ValueError(f"not a statement cursor: {after!r}")
+            query = query.where(tuple_(ledger.created_at, ledger.seq) > tuple_(*after))
+        found = await self._execute(query.order_by(ledger.created_at, ledger.seq).limit(limit))
+        return [StatementLine(rows.entry_from_row(row), (row["created_at"], row["seq"])) for row in found.mappings()]

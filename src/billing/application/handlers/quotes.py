@@ -14,7 +14,15 @@ from billing.application.caller import Caller
 from billing.application.handlers.rate_cards import priced_tenant
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, requires, viewer
-from billing.domain.errors import FieldError, NotPricedError, ValidationError
+from billing.domain.errors import (
+    FieldError,
+    InsufficientFundsError,
+    LaneClosedError,
+    NotPricedError,
+    ValidationError,
+    WalletFrozenError,
+)
+from billing.domain.hold import Funds
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, quote
 
@@ -90,9 +98,21 @@ async def quote_messages(cmd: QuoteMessages, caller: Caller, uow: UnitOfWork, rt
         for number, country, market in zip(cmd.recipients, countries, markets, strict=True)
     )
     total = sum((item.amount for item in items), Money.zero(card.currency))
-    wallet = await uow.wallets.get_or_open(tenant_id, card.currency, now)
-    available = wallet.balance  # what holds for all of them could use now
-    return QuoteSet(tenant_id, card.currency, card.id, items, total, available, available >= total)
+    funds = await uow.wallets.funds(tenant_id)
+    if funds is None:
+        await uow.wallets.get_or_open(tenant_id, card.currency, now)
+        funds = await uow.wallets.funds(tenant_id)
+    assert funds is not None
+    return QuoteSet(tenant_id, card.currency, card.id, items, total, funds.available, _sufficient(funds, items))
+
+
+def _sufficient(funds: Funds, items: tuple[Quote, ...]) -> bool:
+    """Whether holds for all of them would succeed now: the freeze, funds and lane rules of a batch."""
+    try:
+        funds.check_holds((item.amount, item.category) for item in items)
+    except (WalletFrozenError, InsufficientFundsError, LaneClosedError):
+        return False
+    return True
 
 
 def month_of(at: datetime) -> str:

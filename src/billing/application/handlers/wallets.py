@@ -5,13 +5,14 @@ from __future__ import annotations
 import attrs
 
 from billing.application.caller import Caller
-from billing.application.ports import UnitOfWork
+from billing.application.ports import ConcurrencyConflictError, UnitOfWork
 from billing.application.runtime import Runtime, operator, requires
 from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
 from billing.domain.money import Money, Scale
 from billing.domain.tenant import validate_tenant_id
 from billing.domain.text import validate_text
+from billing.domain.wallet import Wallet
 
 MAX_REFERENCE_LENGTH = 200
 MAX_DESCRIPTION_LENGTH = 512
@@ -74,8 +75,60 @@ async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: 
             raise DuplicateError(f"reference {reference_id!r} was already charged {-earlier.amount}, not {amount}")
         return ChargeResult(earlier, created=False)
     if attempt.entry is None:
-        raise InsufficientFundsError(f"the wallet of {tenant_id} cannot cover {amount} {amount.currency}")
+        await _explain_refused_charge(tenant_id, amount, reference_id, uow)
+    assert attempt.entry is not None
     return ChargeResult(attempt.entry, created=True)
+
+
+async def _explain_refused_charge(tenant_id: str, amount: Money, reference_id: str, uow: UnitOfWork) -> None:
+    """The charge was refused in its one step: raise the rule's error (a held message's id, a freeze, funds);
+    ConcurrencyConflictError when none refuses it any more (the wallet changed meanwhile: run again)."""
+    if await uow.holds.find(tenant_id, [reference_id]):
+        raise DuplicateError(f"reference {reference_id!r} is a held message's id: its hold charges it")
+    funds = await uow.wallets.funds(tenant_id)
+    if funds is None:
+        raise InsufficientFundsError(f"the wallet of {tenant_id} cannot cover {amount} {amount.currency}")
+    funds.check_direct_charge(amount)
+    raise ConcurrencyConflictError("no rule refuses this charge now: the wallet changed meanwhile")
+
+
+@attrs.frozen
+class FreezeWallet:
+    tenant_id: str
+    reason: str
+
+
+@attrs.frozen
+class UnfreezeWallet:
+    tenant_id: str
+
+
+@requires(operator)
+async def freeze_wallet(cmd: FreezeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
+    """No new holds or direct charges (409 wallet_frozen) until unfrozen; settles, voids, top-ups go on."""
+    tenant_id = validate_tenant_id(cmd.tenant_id)
+    wallet = await _locked_wallet(tenant_id, uow, rt)
+    wallet.freeze(cmd.reason, rt.clock.now())
+    await uow.wallets.save_status(wallet)
+    return wallet
+
+
+@requires(operator)
+async def unfreeze_wallet(cmd: UnfreezeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
+    tenant_id = validate_tenant_id(cmd.tenant_id)
+    wallet = await _locked_wallet(tenant_id, uow, rt)
+    wallet.unfreeze(rt.clock.now())
+    await uow.wallets.save_status(wallet)
+    return wallet
+
+
+async def _locked_wallet(tenant_id: str, uow: UnitOfWork, rt: Runtime) -> Wallet:
+    wallet = await uow.wallets.lock(tenant_id)
+    if wallet is None:
+        await uow.wallets.get_or_open(tenant_id, rt.settings.currency, rt.clock.now())
+        wallet = await uow.wallets.lock(tenant_id)
+    assert wallet is not None
+    return wallet
 
 
 @requires(operator)

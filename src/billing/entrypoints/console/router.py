@@ -18,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from billing.application.caller import Authorizer, Caller
 from billing.application.ports import TokenVerifier
 from billing.config import ConfigError, Settings
+from billing.entrypoints.console.holds import HoldsPage
 from billing.entrypoints.console.invoices import InvoicePage
 from billing.entrypoints.console.rate_cards import RateCardsPage
 from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignInRequiredError, csrf_config
@@ -25,6 +26,7 @@ from billing.entrypoints.console.sign_in import SignInController
 from billing.entrypoints.console.topups import TopupsPage
 from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig, error_page, redirect_to_sign_in
 from billing.entrypoints.console.wallet import WalletPage
+from billing.entrypoints.console.wallets import TenantWalletsPage
 
 # No framing (clickjacking an "approve" button), no script or style from anywhere else, no caching.
 SECURITY_HEADERS = [
@@ -64,7 +66,16 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
     static = create_static_files_router(path="/static", directories=[STATIC], name=STATIC_NAME)
     return Router(
         path=CONSOLE_PATH,
-        route_handlers=[SignInController, WalletPage, InvoicePage, TopupsPage, RateCardsPage, static],
+        route_handlers=[
+            SignInController,
+            WalletPage,
+            HoldsPage,
+            InvoicePage,
+            TopupsPage,
+            TenantWalletsPage,
+            RateCardsPage,
+            static,
+        ],
         dependencies={
             "auth": Provide(provide_auth, sync_to_thread=False),
             "console": Provide(provide_config, sync_to_thread=False),

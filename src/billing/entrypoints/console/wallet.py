@@ -1,5 +1,5 @@
-"""The clinic's wallet page: balance, recent ledger, top-up requests (ask, cancel), links to invoices, and the
-prices of the rate card in force."""
+"""The clinic's wallet page: balance, held, available and status, recent ledger, top-up requests (ask, cancel),
+links to invoices and holds, the statement download, and the prices of the rate card in force."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
-from litestar.response import Redirect
+from litestar.response import Redirect, Stream
 
 from billing.application import queries
 from billing.application.caller import Caller
@@ -18,6 +18,7 @@ from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, NotFoundError
 from billing.entrypoints.console.prices import PriceTable, card_in_force
+from billing.entrypoints.console.statements import STATEMENT, StatementForm, statement_download
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
@@ -53,6 +54,7 @@ async def wallet_page(
     *,
     notice: str | None = None,
     problem: FormProblem | None = None,
+    statement: StatementForm | None = None,
 ) -> Response[Any]:
     ledger_page = PageRequest(page_number(request), LEDGER_PAGE_SIZE)
     requests_page = PageRequest(page_number(request, "requests_page"), REQUESTS_PAGE_SIZE)
@@ -69,7 +71,7 @@ async def wallet_page(
         status=problem.status if problem else 200,
         active="wallet",
         wallet=wallet,
-        low_balance=threshold > 0 and wallet.balance.amount < threshold,
+        low_balance=threshold > 0 and wallet.available.amount < threshold,
         threshold=threshold,
         ledger=ledger,
         ledger_pager=Pager.of(ledger, "page", {"requests_page": str(requests.page)}),
@@ -77,6 +79,7 @@ async def wallet_page(
         requests_pager=Pager.of(requests, "requests_page", {"page": str(ledger.page)}),
         limits=console.billing,
         prices=None if prices is None else PriceTable.of(prices),
+        statement=statement or StatementForm.this_month(service),
         notice=notice,
         problem=problem,
     )
@@ -128,3 +131,19 @@ class WalletPage(Controller):
             problem = FormProblem.of(error, request_id)
             return await wallet_page(request, service, caller, console, problem=problem)
         return Redirect("/console/wallet", query_params={"done": "cancelled"}, status_code=303)
+
+    @get("/statement.csv", name="console-statement")
+    async def statement(
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any] | Stream:
+        """The own wallet's statement, as `GET /wallet/me/statement.csv` serves it; a bad period is a message."""
+        form = StatementForm.of(request.query_params)
+        try:
+            return await statement_download(service, caller, form)
+        except BillingError as error:
+            problem = FormProblem.of(error, STATEMENT, known=("from", "to"))
+            return await wallet_page(request, service, caller, console, problem=problem, statement=form)

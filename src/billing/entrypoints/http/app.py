@@ -21,15 +21,18 @@ from billing.config import Settings
 from billing.container import Container, close, postgres_container
 from billing.entrypoints.console import console_router, template_config
 from billing.entrypoints.http.asgi import BillingApp
-from billing.entrypoints.http.background import OutboxDelivery
+from billing.entrypoints.http.background import HoldExpiry, OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
 from billing.entrypoints.http.controllers.contact import ContactController
 from billing.entrypoints.http.controllers.health import HealthController
+from billing.entrypoints.http.controllers.holds import HoldController
 from billing.entrypoints.http.controllers.invoices import InvoiceController
 from billing.entrypoints.http.controllers.params import provide_page
 from billing.entrypoints.http.controllers.rate_cards import QuoteController, RateCardController
+from billing.entrypoints.http.controllers.statements import StatementController
 from billing.entrypoints.http.controllers.topup_requests import TopupRequestController
 from billing.entrypoints.http.controllers.wallet import WalletController
+from billing.entrypoints.http.controllers.wallet_settings import WalletSettingsController
 from billing.entrypoints.http.controllers.wallets import WalletsController
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import handle_exception
@@ -39,10 +42,11 @@ MAX_BODY_BYTES = 64 * 1024
 BEARER = "BearerToken"
 
 
-def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
+def create_app(container: Container, *, deliver_email: bool = True, expire_holds: bool = True) -> Litestar:
     """The HTTP API on the container's wiring; every dependency asks the container.
 
-    While it runs, the outbox's invoice email is delivered in the background (`deliver_email`).
+    While it runs, the outbox's invoice email is delivered (`deliver_email`) and expired holds are swept
+    (`expire_holds`) in the background.
     """
     settings: Settings = container.settings()
     verifier: TokenVerifier = container.authenticator()  # fails now, not at the first request, without a secret
@@ -73,11 +77,17 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         delivery = OutboxDelivery(container.outbox_dispatcher()) if deliver_email else None
+        # In every worker: the sweep skips what another one holds.
+        expiry = HoldExpiry(container.service()) if expire_holds else None
         if delivery is not None:
             delivery.start()
+        if expiry is not None:
+            expiry.start()
         try:
             yield
         finally:
+            if expiry is not None:
+                await expiry.stop()
             if delivery is not None:
                 await delivery.stop()
             await close(container)
@@ -92,6 +102,9 @@ def create_app(container: Container, *, deliver_email: bool = True) -> Litestar:
             ContactController,
             RateCardController,
             QuoteController,
+            HoldController,
+            WalletSettingsController,
+            StatementController,
         ],
         guards=[authenticate],
         security=[{BEARER: []}],

@@ -1,7 +1,8 @@
-"""Delivering the email outbox while the API runs: every few seconds, whatever is due.
+"""What `billing serve` does beside answering requests: delivering the email outbox every few seconds, and
+expiring holds past their `expires_at` (contract v2 §9: at least every 30 s).
 
-Every worker runs one; two never send the same message (the dispatcher's claim skips locked rows).
-A failing round is logged and retried on the next tick; it never touches a request.
+Every worker runs both; two never send the same message nor expire the same hold (the dispatcher's claim and the
+hold sweep skip locked rows). A failing round is logged and retried on the next tick; it never touches a request.
 """
 
 from __future__ import annotations
@@ -13,9 +14,14 @@ import logging
 import attrs
 
 from billing.application.dispatcher import OutboxDispatcher
+from billing.application.handlers.holds import SWEEP_BATCH
+from billing.application.service import BillingService
 
 DELIVERY_INTERVAL_SECONDS = 5.0
+SWEEP_INTERVAL_SECONDS = 15.0  # half the contract's 30 s: a slow sweep still keeps its promise
+STOP_GRACE_SECONDS = 10.0
 log = logging.getLogger("billing.mail")
+holds_log = logging.getLogger("billing.holds")
 
 
 @attrs.define
@@ -42,5 +48,55 @@ class OutboxDelivery:
                     log.info("outbox: %d sent, %d to retry, %d failed", report.sent, report.retrying, report.failed)
             except Exception:
                 log.warning("outbox delivery failed; retrying in %.0f s", self.interval_seconds, exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)
+
+
+@attrs.define
+class HoldExpiry:
+    """Sweeping expired holds while the API runs: every `interval_seconds`, batches of `batch` until fewer were due.
+
+    Each batch is one unit of work as the platform (`expire_holds`); a batch that fails (the database went away)
+    is logged and the sweep tried again at the next tick. Stopping lets the batch under way commit, or cancels it
+    (it rolls back) when it takes longer than `stop_grace_seconds`."""
+
+    service: BillingService
+    interval_seconds: float = SWEEP_INTERVAL_SECONDS
+    batch: int = SWEEP_BATCH
+    stop_grace_seconds: float = STOP_GRACE_SECONDS
+    _stopping: asyncio.Event = attrs.field(factory=asyncio.Event, init=False)
+    _task: asyncio.Task[None] | None = attrs.field(default=None, init=False)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="billing-hold-expiry")
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._task is None:
+            return
+        done, _ = await asyncio.wait({self._task}, timeout=self.stop_grace_seconds)
+        if not done:
+            self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+
+    async def sweep(self) -> int:
+        """Expire every hold due now, batch by batch (each its own transaction); how many were expired."""
+        platform = self.service.as_platform("holds")
+        total = 0
+        while True:
+            expired = await platform.expire_holds(self.batch)
+            total += expired
+            if expired < self.batch or self._stopping.is_set():
+                return total
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                expired = await self.sweep()
+                if expired:
+                    holds_log.info("holds: %d expired", expired)
+            except Exception:
+                holds_log.warning("expiring holds failed; retrying in %.0f s", self.interval_seconds, exc_info=True)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self.interval_seconds)

@@ -16,7 +16,7 @@ import msgspec
 from billing.domain.contact import BillingContact
 from billing.domain.errors import ValidationError
 from billing.domain.invoice import Invoice, InvoiceLine
-from billing.domain.ledger import LedgerEntry
+from billing.domain.ledger import LedgerEntry, PriceSnapshot
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
 
@@ -97,6 +97,10 @@ class WalletOut(msgspec.Struct, kw_only=True):
     currency: str
     balance: str
     updated_at: datetime
+    held: str  # v2 §9: the sum of open holds; available = balance - held
+    available: str
+    status: str  # v2 §10: active | frozen
+    frozen_reason: str | None
 
     @classmethod
     def of(cls, wallet: Wallet) -> WalletOut:
@@ -105,6 +109,36 @@ class WalletOut(msgspec.Struct, kw_only=True):
             currency=wallet.currency,
             balance=str(wallet.balance),
             updated_at=_utc(wallet.updated_at),
+            held=str(wallet.held),
+            available=str(wallet.available),
+            status=wallet.status.value,
+            frozen_reason=wallet.frozen_reason,
+        )
+
+
+class PriceOut(msgspec.Struct, kw_only=True):
+    """A message charge's price snapshot (v2 §9), kept for disputes."""
+
+    hold_id: UUID | None
+    category: str
+    market: str
+    country: str
+    tier: int
+    rate_card_id: UUID
+    unit_price: str
+    free_reason: str | None
+
+    @classmethod
+    def of(cls, price: PriceSnapshot) -> PriceOut:
+        return cls(
+            hold_id=price.hold_id,
+            category=price.category.value,
+            market=price.market,
+            country=price.country,
+            tier=price.tier,
+            rate_card_id=price.rate_card_id,
+            unit_price=str(price.unit_price),
+            free_reason=None if price.free_reason is None else price.free_reason.value,
         )
 
 
@@ -119,6 +153,7 @@ class TransactionOut(msgspec.Struct, kw_only=True):
     reference_id: str | None
     description: str | None
     created_at: datetime
+    price: PriceOut | None  # a message charge's; null for every other row
 
     @classmethod
     def of(cls, entry: LedgerEntry) -> TransactionOut:
@@ -133,6 +168,7 @@ class TransactionOut(msgspec.Struct, kw_only=True):
             reference_id=entry.reference_id,
             description=entry.description,
             created_at=_utc(entry.created_at),
+            price=None if entry.price is None else PriceOut.of(entry.price),
         )
 
 

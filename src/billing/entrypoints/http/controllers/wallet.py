@@ -1,14 +1,20 @@
-"""The caller's own wallet: `GET /wallet/me`, `GET /wallet/me/transactions`."""
+"""The caller's own wallet: `GET /wallet/me`, `GET /wallet/me/transactions`, `GET /wallet/me/holds`."""
 
 from __future__ import annotations
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.params import FromQuery
 
 from billing.application import queries
 from billing.application.caller import Caller
+from billing.application.handlers import holds
+from billing.application.handlers.holds import ListHolds
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
+from billing.domain.hold import HoldStatus
+from billing.domain.pricing import Category
+from billing.entrypoints.http.controllers.holds import HoldPage, hold_filter
 from billing.entrypoints.http.problems import problem_responses
 from billing.entrypoints.http.schemas import TransactionOut, TransactionPage, WalletOut
 
@@ -37,3 +43,17 @@ class WalletController(Controller):
         return TransactionPage(
             items=[TransactionOut.of(e) for e in page.items], page=page.page, page_size=page.page_size, total=page.total
         )
+
+    @get("/holds", operation_id="list_my_holds", responses=problem_responses("forbidden"))
+    async def list_my_holds(
+        self,
+        service: NamedDependency[BillingService],
+        caller: NamedDependency[Caller],
+        page_request: NamedDependency[PageRequest],
+        status: FromQuery[HoldStatus | None] = None,
+        category: FromQuery[Category | None] = None,
+        message_id: FromQuery[str | None] = None,
+    ) -> HoldPage:
+        """The caller's own holds, newest first."""
+        query = ListHolds(None, hold_filter(status, category, message_id), page_request)
+        return HoldPage.of(await service.execute(holds.list_holds, query, caller))

@@ -1,4 +1,4 @@
-"""Operators on any tenant's wallet: read it, charge it, refund a charge."""
+"""Operators on any tenant's wallet: read it, charge it, refund a charge, freeze and unfreeze it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from litestar.params import FromPath, JSONBody
 from billing.application import queries
 from billing.application.caller import Caller
 from billing.application.handlers import wallets
-from billing.application.handlers.wallets import ChargeResult, ChargeWallet, RefundCharge
+from billing.application.handlers.wallets import ChargeResult, ChargeWallet, FreezeWallet, RefundCharge, UnfreezeWallet
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.money import Scale
@@ -19,6 +19,7 @@ from billing.entrypoints.http.controllers.params import JSON, rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered, problem_responses
 from billing.entrypoints.http.schemas import (
+    Body,
     ChargeCreate,
     RefundCreate,
     TransactionOut,
@@ -27,6 +28,10 @@ from billing.entrypoints.http.schemas import (
     amount_text,
     encode,
 )
+
+
+class WalletFreeze(Body):
+    reason: str
 
 
 def _charged(result: ChargeResult) -> Rendered:
@@ -72,7 +77,7 @@ class WalletsController(Controller):
         return_dto=None,
         responses={
             200: ResponseSpec(TransactionOut, description="A repeat of the same reference and amount: the first row"),
-            **problem_responses("forbidden", "insufficient_funds", "duplicate", write=True),
+            **problem_responses("forbidden", "insufficient_funds", "duplicate", "wallet_frozen", write=True),
         },
     )
     async def charge_wallet(
@@ -109,3 +114,36 @@ class WalletsController(Controller):
         amount = None if given is None else service.money(given, scale=Scale.MESSAGE)
         cmd = RefundCharge(tenant_id, data.reference_id, amount, data.description)
         return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, TransactionOut.of))
+
+    @post(
+        "/{tenant_id:str}/freeze",
+        operation_id="freeze_wallet",
+        status_code=200,
+        dto=JsonBody[WalletFreeze],
+        return_dto=None,
+        responses=problem_responses("forbidden", write=True),
+    )
+    async def freeze_wallet(
+        self,
+        data: JSONBody[WalletFreeze],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        tenant_id: FromPath[str],
+    ) -> Response[WalletOut]:
+        """No new holds or direct charges until unfrozen (409 wallet_frozen); settles, voids, top-ups and refunds
+        go on. Freezing a frozen wallet replaces its reason (1-512 characters)."""
+        cmd = FreezeWallet(tenant_id, data.reason)
+        return await idempotency.run(wallets.freeze_wallet, cmd, caller, rendered(200, WalletOut.of))
+
+    @post(
+        "/{tenant_id:str}/unfreeze",
+        operation_id="unfreeze_wallet",
+        status_code=200,
+        responses=problem_responses("forbidden", write=True),
+    )
+    async def unfreeze_wallet(
+        self, caller: NamedDependency[Caller], idempotency: NamedDependency[Idempotency], tenant_id: FromPath[str]
+    ) -> Response[WalletOut]:
+        """Back to active; unfreezing an active wallet changes nothing."""
+        cmd = UnfreezeWallet(tenant_id)
+        return await idempotency.run(wallets.unfreeze_wallet, cmd, caller, rendered(200, WalletOut.of))

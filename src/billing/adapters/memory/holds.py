@@ -1,0 +1,123 @@
+"""Holds in memory, with the rules PostgreSQL's statements enforce: the funds, lane and freeze conditions of the
+wallet's `held` update, one hold per (tenant, message id), and `held` moving with every status change."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from billing.adapters.memory.repositories import InMemoryWalletRepository, paginate
+from billing.adapters.memory.store import State
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold
+from billing.domain.errors import BillingError
+from billing.domain.hold import Funds, Hold, HoldStatus
+from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.money import Money
+
+
+class InMemoryHoldRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def place(self, hold: Hold) -> HoldPlacement:
+        earlier = self._state.holds.get((hold.tenant_id, hold.message_id))
+        if earlier is not None:
+            return HoldPlacement(hold=None, earlier=copy.deepcopy(earlier))
+        if (hold.tenant_id, hold.message_id) in self._state.charges or not self._admits(hold.tenant_id, [hold]):
+            return HoldPlacement(hold=None, earlier=None)
+        self._add(hold.tenant_id, [hold])
+        return HoldPlacement(hold=copy.deepcopy(hold), earlier=None)
+
+    async def place_batch(self, holds: Sequence[Hold]) -> bool:
+        if not holds:
+            return True
+        tenant_id = holds[0].tenant_id
+        for hold in holds:
+            key = (tenant_id, hold.message_id)
+            if key in self._state.holds or key in self._state.charges:
+                raise ConcurrencyConflictError(f"message {hold.message_id!r} was held or charged meanwhile")
+        if not self._admits(tenant_id, holds):
+            return False
+        self._add(tenant_id, holds)
+        return True
+
+    async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
+        found = (self._state.holds.get((tenant_id, message_id)) for message_id in message_ids)
+        return [copy.deepcopy(hold) for hold in found if hold is not None]
+
+    async def get(self, tenant_id: str, hold_id: UUID) -> Hold | None:
+        for hold in self._state.holds.values():
+            if hold.id == hold_id and hold.tenant_id == tenant_id:
+                return copy.deepcopy(hold)
+        return None
+
+    async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
+        # Units of work already run one at a time (the store's lock).
+        hold = self._state.holds.get((tenant_id, message_id))
+        if hold is None:
+            return None
+        return LockedHold(copy.deepcopy(hold), Funds.of(self._state.wallets[tenant_id]))
+
+    async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
+        self._release(hold)
+        entry = None if charge is None else await InMemoryWalletRepository(self._state).post(charge)
+        self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
+        return entry
+
+    async def save_released(self, hold: Hold) -> None:
+        self._release(hold)
+        self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
+
+    async def expire_due(self, now: datetime, limit: int) -> int:
+        due = sorted(
+            (h for h in self._state.holds.values() if h.is_open and h.is_expired_at(now)), key=lambda h: h.expires_at
+        )[:limit]
+        for stored in due:
+            hold = copy.deepcopy(stored)
+            hold.expire(now)
+            await self.save_released(hold)
+        return len(due)
+
+    async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
+        matches = [
+            h
+            for h in self._state.holds.values()
+            if h.tenant_id == tenant_id
+            and (filters.status is None or h.status is filters.status)
+            and (filters.category is None or h.category is filters.category)
+            and (filters.message_id is None or h.message_id == filters.message_id)
+        ]
+        return paginate(matches, lambda h: (h.created_at, h.id), page)
+
+    def _admits(self, tenant_id: str, holds: Sequence[Hold]) -> bool:
+        wallet = self._state.wallets.get(tenant_id)
+        if wallet is None:
+            return False
+        settings = self._state.wallet_settings.get(tenant_id)
+        funds = Funds.of(wallet, None if settings is None else settings.marketing_reserve)
+        try:
+            funds.check_holds((hold.amount, hold.category) for hold in holds)
+        except BillingError:
+            return False
+        return True
+
+    def _add(self, tenant_id: str, holds: Sequence[Hold]) -> None:
+        total = sum((hold.amount for hold in holds), Money.zero(holds[0].amount.currency))
+        self._move_held(tenant_id, total)
+        for hold in holds:
+            self._state.holds[(tenant_id, hold.message_id)] = copy.deepcopy(hold)
+
+    def _release(self, hold: Hold) -> None:
+        stored = self._state.holds[(hold.tenant_id, hold.message_id)]
+        if stored.status is HoldStatus.HELD and not hold.is_open:
+            self._move_held(hold.tenant_id, -hold.amount)
+
+    def _move_held(self, tenant_id: str, amount: Money) -> None:
+        wallet = copy.deepcopy(self._state.wallets[tenant_id])
+        wallet.held = wallet.held + amount
+        if wallet.held.is_negative or wallet.balance < wallet.held:  # the wallet row's CHECK
+            raise AssertionError(f"held {wallet.held} breaks balance >= held >= 0 for {tenant_id}")
+        self._state.wallets[tenant_id] = wallet

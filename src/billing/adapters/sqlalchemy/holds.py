@@ -1,0 +1,290 @@
+"""Holds (`holds`) and the `held` they keep on their wallet's row (contract v2 §9).
+
+Whatever opens or closes a hold changes `held` in the same statement, so `held` is always the sum of the open
+holds. Locks are always taken hold rows first, then the wallet's row (settle, void, the sweeper); placing a hold
+locks only the wallet's row (the new hold row is nobody else's yet), so no two units wait for each other in a
+circle. The hot paths run on the driver connection, as the charge does (wallets.CHARGE_ONCE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import String, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from billing.adapters.sqlalchemy import rows, tables
+from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold
+from billing.domain.hold import Funds, Hold
+from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.money import Money
+from billing.domain.pricing import Category
+from billing.domain.wallet import WalletStatus
+
+_TABLE = tables.holds
+
+_COLUMNS = [column.name for column in _TABLE.c]
+_ALL = ", ".join(_COLUMNS)
+_STATE = ["status", "settled_at", "voided_at", "charged", "shortfall", "transaction_id", "settled_category"]
+_SET_STATE = ", ".join(f"{name} = %({name})s" for name in _STATE)
+
+# The lane rule (contract v2 §10): a marketing hold leaves `available` at or above the tenant's marketing reserve.
+# `lane` is false for anything else and for a free hold, which only a freeze refuses.
+_FUNDS_COVER = """
+    tenant_id = %(tenant_id)s AND currency = %(wallet_currency)s AND status = 'active'
+    AND balance - held >= %(total)s
+    AND (NOT %(lane)s OR balance - held - %(lane_amount)s >= COALESCE(
+        (SELECT marketing_reserve FROM wallet_settings WHERE tenant_id = %(tenant_id)s), 0))
+"""
+
+# A hold in one round trip: the message id's earlier hold if there is one; else `held` grows on an active wallet
+# whose `available` covers the hold (and the lane, for marketing) and whose message id was never charged, and the
+# hold is inserted from the moved row. The UPDATE's row lock serializes a tenant's money moves: a racer waits,
+# then re-checks the funds on the row the winner wrote. Twin holds of one message id both miss `earlier`; the
+# unique index refuses the second, whose re-run answers the first. `billing_messages_charged` reads a fresh
+# snapshot, so a direct charge of the id committed while this waited is seen too (migration 0005).
+PLACE = f"""
+    WITH earlier AS (
+        SELECT {_ALL} FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s
+    ), moved AS (
+        UPDATE wallets SET held = held + %(total)s
+        WHERE {_FUNDS_COVER}
+          AND NOT EXISTS (SELECT FROM earlier)
+          AND NOT billing_messages_charged(%(tenant_id)s, ARRAY[%(message_id)s::text])
+        RETURNING tenant_id
+    ), inserted AS (
+        INSERT INTO holds ({_ALL})
+        SELECT {", ".join(f"%({name})s" for name in _COLUMNS)} FROM moved
+        RETURNING {_ALL}
+    )
+    SELECT true AS is_new, * FROM inserted
+    UNION ALL
+    SELECT false AS is_new, * FROM earlier
+"""
+
+# How each column's array is typed when a batch is sent as one array per column (text by default).
+_ARRAY_TYPES = {
+    "id": "uuid",
+    "rate_card_id": "uuid",
+    "tier": "integer",
+    "unit_price": "numeric",
+    "amount": "numeric",
+    "created_at": "timestamptz",
+    "expires_at": "timestamptz",
+}
+# A new hold's columns besides its tenant (what settling or voiding sets is null until then).
+_BATCH_COLUMNS = [name for name in _COLUMNS if name == "status" or name not in ("tenant_id", *_STATE)]
+
+# A batch in one round trip, all or nothing: `held` grows by the total when the freeze, funds and lane rules
+# accept the total (the lane on the batch's marketing part) and none of its message ids was charged; then every
+# hold is inserted from one array per column. Nothing moved: no hold is inserted. A message id held meanwhile
+# trips the unique index (the unit re-runs).
+PLACE_BATCH = f"""
+    WITH moved AS (
+        UPDATE wallets SET held = held + %(total)s
+        WHERE {_FUNDS_COVER}
+          AND NOT billing_messages_charged(%(tenant_id)s, %(message_id)s::text[])
+        RETURNING tenant_id
+    ), inserted AS (
+        INSERT INTO holds (tenant_id, {", ".join(_BATCH_COLUMNS)})
+        SELECT moved.tenant_id, {", ".join(f"batch.{name}" for name in _BATCH_COLUMNS)}
+        FROM moved, unnest({", ".join(f"%({name})s::{_ARRAY_TYPES.get(name, 'text')}[]" for name in _BATCH_COLUMNS)})
+             AS batch({", ".join(_BATCH_COLUMNS)})
+        RETURNING 1
+    ), outcome AS (
+        SELECT (SELECT count(*) FROM inserted) AS placed, EXISTS (SELECT FROM moved) AS moved
+    )
+    SELECT placed, NOT moved AND billing_messages_charged(%(tenant_id)s, %(message_id)s::text[]) AS charged
+    FROM outcome
+"""
+
+# The hold's row, then its wallet's (the LATERAL join reads the wallet only once the hold is locked), both until
+# the unit of work ends. Waiting for either answers its newest version (READ COMMITTED).
+LOCK = f"""
+    WITH hold AS MATERIALIZED (
+        SELECT {_ALL} FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s
+        FOR NO KEY UPDATE
+    )
+    SELECT hold.*, wallet.balance AS wallet_balance, wallet.held AS wallet_held, wallet.status AS wallet_status
+    FROM hold, LATERAL (
+        SELECT balance, held, status FROM wallets WHERE tenant_id = hold.tenant_id FOR NO KEY UPDATE
+    ) AS wallet
+"""
+
+# Only a hold still open is closed, and `held` falls by the amount its row holds: `held` stays the sum of the
+# open holds whatever the caller computed.
+_CLOSE = f"""
+    UPDATE holds SET {_SET_STATE}
+    WHERE tenant_id = %(tenant_id)s AND id = %(hold_id)s AND status = 'held'
+    RETURNING amount
+"""
+
+# Settled with a charge: the hold closed, `held` less its amount and `balance` less the charge (one UPDATE of the
+# wallet's row, which the caller locked), and the ledger row with its price snapshot; one round trip.
+SETTLE_WITH_CHARGE = f"""
+    WITH closed AS ({_CLOSE}
+    ), moved AS (
+        UPDATE wallets SET held = held - closed.amount, balance = balance + %(amount)s, updated_at = %(at)s
+        FROM closed WHERE wallets.tenant_id = %(tenant_id)s
+        RETURNING wallets.id, wallets.balance
+    )
+    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
+                                     balance_after, reference_id, description, created_at, price)
+    SELECT %(tenant_id)s, %(id)s, moved.id, %(kind)s, %(amount)s, %(currency)s,
+           moved.balance, %(reference_id)s, %(description)s, %(at)s, %(price)s::jsonb
+    FROM moved
+    RETURNING wallet_id, balance_after
+"""
+
+# Settled free, voided or expired: the hold closed and `held` less its amount.
+RELEASE = f"""
+    WITH closed AS ({_CLOSE}
+    )
+    UPDATE wallets SET held = held - closed.amount
+    FROM closed WHERE wallets.tenant_id = %(tenant_id)s
+    RETURNING 1
+"""
+
+# One key for every sweeper of the database ("billhold" in ASCII): a transaction-level advisory lock, released
+# at commit. A second sweeper finds it taken and sweeps nothing rather than queueing behind the first.
+SWEEPER_LOCK = 0x62696C6C686F6C64
+
+# A sweep in one round trip: up to `limit` open holds past `expires_at`, oldest first, skipping any a settle or
+# void holds (it decides them), are expired, and each wallet's `held` falls by the sum of its expired holds. Hold
+# rows are locked before wallet rows, as everywhere.
+EXPIRE_DUE = """
+    WITH gate AS MATERIALIZED (
+        SELECT pg_try_advisory_xact_lock(%(lock)s) AS taken
+    ), due AS (
+        SELECT tenant_id, id FROM holds
+        WHERE status = 'held' AND expires_at <= %(now)s AND (SELECT taken FROM gate)
+        ORDER BY expires_at
+        LIMIT %(limit)s
+        FOR NO KEY UPDATE SKIP LOCKED
+    ), expired AS (
+        UPDATE holds SET status = 'expired'
+        FROM due WHERE holds.tenant_id = due.tenant_id AND holds.id = due.id AND holds.status = 'held'
+        RETURNING holds.tenant_id, holds.amount
+    ), released AS (
+        UPDATE wallets SET held = wallets.held - freed.amount
+        FROM (SELECT tenant_id, sum(amount) AS amount FROM expired GROUP BY tenant_id) AS freed
+        WHERE wallets.tenant_id = freed.tenant_id
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM expired) AS expired, (SELECT count(*) FROM released) AS wallets
+"""
+
+FIND = select(_TABLE).where(
+    _TABLE.c.tenant_id == bindparam("tenant_id"),
+    _TABLE.c.message_id == any_(bindparam("message_ids", type_=ARRAY(String))),
+)
+
+
+def _place_params(hold: Hold, amount: Money, marketing: Money) -> dict[str, Any]:
+    """The funds rule's parameters: `amount` to hold in all, `marketing` of it the lane rule looks at."""
+    return {
+        "tenant_id": hold.tenant_id,
+        "wallet_currency": amount.currency,
+        "total": amount.amount,
+        "lane": marketing.is_positive,
+        "lane_amount": marketing.amount,
+    }
+
+
+class SqlAlchemyHoldRepository(SqlAlchemyRepository):
+    async def place(self, hold: Hold) -> HoldPlacement:
+        marketing = hold.amount if hold.category is Category.MARKETING else Money.zero(hold.amount.currency)
+        params = {**rows.hold_to_row(hold), **_place_params(hold, hold.amount, marketing)}
+        row = await self._fetch_one_on_driver(PLACE, params)
+        if row is None:
+            return HoldPlacement(hold=None, earlier=None)
+        found = rows.hold_from_row(row)
+        return HoldPlacement(hold=found, earlier=None) if row["is_new"] else HoldPlacement(hold=None, earlier=found)
+
+    async def place_batch(self, holds: Sequence[Hold]) -> bool:
+        if not holds:
+            return True
+        first = holds[0]
+        currency = first.amount.currency
+        total = sum((hold.amount for hold in holds), Money.zero(currency))
+        marketing = sum((hold.amount for hold in holds if hold.category is Category.MARKETING), Money.zero(currency))
+        values = [rows.hold_to_row(hold) for hold in holds]
+        if any(value["tenant_id"] != first.tenant_id for value in values):
+            raise ValueError("a batch of holds belongs to one tenant")
+        params: dict[str, Any] = {name: [value[name] for value in values] for name in _BATCH_COLUMNS}
+        params.update(_place_params(first, total, marketing))
+        row = await self._fetch_one_on_driver(PLACE_BATCH, params)
+        assert row is not None
+        if row["charged"]:
+            raise ConcurrencyConflictError("a message of the batch was charged meanwhile")
+        placed = int(row["placed"])
+        assert placed in (0, len(holds)), placed
+        return placed == len(holds)
+
+    async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
+        if not message_ids:
+            return []
+        found = await self._execute(FIND, {"tenant_id": tenant_id, "message_ids": list(message_ids)})
+        return [rows.hold_from_row(row) for row in found.mappings()]
+
+    async def get(self, tenant_id: str, hold_id: UUID) -> Hold | None:
+        row = await self._by_id(_TABLE, hold_id, for_update=False, tenant_id=tenant_id)
+        return None if row is None else rows.hold_from_row(row)
+
+    async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
+        row = await self._fetch_one_on_driver(LOCK, {"tenant_id": tenant_id, "message_id": message_id})
+        if row is None:
+            return None
+        hold = rows.hold_from_row(row)
+        currency = row["currency"]
+        funds = Funds(
+            Money(row["wallet_balance"], currency),
+            Money(row["wallet_held"], currency),
+            WalletStatus(row["wallet_status"]),
+            Money.zero(currency),  # settling and voiding never look at the lane
+        )
+        return LockedHold(hold, funds)
+
+    async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
+        params = {**rows.hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
+        if charge is None:
+            await self._closed(RELEASE, params)
+            return None
+        if charge.tenant_id != hold.tenant_id:
+            raise ValueError("a hold is charged to its own tenant's wallet")
+        row = await self._closed(SETTLE_WITH_CHARGE, {**params, **rows.posting_params(charge)})
+        return rows.entry_from_posting(charge, row)
+
+    async def save_released(self, hold: Hold) -> None:
+        params = {**rows.hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
+        await self._closed(RELEASE, params)
+
+    async def _closed(self, statement: str, params: dict[str, Any]) -> dict[str, Any]:
+        row = await self._fetch_one_on_driver(statement, params)
+        if row is None:  # the hold was no longer open: its caller did not hold its lock
+            raise ConcurrencyConflictError(f"hold {params['hold_id']} was closed meanwhile")
+        return row
+
+    async def expire_due(self, now: datetime, limit: int) -> int:
+        if limit < 1:
+            return 0
+        row = await self._fetch_one_on_driver(EXPIRE_DUE, {"lock": SWEEPER_LOCK, "now": now, "limit": limit})
+        assert row is not None
+        return int(row["expired"])
+
+    async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
+        columns = _TABLE.c
+        query = select(_TABLE).where(columns.tenant_id == tenant_id)
+        if filters.status is not None:
+            query = query.where(columns.status == filters.status.value)
+        if filters.category is not None:
+            query = query.where(columns.category == filters.category.value)
+        if filters.message_id is not None:
+            query = query.where(columns.message_id == filters.message_id)
+        found, total = await self._page(query, [columns.created_at.desc(), columns.id.desc()], page)
+        return Page(tuple(rows.hold_from_row(row) for row in found), page.page, page.page_size, total)

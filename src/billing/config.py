@@ -79,6 +79,16 @@ class JwtSettings:
 
 
 @attrs.frozen
+class WhatsAppSettings:
+    """Meta's status webhook (contract v2 §11): the app secret that signs its bodies (HMAC-SHA256) and the token
+    its subscription challenge must present. Unset, the webhook's routes answer 503. Never shown in a repr (a
+    settings object in a log line or a traceback keeps them out)."""
+
+    app_secret: str | None = attrs.field(default=None, repr=False)
+    verify_token: str | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
 class Settings:
     billing: BillingSettings = attrs.field(factory=BillingSettings)
     database_url: str | None = None
@@ -87,6 +97,7 @@ class Settings:
     smtp: SmtpSettings | None = None  # None: email is logged, not sent
     mail_from: str = "billing@localhost"
     low_balance_threshold: Decimal = DEFAULT_LOW_BALANCE_THRESHOLD  # the console's hint; 0 turns it off
+    whatsapp: WhatsAppSettings = attrs.field(factory=WhatsAppSettings)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -162,6 +173,10 @@ class _Reader:
             low_balance_threshold=self.read(
                 "LOW_BALANCE_THRESHOLD", _threshold(currency), DEFAULT_LOW_BALANCE_THRESHOLD
             ),
+            whatsapp=WhatsAppSettings(
+                app_secret=self.read("WHATSAPP_APP_SECRET", _one_line_secret, None, secret=True),
+                verify_token=self.read("WHATSAPP_VERIFY_TOKEN", _one_line_secret, None, secret=True),
+            ),
         )
         if self._problems:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(self._problems))
@@ -211,6 +226,14 @@ def _database_url(value: str) -> str:
 def _jwt_secret(value: str) -> str:
     if len(value.encode("utf-8")) < MIN_JWT_SECRET_BYTES:
         raise ValueError(f"must be at least {MIN_JWT_SECRET_BYTES} bytes for HS256 (RFC 7518 §3.2)")
+    return value
+
+
+def _one_line_secret(value: str) -> str:
+    """A secret compared byte for byte with what Meta sends: one line of printable characters (a stray control
+    character from a copy and paste would make every request fail without saying why)."""
+    if not value.isprintable():
+        raise ValueError("must be one line of printable characters")
     return value
 
 

@@ -47,6 +47,12 @@ OPERATION_IDS = {
     "set_wallet_settings",
     "get_my_statement",
     "get_tenant_statement",
+    "verify_whatsapp_webhook",
+    "receive_whatsapp_statuses",
+    "map_whatsapp_number",
+    "list_whatsapp_numbers",
+    "unmap_whatsapp_number",
+    "list_webhook_events",
     "health",
     "ready",
 }

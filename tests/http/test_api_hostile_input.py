@@ -1,7 +1,8 @@
 """Hostile input, route by route: every text field, every JSON body, every POST and the token itself.
 
-Three tables cover the API class-wide, each with a guard that compares it with the OpenAPI document,
-so that a new route or a new text field cannot escape them:
+Three tables cover the JWT-authenticated API class-wide, each with a guard that compares it with the OpenAPI
+document, so that a new route or a new text field cannot escape them (Meta's webhook, signed by Meta instead of
+a token, has its own hostile bodies in test_api_whatsapp_webhook.py):
 
 1. every text field of every request body refuses NUL, lone surrogates and (in one-line fields) line
    separators with a 400 naming the field, and changes nothing;
@@ -326,6 +327,16 @@ ROUTES: dict[str, Route] = {
         200,
         _nothing,
     ),
+    "map_whatsapp_number": Route(
+        "POST",
+        "/whatsapp-numbers",
+        OPERATOR,
+        {"phone_number_id": "106540352242922", "tenant_id": CLINIC},
+        201,
+        _nothing,
+        single_line=("phone_number_id", "tenant_id"),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
+    ),
 }
 BODY_ROUTES = {operation: route for operation, route in ROUTES.items() if route.body is not None}
 POST_ROUTES = {operation: route for operation, route in ROUTES.items() if route.method == "POST"}
@@ -344,8 +355,8 @@ def _raw(body: dict[str, Any]) -> bytes:
 
 
 async def _state(api: Api) -> list[tuple[int, Any]]:
-    """Everything a write could change, as the operator sees it: requests, invoices, ledger, contact, cards, holds
-    and settings."""
+    """Everything a write could change, as the operator sees it: requests, invoices, ledger, contact, cards, holds,
+    settings and WhatsApp numbers."""
     paths = [
         f"/rate-cards?tenant_id={CLINIC}",
         f"/wallet/topup-requests?tenant_id={CLINIC}",
@@ -355,6 +366,7 @@ async def _state(api: Api) -> list[tuple[int, Any]]:
         f"/contact?tenant_id={CLINIC}",
         f"/wallets/{CLINIC}/holds",
         f"/wallet/settings?tenant_id={CLINIC}",
+        "/whatsapp-numbers",
     ]
     responses = [await api.get(path, OPERATOR) for path in paths]
     return [(response.status_code, response.json()) for response in responses]
@@ -368,11 +380,11 @@ async def _openapi(api: Api) -> dict[str, Any]:
 
 
 def _operations(document: dict[str, Any]) -> dict[str, tuple[str, str, dict[str, Any]]]:
-    """operationId -> (METHOD, path under BASE, operation)."""
+    """operationId -> (METHOD, path under BASE, operation), of the operations that take a bearer token."""
     found = {}
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            if isinstance(operation, dict) and "operationId" in operation:
+            if isinstance(operation, dict) and "operationId" in operation and operation.get("security"):
                 found[operation["operationId"]] = (method.upper(), path.removeprefix(BASE), operation)
     return found
 
@@ -602,6 +614,21 @@ async def test_the_replay_table_covers_every_post(api: Api) -> None:
 
     assert set(POST_ROUTES) == posts
     assert all(route.refused for route in POST_ROUTES.values())
+
+
+@pytest.mark.parametrize("container", ["memory"], indirect=True)
+async def test_the_tables_leave_out_only_the_routes_without_a_token(api: Api) -> None:
+    """The guards above read the operations that take a bearer token; those that do not are the known public ones,
+    whose hostile input is tested where they are."""
+    document = await _openapi(api)
+    public = {
+        operation["operationId"]
+        for item in document["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict) and "operationId" in operation and not operation.get("security")
+    }
+
+    assert public == {"health", "ready", "verify_whatsapp_webhook", "receive_whatsapp_statuses"}
 
 
 # The token itself ------------------------------------------------------------------------------

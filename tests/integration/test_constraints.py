@@ -285,3 +285,66 @@ def test_a_marketing_reserve_is_never_negative(db: Db) -> None:
             " VALUES ('clinic-a', 'USD', -1.00, 'user-1', now())"
         )
     assert refused.value.diag.constraint_name == "ck_wallet_settings_marketing_reserve_non_negative"
+
+
+def add_event(db: Db, tenant_id: str | None, message_id: str | None, status: str | None, **columns: object) -> None:
+    """A webhook event: a tenant's (`webhook_events`), or a number nobody mapped's (`webhook_unknown_events`)."""
+    values: dict[str, object] = {
+        "id": uuid.uuid4(),
+        "phone_number_id": "106540352242922",
+        "message_id": message_id,
+        "status": status,
+        "outcome": "applied" if tenant_id is not None else "unmatched",
+        "reason": None,
+        "received_at": AT,
+        **columns,
+    }
+    table = "webhook_unknown_events"
+    if tenant_id is not None:
+        table, values = "webhook_events", {"tenant_id": tenant_id, **values}
+    db.execute(
+        f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join(['%s'] * len(values))})",  # type: ignore[arg-type]
+        list(values.values()),
+    )
+
+
+def test_each_status_of_a_message_is_recorded_once_per_tenant(db: Db) -> None:
+    add_event(db, "clinic-a", "wamid.HBgM+/=", "delivered")
+    add_event(db, "clinic-a", "wamid.HBgM+/=", "read")  # another status of the message
+    add_event(db, "clinic-b", "wamid.HBgM+/=", "delivered")  # another tenant's own message id
+    add_event(db, "clinic-a", None, None, outcome="ignored", reason="malformed_status")  # nothing to key it by:
+    add_event(db, "clinic-a", None, None, outcome="ignored", reason="malformed_status")  # kept each time it comes
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_event(db, "clinic-a", "wamid.HBgM+/=", "delivered", outcome="ignored", reason="already_settled")
+    assert refused.value.diag.constraint_name == "ux_webhook_events_status"
+    assert count(db, "SELECT count(*) FROM webhook_events") == 5
+
+
+def test_each_status_of_an_unknown_number_is_recorded_once(db: Db) -> None:
+    add_event(db, None, "wamid.1", "delivered")
+    add_event(db, None, "wamid.1", "delivered", phone_number_id="206540352242922")  # another number's
+    add_event(db, None, "wamid.1", "delivered", phone_number_id=None, outcome="ignored")
+    for phone_number_id in ("106540352242922", None):  # without a number too: compared through COALESCE
+        with pytest.raises(errors.UniqueViolation) as refused:
+            add_event(db, None, "wamid.1", "delivered", phone_number_id=phone_number_id)
+        assert refused.value.diag.constraint_name == "ux_webhook_unknown_events_status"
+    assert count(db, "SELECT count(*) FROM webhook_unknown_events") == 3
+
+
+@pytest.mark.parametrize("tenant_id", ["clinic-a", None])
+def test_a_webhook_event_has_a_known_outcome(db: Db, tenant_id: str | None) -> None:
+    with pytest.raises(errors.CheckViolation) as refused:
+        add_event(db, tenant_id, "wamid.1", "delivered", outcome="lost")
+    table = "webhook_events" if tenant_id is not None else "webhook_unknown_events"
+    assert refused.value.diag.constraint_name == f"ck_{table}_outcome"
+
+
+def test_a_phone_number_maps_to_one_tenant(db: Db) -> None:
+    insert = (
+        "INSERT INTO whatsapp_numbers (phone_number_id, tenant_id, created_by, created_at)"
+        " VALUES ('106540352242922', %s, 'operator-1', now())"
+    )
+    db.execute(insert, ("clinic-a",))
+    with pytest.raises(errors.UniqueViolation) as refused:
+        db.execute(insert, ("clinic-b",))
+    assert refused.value.diag.constraint_name == "pk_whatsapp_numbers"

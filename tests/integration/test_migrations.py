@@ -41,8 +41,9 @@ SCHEMA_QUERIES = {
 
 # Citus distributes by tenant_id: it must be a column of every table and a key column of every
 # primary key, unique constraint, unique index and foreign key (on both sides).
-# Platform-wide by nature (contract v2 §13): reference tables on Citus, exempt from the key rule.
-PLATFORM_WIDE = ("default_rate_cards",)
+# Platform-wide by nature (contract v2 §13: "the default rate cards and their rows, the phone-number map, and
+# webhook events of unknown numbers"): reference tables on Citus, exempt from the key rule.
+PLATFORM_WIDE = ("default_rate_cards", "whatsapp_numbers", "webhook_unknown_events")
 _EXEMPT = ", ".join(f"'{name}'" for name in ("alembic_version", *PLATFORM_WIDE))
 CITUS_QUERIES = {
     "tables without tenant_id": f"""
@@ -167,7 +168,38 @@ def test_every_key_includes_tenant_id_so_citus_can_distribute_by_tenant(database
         "ux_invoices_subscription_period",
         "uq_invoices_tenant_id_number",
         "pk_wallet_transactions",
+        "ux_webhook_events_status",
+        "pk_webhook_events",
     } <= checked
+
+
+def test_the_platform_wide_allow_list_names_only_tables_that_need_it(database_url: str) -> None:
+    """Each exempt table exists and really breaks the key rule (a table that gained tenant keys leaves the list)."""
+    tables = {row[0] for row in _query(database_url, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+    assert set(PLATFORM_WIDE) <= tables
+    unexempt = {name: statement.replace(_EXEMPT, "'alembic_version'") for name, statement in CITUS_QUERIES.items()}
+    flagged = {row[0] for statement in unexempt.values() for row in _query(database_url, statement)}
+    for table in PLATFORM_WIDE:
+        assert table in flagged or f"pk_{table}" in flagged, table
+
+
+def test_each_status_is_recorded_once_by_the_schema(database_url: str) -> None:
+    """The webhook's exactly-once keys (contract v2 §11), as migration 0006 builds them."""
+    indexes = dict(
+        _query(
+            database_url,
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            " AND indexname IN ('ux_webhook_events_status', 'ux_webhook_unknown_events_status')",
+        )
+    )
+    assert indexes == {
+        "ux_webhook_events_status": "CREATE UNIQUE INDEX ux_webhook_events_status ON public.webhook_events"
+        " USING btree (tenant_id, message_id, status)"
+        " WHERE ((message_id IS NOT NULL) AND (status IS NOT NULL))",
+        "ux_webhook_unknown_events_status": "CREATE UNIQUE INDEX ux_webhook_unknown_events_status"
+        " ON public.webhook_unknown_events USING btree (COALESCE(phone_number_id, ''::character varying),"
+        " message_id, status) WHERE ((message_id IS NOT NULL) AND (status IS NOT NULL))",
+    }
 
 
 def test_the_citus_check_catches_a_key_without_tenant_id(database_url: str) -> None:

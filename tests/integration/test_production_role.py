@@ -52,6 +52,7 @@ from billing.domain.ledger import EntryKind
 from billing.domain.pricing import Category, RateCard
 from billing.domain.topup import TopupStatus
 from billing.domain.wallet import WalletStatus
+from billing.domain.whatsapp import parse_status_notifications
 from billing.entrypoints.http.idempotency import fingerprint
 
 pytestmark = pytest.mark.postgres
@@ -459,6 +460,69 @@ async def statement_of_this_month(world: RoleWorld) -> None:
         (EntryKind.TOPUP, "40.00"),
         (EntryKind.CHARGE, "39.00"),
     ]
+
+
+def _meta_body(world: RoleWorld, *statuses: tuple[str, str, str]) -> dict[str, object]:
+    """Meta's status webhook body: one change per (phone_number_id, message id, status)."""
+    at = str(int(world.clock.now().timestamp()))
+    pricing = {"billable": True, "pricing_model": "PMP", "category": "utility", "type": "regular"}
+    changes = [
+        {
+            "field": "messages",
+            "value": {
+                "metadata": {"phone_number_id": number},
+                "statuses": [
+                    {"id": message_id, "status": kind, "timestamp": at, "recipient_id": "14155552671"}
+                    | ({"pricing": pricing} if kind == "delivered" else {})
+                ],
+            },
+        }
+        for number, message_id, kind in statuses
+    ]
+    return {"object": "whatsapp_business_account", "entry": [{"id": "WABA", "changes": changes}]}
+
+
+@write_path(
+    "map_whatsapp_number", "whatsapp_numbers", "unmap_whatsapp_number", "apply_whatsapp_statuses", "webhook_events"
+)
+async def whatsapp_statuses_applied_and_recorded(world: RoleWorld) -> None:
+    """Numbers mapped, read and unmapped; statuses settle, void, charge a released hold, charge without a hold and
+    are recorded once (a tenant's events, and an unknown number's)."""
+    await _messages_priced(world)
+    platform = world.operator
+    assert (await platform.map_whatsapp_number("1065", CLINIC)).created  # whatsapp_numbers
+    assert not (await platform.map_whatsapp_number("1065", CLINIC)).created
+    number = "+14155552671"
+    for message_id in ("wamid.1", "wamid.2"):
+        await platform.hold(CLINIC, message_id, "utility", number)
+    body = _meta_body(
+        world,
+        ("1065", "wamid.1", "delivered"),  # settles
+        ("1065", "wamid.2", "failed"),  # voids
+        ("1065", "wamid.3", "delivered"),  # no hold: charged by the card
+        ("2065", "wamid.4", "sent"),  # nobody's number: webhook_unknown_events
+    )
+    first = await platform.apply_whatsapp_statuses(parse_status_notifications(body))
+    again = await platform.apply_whatsapp_statuses(parse_status_notifications(body))  # redelivered: nothing new
+    late = await platform.apply_whatsapp_statuses(
+        parse_status_notifications(_meta_body(world, ("1065", "wamid.2", "delivered")))  # a released hold charged
+    )
+    assert [(e.message_id, str(e.outcome)) for e in first] == [
+        ("wamid.1", "applied"),
+        ("wamid.2", "applied"),
+        ("wamid.3", "applied"),
+        ("wamid.4", "unmatched"),
+    ]
+    # Redelivered: a tenant's statuses are skipped; an unknown number's are answered again but recorded once.
+    assert ([e.message_id for e in again], [str(e.outcome) for e in late]) == (["wamid.4"], ["applied"])
+    assert (await platform.webhook_events()).total == 5
+    assert (await platform.webhook_events(outcome="unmatched")).total == 1
+    assert [n.phone_number_id for n in (await platform.whatsapp_numbers(tenant_id=CLINIC)).items] == ["1065"]
+    await platform.unmap_whatsapp_number("1065")
+    assert (await platform.whatsapp_numbers()).total == 0
+    wallet = await world.clinic().wallet()
+    assert (str(wallet.balance), str(wallet.held)) == ("9.85", "0.00")
+    assert await audit_wallets(world.engine) == []
 
 
 @write_path()

@@ -24,6 +24,7 @@ from billing.domain.pricing import Category, RateCard
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
+from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
 
 
 class ConcurrencyConflictError(Exception):
@@ -170,12 +171,58 @@ class HoldRepository(Protocol):
         """A hold voided or expired: its row, and `held` less its amount."""
         ...
 
+    async def save_released_charge(self, hold: Hold, charge: Posting) -> LedgerEntry:
+        """A voided or expired hold charged after all (Meta's webhook, §11): its row's `charged` and
+        `transaction_id`, and the charge (balance and ledger row); `held` is unchanged (it held nothing)."""
+        ...
+
     async def expire_due(self, now: datetime, limit: int) -> int:
         """Expire up to `limit` open holds whose `expires_at` <= now, skipping any another unit has locked, and
         take them off their wallets' `held`; how many were expired."""
         ...
 
     async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
+        """Newest first."""
+        ...
+
+
+@attrs.frozen
+class WebhookEventFilter:
+    outcome: Outcome | None = None
+    tenant_id: str | None = None
+
+
+class WhatsAppNumberRepository(Protocol):
+    """Meta's business phone numbers and their tenants (platform-wide, contract v2 §13)."""
+
+    async def add(self, number: WhatsAppNumber) -> tuple[WhatsAppNumber, bool]:
+        """Map the number unless it is mapped: the mapping in force afterwards (maybe another tenant's), and
+        whether it is this one, new."""
+        ...
+
+    async def tenants_of(self, phone_number_ids: Sequence[str]) -> dict[str, str]:
+        """phone_number_id -> tenant_id for those mapped."""
+        ...
+
+    async def list(self, tenant_id: str | None, page: PageRequest) -> Page[WhatsAppNumber]: ...
+
+    async def remove(self, phone_number_id: str) -> bool:
+        """False when it was not mapped."""
+        ...
+
+
+class WebhookEventRepository(Protocol):
+    """Statuses received from Meta and what became of each; one per (tenant, message id, status)."""
+
+    async def seen(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (message_id, status) of the tenant are recorded already."""
+        ...
+
+    async def record(self, events: Sequence[WebhookEvent]) -> None:
+        """Record them; one whose (tenant, message id, status) is recorded already is left out."""
+        ...
+
+    async def list(self, filters: WebhookEventFilter, page: PageRequest) -> Page[WebhookEvent]:
         """Newest first."""
         ...
 
@@ -358,6 +405,12 @@ class UnitOfWork(Protocol):
 
     @property
     def wallet_settings(self) -> WalletSettingsRepository: ...
+
+    @property
+    def whatsapp_numbers(self) -> WhatsAppNumberRepository: ...
+
+    @property
+    def webhook_events(self) -> WebhookEventRepository: ...
 
     @property
     def events(self) -> Sequence[DomainEvent]:

@@ -92,6 +92,10 @@ def manager(auth: Authorizer, caller: Caller) -> None:
     auth.require(caller, MANAGE)
 
 
+def root_viewer(auth: Authorizer, caller: Caller) -> None:
+    auth.require_root_viewer(caller)
+
+
 @attrs.frozen
 class Guarded(Generic[C, R]):
     """A use case with the permission rule its caller must pass before anything is read.

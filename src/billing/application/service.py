@@ -93,8 +93,23 @@ from billing.application.handlers.wallets import (
     refund_charge,
     unfreeze_wallet,
 )
+from billing.application.handlers.whatsapp import (
+    ApplyStatuses,
+    FindNumbers,
+    ListNumbers,
+    ListWebhookEvents,
+    MapNumber,
+    NumberMapping,
+    UnmapNumber,
+    apply_statuses,
+    find_numbers,
+    list_numbers,
+    list_webhook_events,
+    map_number,
+    unmap_number,
+)
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import HoldFilter, StatementLine, UnitOfWork, UnitOfWorkFactory
+from billing.application.ports import HoldFilter, StatementLine, UnitOfWork, UnitOfWorkFactory, WebhookEventFilter
 from billing.application.runtime import Runtime, run_in_unit_of_work
 from billing.application.statements import CHUNK as STATEMENT_CHUNK
 from billing.application.statements import ReadStatement, Statement, StatementPeriod, read_statement
@@ -108,6 +123,8 @@ from billing.domain.pricing import Category, RateCard, parse_category, parse_win
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
+from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
+from billing.domain.whatsapp import IgnoredStatus, ParsedWebhook, StatusNotice
 
 C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
@@ -482,6 +499,36 @@ class BillingSession:
         reserve = self._money(marketing_reserve, "marketing_reserve", allow_zero=True)
         return await self.run(put_wallet_settings, PutWalletSettings(reserve, tenant_id))
 
+    # Meta's status webhook and its phone numbers (contract v2 §11)
+    async def map_whatsapp_number(self, phone_number_id: str, tenant_id: str) -> NumberMapping:
+        return await self.run(map_number, MapNumber(phone_number_id, tenant_id))
+
+    async def whatsapp_numbers(
+        self, tenant_id: str | None = None, page: int = 1, page_size: int = 20
+    ) -> Page[WhatsAppNumber]:
+        return await self.run(list_numbers, ListNumbers(tenant_id, PageRequest(page, page_size)))
+
+    async def unmap_whatsapp_number(self, phone_number_id: str) -> None:
+        await self.run(unmap_number, UnmapNumber(phone_number_id))
+
+    async def webhook_events(
+        self, outcome: str | None = None, tenant_id: str | None = None, page: int = 1, page_size: int = 20
+    ) -> Page[WebhookEvent]:
+        filters = WebhookEventFilter(queries.parse_choice(Outcome, outcome, "outcome"), tenant_id)
+        return await self.run(list_webhook_events, ListWebhookEvents(filters, PageRequest(page, page_size)))
+
+    async def apply_whatsapp_statuses(self, parsed: ParsedWebhook) -> list[WebhookEvent]:
+        """Apply a verified body's statuses, one tenant per unit of work; the events recorded now (a status
+        recorded before is skipped). A failure leaves the tenants not yet applied to Meta's redelivery."""
+        numbers = {s.phone_number_id for s in parsed.statuses} | {
+            i.phone_number_id for i in parsed.ignored if i.phone_number_id is not None
+        }
+        tenants = await self.run(find_numbers, FindNumbers(tuple(sorted(numbers)))) if numbers else {}
+        events: list[WebhookEvent] = []
+        for group in _by_tenant(parsed, tenants):
+            events += await self.run(apply_statuses, group)
+        return events
+
     # Statements (contract v2 §12)
     async def statement(
         self,
@@ -501,6 +548,20 @@ class BillingSession:
 
         first = await self.run(read_statement, ReadStatement(period, tenant_id, None, chunk))
         return Statement(period, first, read_after, chunk)
+
+
+def _by_tenant(parsed: ParsedWebhook, tenants: Mapping[str, str]) -> list[ApplyStatuses]:
+    """A body's statuses grouped by their number's tenant (None: nobody's), each group in the body's order."""
+    statuses: dict[str | None, list[StatusNotice]] = {}
+    ignored: dict[str | None, list[IgnoredStatus]] = {}
+    for notice in parsed.statuses:
+        statuses.setdefault(tenants.get(notice.phone_number_id), []).append(notice)
+    for status in parsed.ignored:
+        ignored.setdefault(tenants.get(status.phone_number_id or ""), []).append(status)
+    return [
+        ApplyStatuses(tenant, tuple(statuses.get(tenant, ())), tuple(ignored.get(tenant, ())))
+        for tenant in dict.fromkeys([*statuses, *ignored])
+    ]
 
 
 def _message(

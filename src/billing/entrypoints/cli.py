@@ -1,4 +1,4 @@
-"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox, ratecard, holds."""
+"""The `billing` command (contract §4): serve, db upgrade, token, audit, outbox, ratecard, holds, whatsapp."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -31,6 +32,15 @@ from billing.entrypoints.rate_card_files import (
     CardOptions,
     import_sample_card,
     read_card,
+)
+from billing.entrypoints.whatsapp_simulator import (
+    DEFAULT_BATCH,
+    DEFAULT_URL,
+    MAX_MESSAGES,
+    WEBHOOK_PATH,
+    SimulationOptions,
+    SimulationReport,
+    simulate,
 )
 
 APP_FACTORY = "billing.entrypoints.http.app:create_app_from_env"
@@ -548,6 +558,131 @@ def holds_expire(args: argparse.Namespace) -> int:
     return 0
 
 
+# billing whatsapp simulate ------------------------------------------------------------------------
+
+SIMULATE_HELP = f"""\
+Play Meta's side of the status webhook against a running `billing serve`: message i is PREFIX<i> (a random
+prefix without --message-prefix), sent then delivered (and perhaps read), or sent then failed with --fail-rate;
+its statuses go out in time order, --batch to a body, each body signed with the app secret and POSTed to
+URL{WEBHOOK_PATH}. A body answered 5xx or not answered is sent again (--retries times, backing off); any other
+answer is final. One line per figure of the report; the exit code is 1 when a body was refused or unanswered.
+
+To see the charges, map the number to a tenant (POST /whatsapp-numbers) and hold PREFIX0 .. PREFIX<N-1> first.
+"""
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def _url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CommandError(f"--url must be an http:// or https:// address such as {DEFAULT_URL}")
+    return value
+
+
+def _simulation_options(args: argparse.Namespace, settings: Settings) -> SimulationOptions:
+    secret = args.secret if args.secret is not None else settings.whatsapp.app_secret
+    if secret is None:
+        print(
+            "billing: warning: no --secret and BILLING_WHATSAPP_APP_SECRET is not set: the bodies go unsigned and "
+            "the server will refuse them (401)",
+            file=sys.stderr,
+        )
+    try:
+        return SimulationOptions(
+            phone_number_id=args.number,
+            messages=args.messages,
+            fail_rate=args.fail_rate,
+            read_rate=args.read_rate,
+            url=_url(args.url),
+            secret=secret,
+            batch=args.batch,
+            duplicates=args.duplicates,
+            reorder=args.reorder,
+            seed=args.seed,
+            message_prefix=args.message_prefix,
+            category=args.category,
+            retries=args.retries,
+        )
+    except ValidationError as error:
+        raise CommandError("; ".join(f"{_flag(e.field)} {e.message}" for e in error.errors)) from None
+
+
+def _report_lines(report: SimulationReport) -> list[str]:
+    figures: list[tuple[str, int]] = [
+        ("messages", report.messages),
+        ("failed messages", report.failed_messages),
+        ("statuses", report.statuses),
+        ("bodies", report.bodies),
+        *((f"answered {code}", count) for code, count in report.answers.items()),
+        ("retries", report.retries),
+        ("accepted", report.accepted),
+        ("refused", report.refused),
+        ("unanswered", report.unanswered),
+    ]
+    width = max(len(name) for name, _ in figures) + 1
+    return [f"{name + ':':<{width}} {count}" for name, count in figures]
+
+
+def whatsapp_simulate(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if not args.number.strip():
+        raise CommandError("--number must not be blank")
+    options = _simulation_options(args, settings)
+    report = asyncio.run(simulate(options))
+    for line in _report_lines(report):
+        _say(line)
+    if report.refused or report.unanswered:
+        print(
+            f"billing: {report.refused} body(ies) refused and {report.unanswered} unanswered by "
+            f"{options.url.rstrip('/')}{WEBHOOK_PATH}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _rate(value: str) -> float:
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number from 0 to 1") from None
+    if not 0.0 <= rate <= 1.0:
+        raise argparse.ArgumentTypeError("must be a number from 0 to 1")
+    return rate
+
+
+def _whatsapp_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    group = commands.add_parser("whatsapp", help="Meta's WhatsApp status webhook: simulate Meta's deliveries")
+    whatsapp_commands = group.add_subparsers(dest="whatsapp_command", required=True, metavar="COMMAND")
+    run = whatsapp_commands.add_parser(
+        "simulate",
+        help="send Meta-shaped, signed status bodies to a running `billing serve`",
+        description=SIMULATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument("--number", required=True, metavar="PHONE_NUMBER_ID", help="the business number's id")
+    run.add_argument("--messages", type=int, default=10, metavar="N", help=f"messages, 1-{MAX_MESSAGES} (default 10)")
+    run.add_argument("--fail-rate", type=_rate, default=0.0, metavar="R", help="share that fail, 0-1 (default 0)")
+    run.add_argument(
+        "--read-rate", type=_rate, default=0.5, metavar="R", help="share of delivered that are read, 0-1 (default 0.5)"
+    )
+    run.add_argument("--url", default=DEFAULT_URL, help=f"where `billing serve` listens (default {DEFAULT_URL})")
+    run.add_argument("--secret", help="the app secret that signs the bodies (default: BILLING_WHATSAPP_APP_SECRET)")
+    run.add_argument("--batch", type=int, default=DEFAULT_BATCH, metavar="B", help="statuses per body (default 100)")
+    run.add_argument("--duplicates", action="store_true", help="send some bodies twice, later, as Meta redelivers")
+    run.add_argument("--reorder", action="store_true", help="shuffle the statuses (a read may come before delivered)")
+    run.add_argument("--seed", type=int, metavar="N", help="replay the same run (default: random)")
+    run.add_argument("--message-prefix", metavar="P", help="message i is P<i> (default: a random wamid prefix)")
+    run.add_argument("--category", default="utility", help="Meta's pricing category of the messages (default utility)")
+    run.add_argument(
+        "--retries", type=int, default=4, metavar="N", help="resends of a 5xx or unanswered body, 0-20 (default 4)"
+    )
+    run.set_defaults(action=whatsapp_simulate)
+
+
 # the parser --------------------------------------------------------------------------------------
 
 
@@ -602,6 +737,8 @@ def parser() -> argparse.ArgumentParser:
         "expire",
         help="expire every hold past its expiry now, in batches (`billing serve` does it every 15 s)",
     ).set_defaults(action=holds_expire)
+
+    _whatsapp_parser(commands)
     return root
 
 

@@ -71,6 +71,11 @@ class InMemoryHoldRepository:
         self._release(hold)
         self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
 
+    async def save_released_charge(self, hold: Hold, charge: Posting) -> LedgerEntry:
+        entry = await InMemoryWalletRepository(self._state).post(charge)
+        self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
+        return entry
+
     async def expire_due(self, now: datetime, limit: int) -> int:
         due = sorted(
             (h for h in self._state.holds.values() if h.is_open and h.is_expired_at(now)), key=lambda h: h.expires_at

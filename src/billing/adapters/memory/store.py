@@ -19,6 +19,7 @@ from billing.domain.pricing import RateCard
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
+from billing.domain.webhook_events import WebhookEvent, WhatsAppNumber
 
 
 @attrs.define
@@ -38,6 +39,11 @@ class State:
     message_counts: dict[tuple[str, str, str, str], int] = attrs.field(factory=dict)
     holds: dict[tuple[str, str], Hold] = attrs.field(factory=dict)  # by (tenant, message id): the unique index
     wallet_settings: dict[str, WalletSettings] = attrs.field(factory=dict)
+    whatsapp_numbers: dict[str, WhatsAppNumber] = attrs.field(factory=dict)  # by phone_number_id
+    # by (tenant or None, phone_number_id for a None tenant, message id, status): the unique indexes
+    webhook_events: dict[tuple[str | None, str | None, str | None, str | None], WebhookEvent] = attrs.field(
+        factory=dict
+    )
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -57,6 +63,8 @@ class State:
             message_counts=dict(self.message_counts),
             holds=dict(self.holds),
             wallet_settings=dict(self.wallet_settings),
+            whatsapp_numbers=dict(self.whatsapp_numbers),
+            webhook_events=dict(self.webhook_events),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:

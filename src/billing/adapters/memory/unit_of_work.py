@@ -18,6 +18,7 @@ from billing.adapters.memory.repositories import (
     InMemoryWalletSettingsRepository,
 )
 from billing.adapters.memory.store import InMemoryStore, State
+from billing.adapters.memory.whatsapp import InMemoryWebhookEventRepository, InMemoryWhatsAppNumberRepository
 from billing.domain.events import DomainEvent
 
 
@@ -34,6 +35,8 @@ class InMemoryUnitOfWork:
     message_counts: InMemoryMessageCountRepository
     holds: InMemoryHoldRepository
     wallet_settings: InMemoryWalletSettingsRepository
+    whatsapp_numbers: InMemoryWhatsAppNumberRepository
+    webhook_events: InMemoryWebhookEventRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -54,6 +57,8 @@ class InMemoryUnitOfWork:
         self.message_counts = InMemoryMessageCountRepository(self._staged)
         self.holds = InMemoryHoldRepository(self._staged)
         self.wallet_settings = InMemoryWalletSettingsRepository(self._staged)
+        self.whatsapp_numbers = InMemoryWhatsAppNumberRepository(self._staged)
+        self.webhook_events = InMemoryWebhookEventRepository(self._staged)
         return self
 
     async def __aexit__(

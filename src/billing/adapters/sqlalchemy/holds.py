@@ -141,6 +141,30 @@ SETTLE_WITH_CHARGE = f"""
     RETURNING wallet_id, balance_after
 """
 
+# A voided or expired hold charged after all (Meta's webhook, contract v2 §11), one round trip: the hold keeps its
+# status and gains `charged`, `shortfall` and `transaction_id` (only a released hold not charged yet: a racer that
+# charged it first leaves no row, and the caller re-runs), `balance` falls by the charge while `held` stays (the
+# hold holds nothing), and the ledger row with its price snapshot, as a settle's. The wallet's CHECK (balance >=
+# held) refuses a charge `available` cannot cover; the ledger's unique charge reference refuses a second charge of
+# the message.
+CHARGE_RELEASED = """
+    WITH charged AS (
+        UPDATE holds SET charged = %(charged)s, shortfall = %(shortfall)s, transaction_id = %(transaction_id)s
+        WHERE tenant_id = %(tenant_id)s AND id = %(hold_id)s AND status IN ('voided', 'expired') AND charged IS NULL
+        RETURNING id
+    ), moved AS (
+        UPDATE wallets SET balance = balance + %(amount)s, updated_at = %(at)s
+        FROM charged WHERE wallets.tenant_id = %(tenant_id)s
+        RETURNING wallets.id, wallets.balance
+    )
+    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
+                                     balance_after, reference_id, description, created_at, price)
+    SELECT %(tenant_id)s, %(id)s, moved.id, %(kind)s, %(amount)s, %(currency)s,
+           moved.balance, %(reference_id)s, %(description)s, %(at)s, %(price)s::jsonb
+    FROM moved
+    RETURNING wallet_id, balance_after
+"""
+
 # Settled free, voided or expired: the hold closed and `held` less its amount.
 RELEASE = f"""
     WITH closed AS ({_CLOSE}
@@ -263,6 +287,20 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
     async def save_released(self, hold: Hold) -> None:
         params = {**rows.hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
         await self._closed(RELEASE, params)
+
+    async def save_released_charge(self, hold: Hold, charge: Posting) -> LedgerEntry:
+        if charge.tenant_id != hold.tenant_id or charge.reference_id != hold.message_id:
+            raise ValueError("a hold's late charge is its own message's, on its own tenant's wallet")
+        params = {
+            **rows.hold_state_to_row(hold),
+            **rows.posting_params(charge),
+            "tenant_id": hold.tenant_id,
+            "hold_id": hold.id,
+        }
+        row = await self._fetch_one_on_driver(CHARGE_RELEASED, params)
+        if row is None:  # charged (or reopened) meanwhile: its caller did not hold its lock
+            raise ConcurrencyConflictError(f"hold {hold.id} is no longer a released hold to charge")
+        return rows.entry_from_posting(charge, row)
 
     async def _closed(self, statement: str, params: dict[str, Any]) -> dict[str, Any]:
         row = await self._fetch_one_on_driver(statement, params)

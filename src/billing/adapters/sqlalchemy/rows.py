@@ -20,6 +20,7 @@ from billing.domain.pricing import Category, FreeReason, Quote, Rate, RateCard, 
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet, WalletStatus
 from billing.domain.wallet_settings import WalletSettings
+from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
 
 Row = Mapping[Any, Any]
 
@@ -240,6 +241,62 @@ def settings_from_row(row: Row) -> WalletSettings:
         marketing_reserve=Money(row["marketing_reserve"], row["currency"]),
         updated_by=row["updated_by"],
         updated_at=row["updated_at"],
+    )
+
+
+# whatsapp_numbers, webhook_events, webhook_unknown_events (Meta's status webhook) ---------------------------
+
+
+def whatsapp_number_to_row(number: WhatsAppNumber) -> dict[str, Any]:
+    return {
+        "phone_number_id": number.phone_number_id,
+        "tenant_id": number.tenant_id,
+        "created_by": number.created_by,
+        "created_at": number.created_at,
+    }
+
+
+def whatsapp_number_from_row(row: Row) -> WhatsAppNumber:
+    return WhatsAppNumber(
+        phone_number_id=row["phone_number_id"],
+        tenant_id=row["tenant_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
+
+
+def webhook_event_to_row(event: WebhookEvent) -> dict[str, Any]:
+    """A tenant's event (`webhook_events`); an unknown number's (no tenant) leaves out the three columns
+    `webhook_unknown_events` does not have, which are always null for it."""
+    row = {
+        "id": event.id,
+        "phone_number_id": event.phone_number_id,
+        "message_id": event.message_id,
+        "status": event.status,
+        "outcome": event.outcome.value,
+        "reason": event.reason,
+        "received_at": event.received_at,
+    }
+    if event.tenant_id is None:
+        if event.hold_id is not None or event.transaction_id is not None:
+            raise ValueError("a status of no tenant touches no hold and no ledger")
+        return row
+    return {"tenant_id": event.tenant_id, **row, "hold_id": event.hold_id, "transaction_id": event.transaction_id}
+
+
+def webhook_event_from_row(row: Row) -> WebhookEvent:
+    """From either table (an unknown number's rows are read with null tenant, hold and transaction)."""
+    return WebhookEvent(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        phone_number_id=row["phone_number_id"],
+        message_id=row["message_id"],
+        status=row["status"],
+        outcome=Outcome(row["outcome"]),
+        reason=row["reason"],
+        received_at=row["received_at"],
+        hold_id=row["hold_id"],
+        transaction_id=row["transaction_id"],
     )
 
 

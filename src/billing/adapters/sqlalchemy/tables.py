@@ -1,7 +1,8 @@
 """The schema, as SQLAlchemy Core tables. Alembic migrations create it; these are for queries.
 
 Every primary key and unique index includes tenant_id, so the tables can be distributed by tenant
-(Citus) without a redesign.
+(Citus) without a redesign; the platform-wide tables (contract v2 §13: the default rate cards, the WhatsApp
+number map, and webhook events of unknown numbers) are reference tables instead.
 """
 
 from __future__ import annotations
@@ -240,4 +241,42 @@ wallet_settings = Table(
     Column("marketing_reserve", MONEY, nullable=False),
     Column("updated_by", String(200), nullable=False),
     _timestamp("updated_at", nullable=False),
+)
+
+# Meta's status webhook (contract v2 §11). The number map and the events of numbers nobody mapped are platform-wide
+# (v2 §13: reference tables on Citus, exempt from the tenant-key rule); a tenant's events follow §6.
+whatsapp_numbers = Table(
+    "whatsapp_numbers",
+    metadata,
+    Column("phone_number_id", String(64), primary_key=True),
+    Column("tenant_id", TENANT, nullable=False),
+    Column("created_by", String(200), nullable=False),
+    _timestamp("created_at", nullable=False),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("phone_number_id", String(64), nullable=False),
+    Column("message_id", String(200)),
+    Column("status", String(64)),  # as Meta wrote it (an unknown status is kept)
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(64)),
+    _timestamp("received_at", nullable=False),
+    Column("hold_id", Uuid),
+    Column("transaction_id", Uuid),
+)
+
+webhook_unknown_events = Table(
+    "webhook_unknown_events",
+    metadata,
+    Column("id", Uuid, primary_key=True),
+    Column("phone_number_id", String(64)),  # null when Meta's change did not say it
+    Column("message_id", String(200)),
+    Column("status", String(64)),
+    Column("outcome", String(16), nullable=False),
+    Column("reason", String(64)),
+    _timestamp("received_at", nullable=False),
 )

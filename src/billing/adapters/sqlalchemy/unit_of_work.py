@@ -18,6 +18,7 @@ from billing.adapters.sqlalchemy.rate_cards import SqlAlchemyMessageCountReposit
 from billing.adapters.sqlalchemy.topup_requests import SqlAlchemyTopupRequestRepository
 from billing.adapters.sqlalchemy.wallet_settings import SqlAlchemyWalletSettingsRepository
 from billing.adapters.sqlalchemy.wallets import SqlAlchemyWalletRepository
+from billing.adapters.sqlalchemy.whatsapp import SqlAlchemyWebhookEventRepository, SqlAlchemyWhatsAppNumberRepository
 from billing.domain.events import DomainEvent
 
 
@@ -32,6 +33,8 @@ class SqlAlchemyUnitOfWork:
     message_counts: SqlAlchemyMessageCountRepository
     holds: SqlAlchemyHoldRepository
     wallet_settings: SqlAlchemyWalletSettingsRepository
+    whatsapp_numbers: SqlAlchemyWhatsAppNumberRepository
+    webhook_events: SqlAlchemyWebhookEventRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -63,6 +66,8 @@ class SqlAlchemyUnitOfWork:
         # Holds record no events: their handlers record HoldPlaced, HoldSettled and HoldVoided on the unit.
         self.holds = SqlAlchemyHoldRepository(self._connection)
         self.wallet_settings = SqlAlchemyWalletSettingsRepository(self._connection)
+        self.whatsapp_numbers = SqlAlchemyWhatsAppNumberRepository(self._connection)
+        self.webhook_events = SqlAlchemyWebhookEventRepository(self._connection)
         return self
 
     async def __aexit__(

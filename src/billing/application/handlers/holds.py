@@ -16,7 +16,7 @@ import attrs
 from billing.application.caller import VIEW, Caller
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, UnitOfWork
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, UnitOfWork
 from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.errors import DuplicateError, FieldError, NotFoundError, NotPricedError, ValidationError
 from billing.domain.events import HoldPlaced, HoldSettled, HoldVoided
@@ -157,24 +157,42 @@ async def settle_hold(cmd: SettleHold, caller: Caller, uow: UnitOfWork, rt: Runt
     locked = await uow.holds.lock(tenant_id, message_id)
     if locked is None:
         raise NotFoundError(f"no hold for message {message_id!r}")
-    hold, funds = locked.hold, locked.funds
-    if hold.is_settled:
-        return hold  # a repeat: nothing new
+    if locked.hold.is_settled:
+        return locked.hold  # a repeat: nothing new
+    locked.hold.check_settle(rt.clock.now())
+    return await settle_locked(locked, cmd.category, cmd.pricing_type, cmd.billable, uow, rt)
+
+
+async def settle_locked(
+    locked: LockedHold,
+    category: str | None,
+    pricing_type: str | None,
+    billable: bool | None,
+    uow: UnitOfWork,
+    rt: Runtime,
+) -> Hold:
+    """Settle a locked open hold (`check_settle` passed): the settle route and Meta's webhook share it."""
+    hold, funds, tenant_id = locked.hold, locked.funds, locked.hold.tenant_id
     now = rt.clock.now()
-    hold.check_settle(now)
-    card = await _card_of(hold, uow) if reprices_category(hold, cmd.category) else None
-    price = reprice(card, hold, category=cmd.category, pricing_type=cmd.pricing_type, billable=cmd.billable)
+    card = await _card_of(hold, uow) if reprices_category(hold, category) else None
+    price = reprice(card, hold, category=category, pricing_type=pricing_type, billable=billable)
     _, charged, shortfall = funds.after_settle(hold.amount, price.amount)
     charge = None
     if charged.is_positive:
         charge = Posting.charge(
-            rt.ids.new_id(), tenant_id, charged, message_id, _description(price), now, PriceSnapshot.of(price, hold.id)
+            rt.ids.new_id(),
+            tenant_id,
+            charged,
+            hold.message_id,
+            _description(price),
+            now,
+            PriceSnapshot.of(price, hold.id),
         )
     hold.settle(now, charged, shortfall, None if charge is None else charge.entry_id, price.category)
     await uow.holds.save_settled(hold, charge)
     if price.amount.is_positive:  # a billable message moves its market's tier
         await uow.message_counts.add_settled(tenant_id, month_of(now), price.market, price.category)
-    uow.record(HoldSettled(hold.id, tenant_id, message_id, charged, shortfall, hold.transaction_id, now))
+    uow.record(HoldSettled(hold.id, tenant_id, hold.message_id, charged, shortfall, hold.transaction_id, now))
     return hold
 
 
@@ -186,12 +204,17 @@ async def void_hold(cmd: VoidHold, caller: Caller, uow: UnitOfWork, rt: Runtime)
     locked = await uow.holds.lock(tenant_id, message_id)
     if locked is None:
         raise NotFoundError(f"no hold for message {message_id!r}")
+    return await void_locked(locked, uow, rt)
+
+
+async def void_locked(locked: LockedHold, uow: UnitOfWork, rt: Runtime) -> Hold:
+    """Void a locked hold (see `Hold.void`): the void route and Meta's webhook share it."""
     hold = locked.hold
     now = rt.clock.now()
     if hold.void(now):
         await uow.holds.save_released(hold)
         if hold.voided_at is not None:  # an open hold past expires_at expired instead: no HoldVoided
-            uow.record(HoldVoided(hold.id, tenant_id, message_id, hold.amount, now))
+            uow.record(HoldVoided(hold.id, hold.tenant_id, hold.message_id, hold.amount, now))
     return hold
 
 

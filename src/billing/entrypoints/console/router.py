@@ -27,6 +27,7 @@ from billing.entrypoints.console.topups import TopupsPage
 from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig, error_page, redirect_to_sign_in
 from billing.entrypoints.console.wallet import WalletPage
 from billing.entrypoints.console.wallets import TenantWalletsPage
+from billing.entrypoints.console.whatsapp import WebhookEventsPage, WhatsAppNumbersPage
 
 # No framing (clickjacking an "approve" button), no script or style from anywhere else, no caching.
 SECURITY_HEADERS = [
@@ -74,6 +75,8 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
             TopupsPage,
             TenantWalletsPage,
             RateCardsPage,
+            WebhookEventsPage,
+            WhatsAppNumbersPage,
             static,
         ],
         dependencies={

@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from billing.application.caller import Caller
 from billing.application.ports import Readiness, TokenVerifier
 from billing.application.service import BillingService
-from billing.config import Settings
+from billing.config import Settings, WhatsAppSettings
 from billing.container import Container, close, postgres_container
 from billing.entrypoints.console import console_router, template_config
 from billing.entrypoints.http.asgi import BillingApp
@@ -34,6 +34,11 @@ from billing.entrypoints.http.controllers.topup_requests import TopupRequestCont
 from billing.entrypoints.http.controllers.wallet import WalletController
 from billing.entrypoints.http.controllers.wallet_settings import WalletSettingsController
 from billing.entrypoints.http.controllers.wallets import WalletsController
+from billing.entrypoints.http.controllers.whatsapp import (
+    WebhookEventController,
+    WhatsAppNumberController,
+    WhatsAppWebhookController,
+)
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import handle_exception
 
@@ -66,6 +71,9 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
 
     def provide_service() -> BillingService:
         return container.service()
+
+    def provide_whatsapp_settings() -> WhatsAppSettings:
+        return settings.whatsapp
 
     def provide_readiness() -> Readiness:
         readiness: Readiness = container.readiness()
@@ -105,6 +113,8 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
             HoldController,
             WalletSettingsController,
             StatementController,
+            WhatsAppNumberController,
+            WebhookEventController,
         ],
         guards=[authenticate],
         security=[{BEARER: []}],
@@ -114,8 +124,15 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
             "page_request": Provide(provide_page, sync_to_thread=False),
         },
     )
+    # Meta's webhook carries no JWT (it signs its bodies instead, v2 §11): its routes sit outside `api`'s guard, as
+    # /health does, under the same base path.
+    meta = Router(
+        path=BASE_PATH,
+        route_handlers=[WhatsAppWebhookController],
+        dependencies={"whatsapp_settings": Provide(provide_whatsapp_settings, sync_to_thread=False)},
+    )
     return BillingApp(
-        route_handlers=[api, HealthController, console_router(settings, verifier)],
+        route_handlers=[api, meta, HealthController, console_router(settings, verifier)],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "readiness": Provide(provide_readiness, sync_to_thread=False),

@@ -1,0 +1,302 @@
+"""Meta's status webhook (contract v2 §11): each status settles, voids or charges its message at most once, and
+every status received is recorded with what became of it. What a status does is the domain's table
+(`webhook_events.decide`); this module reads the hold, does it, and records it.
+
+A body's statuses are applied one tenant per unit of work (spec §6: one shard per transaction) by the service
+(`BillingSession.apply_whatsapp_statuses`); a redelivered body finds its statuses recorded and skips them, and two
+workers applying one status wait for each other on the hold's row (or the ledger's charge reference) and record
+it once.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import attrs
+
+from billing.application.caller import Caller
+from billing.application.handlers.holds import settle_locked, void_locked
+from billing.application.handlers.quotes import month_of
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import LockedHold, UnitOfWork, WebhookEventFilter
+from billing.application.runtime import Runtime, operator, requires, root_viewer
+from billing.domain.errors import DuplicateError, NotFoundError, NotPricedError, ValidationError
+from billing.domain.hold import FREE_PRICING_TYPES
+from billing.domain.ledger import Posting, PriceSnapshot
+from billing.domain.money import Money
+from billing.domain.pricing import FreeReason, Quote, Window, parse_category, quote
+from billing.domain.tenant import validate_tenant_id
+from billing.domain.webhook_events import (
+    Action,
+    Outcome,
+    Reason,
+    WebhookEvent,
+    WhatsAppNumber,
+    decide,
+    validate_phone_number_id,
+)
+from billing.domain.whatsapp import IgnoredStatus, StatusNotice
+
+
+@attrs.frozen
+class MapNumber:
+    phone_number_id: str
+    tenant_id: str
+
+
+@attrs.frozen
+class NumberMapping:
+    number: WhatsAppNumber
+    created: bool  # False: this very mapping existed already
+
+
+@attrs.frozen
+class ListNumbers:
+    tenant_id: str | None = None
+    page: PageRequest = attrs.field(factory=PageRequest)
+
+
+@attrs.frozen
+class UnmapNumber:
+    phone_number_id: str
+
+
+@attrs.frozen
+class ListWebhookEvents:
+    filters: WebhookEventFilter = attrs.field(factory=WebhookEventFilter)
+    page: PageRequest = attrs.field(factory=PageRequest)
+
+
+@attrs.frozen
+class FindNumbers:
+    phone_number_ids: tuple[str, ...]
+
+
+@attrs.frozen
+class ApplyStatuses:
+    """One tenant's statuses of one body (`tenant_id` None: numbers nobody mapped, recorded `unmatched`)."""
+
+    tenant_id: str | None
+    statuses: tuple[StatusNotice, ...]
+    ignored: tuple[IgnoredStatus, ...] = ()
+
+
+@requires(operator)
+async def map_number(cmd: MapNumber, caller: Caller, uow: UnitOfWork, rt: Runtime) -> NumberMapping:
+    """Statuses from this number are the tenant's. The same mapping again is answered as it is; a number another
+    tenant has is `duplicate` (unmap it first: a number moving silently would move its messages' money)."""
+    asked = WhatsAppNumber(
+        validate_phone_number_id(cmd.phone_number_id),
+        validate_tenant_id(cmd.tenant_id),
+        caller.user_id,
+        rt.clock.now(),
+    )
+    mapped, created = await uow.whatsapp_numbers.add(asked)
+    if mapped.tenant_id != asked.tenant_id:
+        raise DuplicateError(f"phone number {asked.phone_number_id} is mapped to another tenant")
+    return NumberMapping(mapped, created)
+
+
+@requires(root_viewer)
+async def list_numbers(query: ListNumbers, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[WhatsAppNumber]:
+    tenant_id = None if query.tenant_id is None else validate_tenant_id(query.tenant_id)
+    return await uow.whatsapp_numbers.list(tenant_id, query.page)
+
+
+@requires(operator)
+async def unmap_number(cmd: UnmapNumber, caller: Caller, uow: UnitOfWork, rt: Runtime) -> None:
+    """Statuses from the number are `unmatched` (`unknown_number`) from now on."""
+    if not await uow.whatsapp_numbers.remove(validate_phone_number_id(cmd.phone_number_id)):
+        raise NotFoundError("phone number not mapped")
+
+
+@requires(root_viewer)
+async def list_webhook_events(
+    query: ListWebhookEvents, caller: Caller, uow: UnitOfWork, rt: Runtime
+) -> Page[WebhookEvent]:
+    filters = query.filters
+    if filters.tenant_id is not None:
+        filters = attrs.evolve(filters, tenant_id=validate_tenant_id(filters.tenant_id))
+    return await uow.webhook_events.list(filters, query.page)
+
+
+@requires(operator)
+async def find_numbers(query: FindNumbers, caller: Caller, uow: UnitOfWork, rt: Runtime) -> dict[str, str]:
+    """phone_number_id -> tenant_id of the numbers mapped (the webhook's first read of a body)."""
+    return await uow.whatsapp_numbers.tenants_of(query.phone_number_ids)
+
+
+@requires(operator)
+async def apply_statuses(cmd: ApplyStatuses, caller: Caller, uow: UnitOfWork, rt: Runtime) -> list[WebhookEvent]:
+    """Apply each status not applied before and record it; the events recorded now."""
+    events = [_ignored(cmd.tenant_id, ignored, rt) for ignored in cmd.ignored]
+    if cmd.tenant_id is None:
+        events += [_event(None, s, rt, Outcome.UNMATCHED, Reason.UNKNOWN_NUMBER) for s in cmd.statuses]
+    else:
+        seen = await uow.webhook_events.seen(cmd.tenant_id, [(s.message_id, str(s.status)) for s in cmd.statuses])
+        applied: dict[int, WebhookEvent] = {}
+        # By message id (stable, so one message's statuses keep the body's order): every worker locks a tenant's
+        # holds in the same order, so two bodies naming the same messages in other orders never deadlock.
+        for index, notice in sorted(enumerate(cmd.statuses), key=lambda pair: pair[1].message_id):
+            key = (notice.message_id, str(notice.status))
+            if key not in seen:
+                seen.add(key)
+                applied[index] = await _apply(cmd.tenant_id, notice, uow, rt)
+        events += [applied[index] for index in sorted(applied)]
+    await uow.webhook_events.record(events)
+    return events
+
+
+async def _apply(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> WebhookEvent:
+    locked = await uow.holds.lock(tenant_id, notice.message_id)
+    charged = locked is None and bool(await uow.wallets.charged(tenant_id, [notice.message_id]))
+    decision = decide(notice.status, None if locked is None else locked.hold, rt.clock.now(), charged)
+    if decision.action is Action.CHARGE_UNHELD:
+        return await _charge_unheld(tenant_id, notice, uow, rt)
+    if decision.action is Action.NOTHING or locked is None:
+        return _event(tenant_id, notice, rt, Outcome.IGNORED, decision.reason)
+    if decision.action is Action.SETTLE:
+        hold = await settle_locked(locked, _known_category(notice), _known_type(notice), notice.billable, uow, rt)
+        return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id, transaction_id=hold.transaction_id)
+    if decision.action is Action.VOID:
+        hold = await void_locked(locked, uow, rt)
+        return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id)
+    return await _charge_released(tenant_id, notice, locked, uow, rt)
+
+
+async def _charge_released(
+    tenant_id: str, notice: StatusNotice, locked: LockedHold, uow: UnitOfWork, rt: Runtime
+) -> WebhookEvent:
+    """Delivered after all: a voided or expired hold is charged once at its own price when `available` covers it
+    (else `unmatched`, `no_hold`); the hold keeps its status and gains `charged` and `transaction_id`."""
+    hold, funds = locked.hold, locked.funds
+    now = rt.clock.now()
+    if hold.expire(now):  # open past its expires_at: expired first, its money released
+        await uow.holds.save_released(hold)
+        funds = funds.after_release(hold.amount)
+    if not funds.covers(hold.amount):
+        return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NO_HOLD, hold_id=hold.id)
+    charge = Posting.charge(
+        rt.ids.new_id(),
+        tenant_id,
+        hold.amount,
+        hold.message_id,
+        f"WhatsApp {hold.category} message ({hold.market}), delivered after its hold was released",
+        now,
+        PriceSnapshot.of(hold.quote, hold.id),
+    )
+    hold.charge_released(hold.amount, charge.entry_id)
+    await uow.holds.save_released_charge(hold, charge)
+    return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id, transaction_id=charge.entry_id)
+
+
+async def _charge_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> WebhookEvent:
+    """Delivered without a hold: priced by the card in force at the status's time and charged when `available`
+    covers it (else `unmatched`, `no_hold`); what the card cannot price is `unmatched` (`not_priced`)."""
+    price = await _price_unheld(tenant_id, notice, uow, rt)
+    if price is None:
+        return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NOT_PRICED)
+    if not price.amount.is_positive:
+        return _event(tenant_id, notice, rt, Outcome.APPLIED)  # free by Meta's word: nothing to charge
+    charge = Posting.charge(
+        rt.ids.new_id(),
+        tenant_id,
+        price.amount,
+        notice.message_id,
+        f"WhatsApp {price.category} message to {price.recipient} ({price.market})",
+        rt.clock.now(),
+        PriceSnapshot.of(price, None),
+    )
+    attempt = await uow.wallets.charge_once(charge)
+    if attempt.entry is None:  # not covered (or frozen); an earlier charge was ruled out above
+        return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NO_HOLD)
+    await uow.message_counts.add_settled(tenant_id, month_of(notice.timestamp), price.market, price.category)
+    return _event(tenant_id, notice, rt, Outcome.APPLIED, transaction_id=attempt.entry.id)
+
+
+async def _price_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> Quote | None:
+    """The message's price by the card in force at the status's time, Meta's category and pricing type (None:
+    Meta said no category, or the card has no price for the recipient's country and that category)."""
+    recipient = f"+{notice.recipient_id.lstrip('+')}" if notice.recipient_id else None
+    country = rt.countries.country_of(recipient) if recipient else None
+    if recipient is None or country is None or notice.category is None:
+        return None
+    try:
+        category, free_reason = parse_category(notice.category)
+    except ValidationError:
+        return None
+    card = await uow.rate_cards.in_force(tenant_id, notice.timestamp)
+    market = None if card is None else card.market_of(country)
+    if card is None or market is None:
+        return None
+    counts = await uow.message_counts.settled(tenant_id, month_of(notice.timestamp), category, [market])
+    try:
+        price = quote(
+            card,
+            recipient=recipient,
+            country=country,
+            category=category,
+            window=Window.NONE,
+            free_reason=free_reason or FREE_PRICING_TYPES.get(notice.pricing_type or ""),
+            settled_this_month=counts[market],
+        )
+    except NotPricedError:
+        return None
+    if notice.billable is False and price.free_reason is None:
+        return attrs.evolve(price, amount=Money.zero(price.amount.currency), free_reason=FreeReason.FREE_ENTRY_POINT)
+    return price
+
+
+def _known_category(notice: StatusNotice) -> str | None:
+    """Meta's category when it names one we price; a category Meta adds later settles as the hold was priced
+    (never a refused body: Meta would redeliver it for days)."""
+    if notice.category is None:
+        return None
+    try:
+        parse_category(notice.category)
+    except ValidationError:
+        return None
+    return notice.category
+
+
+def _known_type(notice: StatusNotice) -> str | None:
+    """Meta's pricing type when the settle rules know it; a type Meta adds later prices as the hold did."""
+    kind = notice.pricing_type
+    return kind if kind is None or kind == "regular" or kind in FREE_PRICING_TYPES else None
+
+
+def _ignored(tenant_id: str | None, ignored: IgnoredStatus, rt: Runtime) -> WebhookEvent:
+    return WebhookEvent(
+        rt.ids.new_id(),
+        tenant_id,
+        ignored.phone_number_id,
+        ignored.message_id,
+        ignored.status,
+        Outcome.IGNORED,
+        str(ignored.reason),
+        rt.clock.now(),
+    )
+
+
+def _event(
+    tenant_id: str | None,
+    notice: StatusNotice,
+    rt: Runtime,
+    outcome: Outcome,
+    reason: Reason | None = None,
+    *,
+    hold_id: UUID | None = None,
+    transaction_id: UUID | None = None,
+) -> WebhookEvent:
+    return WebhookEvent(
+        rt.ids.new_id(),
+        tenant_id,
+        notice.phone_number_id,
+        notice.message_id,
+        str(notice.status),
+        outcome,
+        None if reason is None else str(reason),
+        rt.clock.now(),
+        hold_id,
+        transaction_id,
+    )

@@ -1,0 +1,132 @@
+"""What Meta's status webhook does to a message (contract v2 §11), and the record of each status received.
+
+Meta bills what was delivered, so **delivered wins over failed, in either order**:
+
+    status            no hold              held                 settled              voided / expired
+    sent              ignored (sent)       ignored (sent)       ignored (sent)       ignored (sent)
+    delivered, read   charge by the card   settle (Meta's       ignored              charge once at the
+                      in force, else       category and type)   (already_settled)    hold's own price, else
+                      unmatched (no_hold)                                            unmatched (no_hold)
+    failed            ignored (no_hold)    void                 ignored              ignored
+                                                                (already_settled)    (already_voided)
+
+A hold still open past its `expires_at` is expired (swept or not), so `delivered` then charges it as released.
+A released hold already charged this way, and a message already charged without a hold, are `already_settled`.
+Every (tenant, message id, status) is applied at most once: the event's record is unique by them.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from uuid import UUID
+
+import attrs
+
+from billing.domain.hold import Hold, HoldStatus
+from billing.domain.text import validate_text
+from billing.domain.whatsapp import MessageStatus
+
+MAX_PHONE_NUMBER_ID_LENGTH = 64
+
+
+class Outcome(enum.StrEnum):
+    APPLIED = "applied"
+    IGNORED = "ignored"
+    UNMATCHED = "unmatched"
+
+
+class Reason(enum.StrEnum):
+    """Why a status changed nothing (`ignored`) or found nothing to change (`unmatched`)."""
+
+    SENT = "sent"  # Meta bills nothing for sent
+    NO_HOLD = "no_hold"
+    UNKNOWN_NUMBER = "unknown_number"
+    ALREADY_SETTLED = "already_settled"
+    ALREADY_VOIDED = "already_voided"
+    NOT_PRICED = "not_priced"  # no hold, and the card in force has no price for it
+
+
+class Action(enum.Enum):
+    """What a status does to its message, given the message's hold (`decide`)."""
+
+    NOTHING = "nothing"
+    SETTLE = "settle"  # settle the open hold with Meta's category and type
+    VOID = "void"  # release the open hold
+    CHARGE_RELEASED = "charge_released"  # charge a voided or expired hold once, at its own price
+    CHARGE_UNHELD = "charge_unheld"  # no hold: charge by the card in force at the status's time
+
+
+@attrs.frozen
+class Decision:
+    action: Action
+    reason: Reason | None = None  # why NOTHING
+
+    @classmethod
+    def nothing(cls, reason: Reason) -> Decision:
+        return cls(Action.NOTHING, reason)
+
+
+def decide(status: MessageStatus, hold: Hold | None, at: datetime, charged_without_hold: bool = False) -> Decision:
+    """What `status` does to a message whose hold is `hold` (None: never held) at `at` (the time it is applied).
+    `charged_without_hold`: the message already has a charge row and no hold (an earlier delivery charged it)."""
+    if status is MessageStatus.SENT:
+        return Decision.nothing(Reason.SENT)
+    if status is MessageStatus.FAILED:
+        return _failed(hold)
+    return _delivered(hold, at, charged_without_hold)
+
+
+def _failed(hold: Hold | None) -> Decision:
+    if hold is None:
+        return Decision.nothing(Reason.NO_HOLD)
+    if hold.status is HoldStatus.HELD:
+        return Decision(Action.VOID)
+    if hold.status is HoldStatus.SETTLED or hold.charged is not None:
+        return Decision.nothing(Reason.ALREADY_SETTLED)
+    return Decision.nothing(Reason.ALREADY_VOIDED)
+
+
+def _delivered(hold: Hold | None, at: datetime, charged_without_hold: bool) -> Decision:
+    if hold is None:
+        if charged_without_hold:
+            return Decision.nothing(Reason.ALREADY_SETTLED)
+        return Decision(Action.CHARGE_UNHELD)
+    if hold.status is HoldStatus.SETTLED or hold.charged is not None:
+        return Decision.nothing(Reason.ALREADY_SETTLED)
+    if hold.status is HoldStatus.HELD and not hold.is_expired_at(at):
+        return Decision(Action.SETTLE)
+    return Decision(Action.CHARGE_RELEASED)  # voided, expired, or open past its expires_at
+
+
+def validate_phone_number_id(value: object) -> str:
+    """Meta's id of a business phone number (digits in practice): one line of 1-64 characters."""
+    field = "phone_number_id"
+    return validate_text(value, field=field, max_length=MAX_PHONE_NUMBER_ID_LENGTH, required=True) or ""
+
+
+@attrs.frozen
+class WhatsAppNumber:
+    """A business phone number of Meta's mapped to the tenant whose messages it sends (platform-wide)."""
+
+    phone_number_id: str
+    tenant_id: str
+    created_by: str
+    created_at: datetime
+
+
+@attrs.frozen
+class WebhookEvent:
+    """One status as received and what became of it. `tenant_id` is None for a number nobody mapped; `message_id`
+    and `status` are None when Meta's status was too malformed to say them."""
+
+    id: UUID
+    tenant_id: str | None
+    phone_number_id: str | None
+    message_id: str | None
+    status: str | None
+    outcome: Outcome
+    reason: str | None
+    received_at: datetime
+    hold_id: UUID | None = None
+    transaction_id: UUID | None = None

@@ -1,0 +1,208 @@
+"""Meta's status webhook in the console (contract v2 §11): the operators' log of every status received and what became
+of it (newest first, filtered by outcome and tenant), and the mapping of Meta's business phone numbers to tenants.
+
+Seeing either page needs the root tenant with Billing.View; mapping and unmapping a number need Billing.Manage too
+(the use cases check that themselves, exactly as for `POST /whatsapp-numbers` and `DELETE /whatsapp-numbers/{id}`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect
+
+from billing.application.caller import Caller
+from billing.application.pagination import Page
+from billing.application.service import BillingService
+from billing.domain.errors import BillingError, ForbiddenError, ValidationError
+from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
+from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, page_number, render, text
+
+PAGE_SIZE = 20
+ALL = "all"
+OUTCOMES = (ALL, *(outcome.value for outcome in Outcome))
+EVENT_FILTERS = ("outcome", "tenant_id")
+NUMBERS_PATH = "/console/whatsapp-numbers"
+MAP = "map"  # the mapping form's name, for the messages beside its fields
+MAP_FIELDS = ("phone_number_id", "tenant_id")
+NOTICES = {
+    "mapped": "The number is mapped: Meta's statuses from it settle, void and charge that tenant's messages.",
+    "unchanged": "The number was already mapped to that tenant; nothing changed.",
+    "unmapped": "The number is unmapped: its statuses are recorded unmatched (unknown_number) from now on.",
+}
+
+
+def require_operator_page(console: ConsoleConfig, caller: Caller) -> None:
+    if not console.authorizer.is_operator_viewer(caller):
+        raise ForbiddenError(
+            "the WhatsApp webhook's events and numbers are for operators of the platform "
+            "(the root tenant with Billing.View)"
+        )
+
+
+def _chosen(values: Any, name: str, default: str = "") -> str:
+    value = values.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else default
+
+
+# The webhook's events -----------------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class EventFilters:
+    """The events page's filters, from its query string (an empty tenant: every tenant's, and unknown numbers')."""
+
+    outcome: str = ALL
+    tenant_id: str = ""
+
+    @classmethod
+    def of(cls, values: Any) -> EventFilters:
+        return cls(outcome=_chosen(values, "outcome", ALL), tenant_id=_chosen(values, "tenant_id"))
+
+    def query(self) -> dict[str, str]:
+        return {"outcome": self.outcome, **({"tenant_id": self.tenant_id} if self.tenant_id else {})}
+
+
+async def webhook_events_page(
+    request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller
+) -> Response[Any]:
+    require_operator_page(console, caller)
+    filters = EventFilters.of(request.query_params)
+    page = page_number(request)
+    problem: FormProblem | None = None
+    try:
+        outcome = None if filters.outcome == ALL else filters.outcome
+        events: Page[WebhookEvent] = await service.acting_as(caller).webhook_events(
+            outcome, filters.tenant_id or None, page, PAGE_SIZE
+        )
+    except ValidationError as error:  # a bad filter: say so beside it, list nothing
+        events = Page((), page, PAGE_SIZE, 0)
+        problem = FormProblem.of(error, "filters", known=EVENT_FILTERS)
+    return render(
+        "webhook_events.html",
+        console,
+        caller,
+        status=problem.status if problem else 200,
+        active="webhook-events",
+        filters=filters,
+        outcomes=OUTCOMES,
+        events=events,
+        events_pager=Pager.of(events, keep=filters.query()),
+        problem=problem,
+    )
+
+
+class WebhookEventsPage(Controller):
+    path = "/webhook-events"
+
+    @get("/", name="console-webhook-events")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        return await webhook_events_page(request, service, console, caller)
+
+
+# The numbers and their tenants --------------------------------------------------------------------------------------
+
+
+async def numbers_page(
+    request: Request[Any, Any, Any],
+    service: BillingService,
+    console: ConsoleConfig,
+    caller: Caller,
+    tenant_id: str,
+    *,
+    notice: str | None = None,
+    problem: FormProblem | None = None,
+) -> Response[Any]:
+    """The mapped numbers, newest first, of one tenant (`tenant_id`) or all ('')."""
+    require_operator_page(console, caller)
+    page = page_number(request)
+    try:
+        numbers: Page[WhatsAppNumber] = await service.acting_as(caller).whatsapp_numbers(
+            tenant_id or None, page, PAGE_SIZE
+        )
+    except ValidationError as error:  # a bad filter: say so beside it, list nothing
+        numbers = Page((), page, PAGE_SIZE, 0)
+        problem = problem or FormProblem.of(error, "filters", known=("tenant_id",))
+    return render(
+        "whatsapp_numbers.html",
+        console,
+        caller,
+        status=problem.status if problem else 200,
+        active="whatsapp-numbers",
+        tenant_id=tenant_id,
+        numbers=numbers,
+        numbers_pager=Pager.of(numbers, keep={"tenant_id": tenant_id} if tenant_id else {}),
+        notice=notice,
+        problem=problem,
+    )
+
+
+def back_to_numbers(tenant_id: str, done: str) -> Redirect:
+    query = {**({"tenant_id": tenant_id} if tenant_id else {}), "done": done}
+    return Redirect(NUMBERS_PATH, query_params=query, status_code=303)
+
+
+class WhatsAppNumbersPage(Controller):
+    path = "/whatsapp-numbers"
+
+    @get("/", name="console-whatsapp-numbers")
+    async def show(
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        notice = NOTICES.get(request.query_params.get("done", ""))
+        tenant_id = _chosen(request.query_params, "tenant_id")
+        return await numbers_page(request, service, console, caller, tenant_id, notice=notice)
+
+    @post("/", status_code=303)
+    async def map_number(
+        self,
+        request: Request[Any, Any, Any],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        """Map a number to a tenant, as `POST /whatsapp-numbers` does: the same mapping again changes nothing, a
+        number another tenant has is refused (`duplicate`, 409: unmap it first)."""
+        require_operator_page(console, caller)
+        form = await request.form()
+        phone_number_id, tenant_id = (text(form, name).strip() for name in MAP_FIELDS)
+        try:
+            mapping = await service.acting_as(caller).map_whatsapp_number(phone_number_id, tenant_id)
+        except BillingError as error:
+            problem = FormProblem.of(error, MAP, form, known=MAP_FIELDS)
+            return await numbers_page(request, service, console, caller, "", problem=problem)
+        return back_to_numbers("", "mapped" if mapping.created else "unchanged")
+
+    @post("/{phone_number_id:str}/unmap", status_code=303)
+    async def unmap_number(
+        self,
+        request: Request[Any, Any, Any],
+        phone_number_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        """Unmap a number, as `DELETE /whatsapp-numbers/{phone_number_id}` does; back to the list as it was filtered."""
+        require_operator_page(console, caller)
+        form = await request.form()
+        tenant_id = _chosen(form, "tenant_id")  # the list's filter, kept in a hidden field
+        try:
+            await service.acting_as(caller).unmap_whatsapp_number(phone_number_id)
+        except BillingError as error:
+            problem = FormProblem.of(error, phone_number_id)
+            return await numbers_page(request, service, console, caller, tenant_id, problem=problem)
+        return back_to_numbers(tenant_id, "unmapped")

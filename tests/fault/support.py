@@ -161,8 +161,11 @@ def _stop(served: Served, workers: list[int]) -> None:
 
 
 @contextmanager
-def billing_serve(database_url: str, port: int, log: Path, workers: int = 1) -> Iterator[Served]:
-    """`billing serve` on 127.0.0.1:port against an upgraded database; stopped when the block ends."""
+def billing_serve(
+    database_url: str, port: int, log: Path, workers: int = 1, extra_env: Mapping[str, str] | None = None
+) -> Iterator[Served]:
+    """`billing serve` on 127.0.0.1:port against an upgraded database, with `extra_env` besides `billing_env`;
+    stopped when the block ends."""
     with log.open("wb") as output:
         process = subprocess.Popen(
             [
@@ -177,7 +180,7 @@ def billing_serve(database_url: str, port: int, log: Path, workers: int = 1) -> 
                 "--workers",
                 str(workers),
             ],
-            env=billing_env(database_url),
+            env={**billing_env(database_url), **(extra_env or {})},
             stdout=output,
             stderr=subprocess.STDOUT,
         )

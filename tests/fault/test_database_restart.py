@@ -11,8 +11,6 @@ retried with the same key and then exists exactly once (a replay if its first at
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -47,19 +45,6 @@ MAX_CHARGES_PER_CLIENT = 150
 LOAD_SECONDS = 60.0
 WAIT_SECONDS = 30.0
 AMOUNT = Decimal("0.01")
-
-
-@pytest.fixture
-def own_postgres() -> Iterator[EmbeddedPostgres]:
-    """An embedded PostgreSQL the test may stop and start: its own temporary directory and port."""
-    home = Path(tempfile.mkdtemp(prefix="billing-restart-pg-"))
-    server = EmbeddedPostgres(home / "data")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.destroy()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -33,7 +31,6 @@ from billing.adapters.embedded import EmbeddedPostgres, free_port
 from billing.domain.whatsapp import SIGNATURE_HEADER, sign
 from billing.entrypoints.whatsapp_simulator import WEBHOOK_PATH, SimulationOptions, build_bodies
 
-from . import support
 from .support import (
     BASE,
     CLINIC,
@@ -73,27 +70,11 @@ CARD = {
 
 
 @pytest.fixture
-def own_postgres() -> Iterator[EmbeddedPostgres]:
-    """An embedded PostgreSQL the test may stop and start: its own temporary directory and port."""
-    home = Path(tempfile.mkdtemp(prefix="billing-webhook-restart-pg-"))
-    server = EmbeddedPostgres(home / "data")
-    server.start()
-    try:
-        yield server
-    finally:
-        server.destroy()
-        shutil.rmtree(home, ignore_errors=True)
-
-
-@pytest.fixture
-def served(own_postgres: EmbeddedPostgres, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Served]:
+def served(own_postgres: EmbeddedPostgres, tmp_path: Path) -> Iterator[Served]:
     upgraded = billing_command("db", "upgrade", env=billing_env(own_postgres.url))
     assert upgraded.returncode == 0, upgraded.stderr
-    # billing_serve runs the service with billing_env() alone: the webhook's secret is added to it.
-    monkeypatch.setattr(
-        support, "billing_env", lambda url: {**billing_env(url), "BILLING_WHATSAPP_APP_SECRET": APP_SECRET}
-    )
-    with billing_serve(own_postgres.url, free_port(), tmp_path / "serve.log") as server:
+    secret = {"BILLING_WHATSAPP_APP_SECRET": APP_SECRET}
+    with billing_serve(own_postgres.url, free_port(), tmp_path / "serve.log", extra_env=secret) as server:
         yield server
 
 

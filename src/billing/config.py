@@ -149,6 +149,7 @@ class _Reader:
         due_days = self.read("INVOICE_DUE_DAYS", _whole(0, MAX_INVOICE_DUE_DAYS), defaults.invoice_due_days)
         hold_ttl = self.read("HOLD_TTL_SECONDS", _whole(1, MAX_HOLD_TTL_SECONDS), MAX_HOLD_TTL_SECONDS)
         ttl_hours = self.read("IDEMPOTENCY_TTL_HOURS", _whole(1, MAX_IDEMPOTENCY_TTL_HOURS), 24)
+        four_eyes = self.read("FOUR_EYES", _flag, defaults.four_eyes)
         settings = Settings(
             billing=BillingSettings(
                 root_tenant,
@@ -158,6 +159,7 @@ class _Reader:
                 due_days,
                 payment_instructions=self.raw("PAYMENT_INSTRUCTIONS") or defaults.payment_instructions,
                 hold_ttl_seconds=hold_ttl,
+                four_eyes=four_eyes,
             )
             if not self._problems
             else defaults,
@@ -205,6 +207,16 @@ def _threshold(currency: str) -> Callable[[str], Decimal]:
         return Money.parse(value, currency).amount
 
     return parse
+
+
+def _flag(value: str) -> bool:
+    """A switch: true/false (also 1/0, yes/no, on/off), in any case."""
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("must be true or false")
 
 
 def _whole(low: int, high: int) -> Callable[[str], int]:

@@ -79,7 +79,10 @@ BATCH = [
     {"message_id": "wamid.b3", "category": "marketing", "recipient": INDIA},  # 0.0118
 ]
 BATCH_TOTAL = Decimal("0.0408")
-ALL_WRITES = frozenset({"holds", "wallets", "wallet_transactions", "message_counts", "idempotency_keys"})
+# The ledger's trigger writes the hourly spend (`wallet_spend`) with each charge row it inserts.
+ALL_WRITES = frozenset(
+    {"holds", "wallets", "wallet_transactions", "wallet_spend", "message_counts", "idempotency_keys"}
+)
 
 
 # Where the unit is stopped: a statement the test runs and keeps uncommitted --------------------------------------
@@ -135,7 +138,7 @@ SETTLE_POINTS = [
     point(
         TIER_COUNTER,
         "INSERT INTO message_counts",
-        {"holds", "wallets", "wallet_transactions", "message_counts"},
+        {"holds", "wallets", "wallet_transactions", "wallet_spend", "message_counts"},
         has_xid=True,
         id="after-the-ledger-before-the-tier-count",
     ),

@@ -90,6 +90,7 @@ class Model:
     charged: dict[str, Decimal] = attrs.field(factory=dict)
     refunded: dict[str, Decimal] = attrs.field(factory=dict)
     holds: dict[str, ModelHold] = attrs.field(factory=dict)  # by message id
+    payment_references: set[str] = attrs.field(factory=set)  # paid ones, trimmed and lower-cased (v2 §12)
 
     @property
     def held(self) -> Decimal:
@@ -209,9 +210,13 @@ class WalletLife(RuleBasedStateMachine):
     def _expect_issued(self, invoice_id: UUID) -> type[BillingError] | None:
         return None if self.model.invoices[invoice_id] == "issued" else InvalidStateError
 
-    @rule(invoice_id=invoices, payment=st.sampled_from(["bank-1", "bank-2"]))
+    @rule(invoice_id=invoices, payment=st.sampled_from(["bank-1", "bank-2", " BANK-1", "bank-3"]))
     def mark_paid(self, invoice_id: UUID, payment: str) -> None:
-        if self.attempt(self._expect_issued(invoice_id), self.operator.mark_invoice_paid(invoice_id, payment)):
+        expected = self._expect_issued(invoice_id)
+        if expected is None and payment.strip().lower() in self.model.payment_references:
+            expected = DuplicateError
+        if self.attempt(expected, self.operator.mark_invoice_paid(invoice_id, payment)):
+            self.model.payment_references.add(payment.strip().lower())
             request_id = self.model.request_of[invoice_id]
             self.model.invoices[invoice_id] = "paid"
             self.model.requests[request_id] = "completed"

@@ -108,8 +108,9 @@ class Api:
     async def fund(self, amount: str = "150.00", headers: dict[str, str] = CLINIC_USER) -> dict[str, Any]:
         """A paid top-up: the wallet credited with `amount`. Returns the paid invoice."""
         request = await self.invoiced(amount, headers)
+        reference = f"bank-{request['invoice_number']}"  # one transfer per invoice (contract v2 §12)
         response = await self.post(
-            f"/invoices/{request['invoice_id']}/mark-paid", OPERATOR, {"payment_reference": "bank-1"}
+            f"/invoices/{request['invoice_id']}/mark-paid", OPERATOR, {"payment_reference": reference}
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()

@@ -29,7 +29,15 @@ WALLET_FIELDS = {
     "available",
     "status",
     "frozen_reason",
+    "daily_spend",
+    "runway_days",
 }
+AUTO_OFF = {"enabled": False, "threshold": None, "target": None, "monthly_cap": None}
+
+
+def reserve_only(reserve: str) -> dict[str, Any]:
+    """The settings' JSON with only a marketing reserve set: no levels, no automatic top-up."""
+    return {"marketing_reserve": reserve, "low_balance_levels": [], "auto_topup": AUTO_OFF}
 
 
 async def freeze(api: Api, reason: Any = "chargeback under review", headers: dict[str, str] = OPERATOR) -> Response:
@@ -144,15 +152,15 @@ async def get_settings(api: Api, headers: dict[str, str] = CLINIC_USER, tenant_i
 async def test_settings_start_at_their_defaults(api: Api) -> None:
     response = await get_settings(api)
 
-    assert (response.status_code, response.json()) == (200, {"marketing_reserve": "0.00"})
+    assert (response.status_code, response.json()) == (200, reserve_only("0.00"))
 
 
 async def test_a_clinic_manager_sets_its_marketing_reserve(api: Api) -> None:
     response = await put_settings(api, {"marketing_reserve": "25"})
 
-    assert (response.status_code, response.json()) == (200, {"marketing_reserve": "25.00"})
-    assert (await get_settings(api)).json() == {"marketing_reserve": "25.00"}
-    assert (await get_settings(api, OTHER_CLINIC_USER)).json() == {"marketing_reserve": "0.00"}
+    assert (response.status_code, response.json()) == (200, reserve_only("25.00"))
+    assert (await get_settings(api)).json() == reserve_only("25.00")
+    assert (await get_settings(api, OTHER_CLINIC_USER)).json() == reserve_only("0.00")
 
 
 async def test_a_put_replaces_the_whole_so_a_field_left_out_takes_its_default(api: Api) -> None:
@@ -160,15 +168,15 @@ async def test_a_put_replaces_the_whole_so_a_field_left_out_takes_its_default(ap
 
     response = await put_settings(api, {})
 
-    assert response.json() == {"marketing_reserve": "0.00"}
+    assert response.json() == reserve_only("0.00")
 
 
 async def test_an_operator_reads_and_sets_any_tenants_settings(api: Api) -> None:
     put = await put_settings(api, {"marketing_reserve": "12.34"}, OPERATOR, CLINIC)
 
-    assert (put.status_code, put.json()) == (200, {"marketing_reserve": "12.34"})
-    assert (await get_settings(api, ROOT_VIEWER, CLINIC)).json() == {"marketing_reserve": "12.34"}
-    assert (await get_settings(api)).json() == {"marketing_reserve": "12.34"}
+    assert (put.status_code, put.json()) == (200, reserve_only("12.34"))
+    assert (await get_settings(api, ROOT_VIEWER, CLINIC)).json() == reserve_only("12.34")
+    assert (await get_settings(api)).json() == reserve_only("12.34")
 
 
 async def test_settings_are_refused_to_who_may_not_see_or_change_them(api: Api) -> None:
@@ -178,7 +186,7 @@ async def test_settings_are_refused_to_who_may_not_see_or_change_them(api: Api) 
         await put_settings(api, {"marketing_reserve": "1.00"}, CLINIC_MANAGER, OTHER_CLINIC), 403, "forbidden"
     )
     assert_problem(await get_settings(api, CLINIC_USER, OTHER_CLINIC), 403, "forbidden")
-    assert (await get_settings(api, OTHER_CLINIC_USER)).json() == {"marketing_reserve": "0.00"}
+    assert (await get_settings(api, OTHER_CLINIC_USER)).json() == reserve_only("0.00")
 
 
 async def test_a_settings_body_is_validated(api: Api) -> None:
@@ -189,7 +197,7 @@ async def test_a_settings_body_is_validated(api: Api) -> None:
     unknown = await put_settings(api, {"marketing_reserve": "1.00", "low_balance_level": "5.00"})
     assert list(field_errors(unknown)) == ["low_balance_level"]
     assert list(field_errors(await put_settings(api, ["1.00"]))) == ["body"]
-    assert (await get_settings(api)).json() == {"marketing_reserve": "0.00"}
+    assert (await get_settings(api)).json() == reserve_only("0.00")
 
 
 async def test_the_schema_documents_freeze_and_settings(api: Api) -> None:
@@ -200,7 +208,8 @@ async def test_the_schema_documents_freeze_and_settings(api: Api) -> None:
     assert "requestBody" not in paths[f"{BASE}/wallets/{{tenant_id}}/unfreeze"]["post"]
     settings = paths[f"{BASE}/wallet/settings"]
     assert {"200", "400", "403"} <= settings["put"]["responses"].keys()
-    assert set(document["components"]["schemas"]["WalletSettingsOut"]["properties"]) == {"marketing_reserve"}
+    settings_fields = {"marketing_reserve", "low_balance_levels", "auto_topup"}
+    assert set(document["components"]["schemas"]["WalletSettingsOut"]["properties"]) == settings_fields
     assert set(document["components"]["schemas"]["WalletOut"]["properties"]) == WALLET_FIELDS
     charge_conflicts = paths[f"{BASE}/wallets/{{tenant_id}}/charges"]["post"]["responses"]["409"]["description"]
     assert "wallet_frozen" in charge_conflicts

@@ -45,6 +45,8 @@ OPERATION_IDS = {
     "unfreeze_wallet",
     "get_wallet_settings",
     "set_wallet_settings",
+    "list_my_alerts",
+    "list_alerts",
     "get_my_statement",
     "get_tenant_statement",
     "verify_whatsapp_webhook",

@@ -16,18 +16,21 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from billing.adapters.memory.clock import ManualClock
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from billing.application.caller import VIEW, Caller
 from billing.application.runtime import RandomIds, Runtime, SystemClock
 from billing.application.service import BillingService, BillingSession
 from billing.application.settings import BillingSettings
-from billing.container import EVENT_HANDLERS
+from billing.config import Settings
+from billing.container import EVENT_HANDLERS, postgres_container
 from billing.domain.invoice import Invoice
 
 CheckLedger = Callable[[str], Awaitable[Decimal]]
 PayTopup = Callable[[str, str], Awaitable[Invoice]]
 ClinicOf = Callable[[str], BillingSession]
 Race = Callable[[int, Callable[[BillingService, int], Awaitable[Any]]], Awaitable[list[Any]]]
+PlatformRace = Callable[[int, Callable[[BillingSession, int], Awaitable[Any]]], Awaitable[list[Any]]]
 
 
 def build_service(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> BillingService:
@@ -121,6 +124,33 @@ def race(engine: AsyncEngine) -> Race:
         racing = build_service(StartTogether(engine, n))
         async with asyncio.timeout(60):
             return await asyncio.gather(*(call(racing, i) for i in range(n)), return_exceptions=True)
+
+    return run
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def billing(engine: AsyncEngine, clock: ManualClock) -> BillingService:
+    """The service as the container wires it (prices real phone numbers), on the test's engine and clock."""
+    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
+    built: BillingService = postgres_container(settings, engine=engine, clock=clock).service()
+    return built
+
+
+@pytest.fixture
+def platform_race(engine: AsyncEngine, billing: BillingService) -> PlatformRace:
+    """`await platform_race(n, call)`: `call(platform, i)` for i in 0..n-1 at once, each on its own connection, as
+    the platform's messaging module; every result or exception, in the order of i."""
+
+    async def run(n: int, call: Callable[[BillingSession, int], Awaitable[Any]]) -> list[Any]:
+        racing = BillingService(StartTogether(engine, n), billing.runtime, EVENT_HANDLERS)
+        platform = racing.as_platform("messaging")
+        async with asyncio.timeout(120):
+            return await asyncio.gather(*(call(platform, i) for i in range(n)), return_exceptions=True)
 
     return run
 

@@ -7,7 +7,6 @@ work factory is the racing one. Every race ends with the ledger check and with `
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
@@ -22,18 +21,15 @@ from billing.adapters.sqlalchemy.tables import holds, wallet_transactions, walle
 from billing.application.handlers.holds import HoldBatch, HoldResult
 from billing.application.handlers.wallets import ChargeResult
 from billing.application.service import BillingService, BillingSession
-from billing.config import Settings
-from billing.container import EVENT_HANDLERS, postgres_container
 from billing.domain.errors import DuplicateError, InsufficientFundsError, InvalidStateError
 from billing.domain.hold import Hold, HoldStatus
 
-from .conftest import StartTogether
+from .conftest import PlatformRace
 
 pytestmark = pytest.mark.postgres
 
 TENANT = "clinic-a"
 NUMBER = "+14155552671"
-HoldRace = Callable[[int, Callable[[BillingSession, int], Awaitable[Any]]], Awaitable[list[Any]]]
 
 
 def outcomes(results: list[Any], expected: type[Exception] | tuple[type[Exception], ...] = ()) -> list[Any]:
@@ -45,33 +41,8 @@ def outcomes(results: list[Any], expected: type[Exception] | tuple[type[Exceptio
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def billing(engine: AsyncEngine, clock: ManualClock) -> BillingService:
-    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
-    built: BillingService = postgres_container(settings, engine=engine, clock=clock).service()
-    return built
-
-
-@pytest.fixture
 def messaging(billing: BillingService) -> BillingSession:
     return billing.as_platform("messaging")
-
-
-@pytest.fixture
-def race(engine: AsyncEngine, billing: BillingService) -> HoldRace:
-    """`await race(n, call)`: `call(messaging, i)` for i in 0..n-1 at once, each on its own connection."""
-
-    async def run(n: int, call: Callable[[BillingSession, int], Awaitable[Any]]) -> list[Any]:
-        racing = BillingService(StartTogether(engine, n), billing.runtime, EVENT_HANDLERS)
-        platform = racing.as_platform("messaging")
-        async with asyncio.timeout(120):
-            return await asyncio.gather(*(call(platform, i) for i in range(n)), return_exceptions=True)
-
-    return run
 
 
 @pytest.fixture
@@ -120,7 +91,7 @@ async def stored_holds(engine: AsyncEngine) -> list[Any]:
 
 
 async def test_200_holds_of_5_cents_on_5_dollars_hold_exactly_100(
-    race: HoldRace, priced: Any, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace, priced: Any, engine: AsyncEngine, check_ledger: Any
 ) -> None:
     await priced("5.00")
     racers, each = 50, 4  # 200 holds, 50 connections at once (a test server allows ~100)
@@ -134,7 +105,7 @@ async def test_200_holds_of_5_cents_on_5_dollars_hold_exactly_100(
                 results.append(refused)
         return results
 
-    results = [result for batch in outcomes(await race(racers, hold_four)) for result in batch]
+    results = [result for batch in outcomes(await platform_race(racers, hold_four)) for result in batch]
 
     placed = [result for result in results if isinstance(result, HoldResult)]
     assert len(results) == 200
@@ -145,12 +116,12 @@ async def test_200_holds_of_5_cents_on_5_dollars_hold_exactly_100(
 
 
 async def test_one_message_id_held_20_times_at_once_is_one_hold(
-    race: HoldRace, priced: Any, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace, priced: Any, engine: AsyncEngine, check_ledger: Any
 ) -> None:
     await priced("5.00")
 
     results: list[HoldResult] = outcomes(
-        await race(20, lambda p, i: p.hold(TENANT, "wamid.HBgM+/=", "utility", NUMBER))
+        await platform_race(20, lambda p, i: p.hold(TENANT, "wamid.HBgM+/=", "utility", NUMBER))
     )
 
     assert len(results) == 20
@@ -161,12 +132,12 @@ async def test_one_message_id_held_20_times_at_once_is_one_hold(
 
 
 async def test_one_hold_settled_20_times_at_once_is_charged_once(
-    race: HoldRace, priced: Any, messaging: BillingSession, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace, priced: Any, messaging: BillingSession, engine: AsyncEngine, check_ledger: Any
 ) -> None:
     await priced("5.00")
     placed = await messaging.hold(TENANT, "wamid.1", "utility", NUMBER)
 
-    results: list[Hold] = outcomes(await race(20, lambda p, i: p.settle(TENANT, "wamid.1")))
+    results: list[Hold] = outcomes(await platform_race(20, lambda p, i: p.settle(TENANT, "wamid.1")))
 
     assert len(results) == 20
     assert {(hold.id, hold.status, hold.transaction_id) for hold in results} == {
@@ -181,7 +152,7 @@ async def test_one_hold_settled_20_times_at_once_is_charged_once(
 
 
 async def test_settle_and_void_racing_end_with_one_outcome(
-    race: HoldRace, priced: Any, messaging: BillingSession, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace, priced: Any, messaging: BillingSession, engine: AsyncEngine, check_ledger: Any
 ) -> None:
     await priced("5.00")
     messages = [f"wamid.{n}" for n in range(10)]
@@ -192,7 +163,7 @@ async def test_settle_and_void_racing_end_with_one_outcome(
         message_id = messages[i // 4]  # four racers per message: two settle, two void
         return platform.settle(TENANT, message_id) if i % 2 else platform.void(TENANT, message_id)
 
-    results: list[Hold] = outcomes(await race(40, act), InvalidStateError)
+    results: list[Hold] = outcomes(await platform_race(40, act), InvalidStateError)
 
     final = {row["message_id"]: row for row in await stored_holds(engine)}
     for message_id in messages:
@@ -206,7 +177,7 @@ async def test_settle_and_void_racing_end_with_one_outcome(
 
 
 async def test_batches_racing_single_holds_never_hold_more_than_the_balance(
-    race: HoldRace, priced: Any, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace, priced: Any, engine: AsyncEngine, check_ledger: Any
 ) -> None:
     await priced("5.00")  # room for 100 holds of 0.05
     batches, batch_size, singles = 4, 30, 40  # 160 asked for
@@ -220,7 +191,7 @@ async def test_batches_racing_single_holds_never_hold_more_than_the_balance(
             return platform.hold_batch(TENANT, messages)
         return platform.hold(TENANT, f"single-{i}", "utility", NUMBER)
 
-    results = await race(batches + singles, act)
+    results = await platform_race(batches + singles, act)
 
     outcomes(results, InsufficientFundsError)
     placed = {row["message_id"] for row in await stored_holds(engine)}
@@ -239,7 +210,12 @@ async def test_batches_racing_single_holds_never_hold_more_than_the_balance(
 
 
 async def test_sweepers_racing_settles_and_voids_keep_held_the_sum_of_open_holds(
-    race: HoldRace, priced: Any, messaging: BillingSession, clock: ManualClock, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace,
+    priced: Any,
+    messaging: BillingSession,
+    clock: ManualClock,
+    engine: AsyncEngine,
+    check_ledger: Any,
 ) -> None:
     await priced("5.00")
     short = [f"short-{n}" for n in range(30)]  # due once the clock moves
@@ -260,7 +236,7 @@ async def test_sweepers_racing_settles_and_voids_keep_held_the_sum_of_open_holds
             return platform.settle(TENANT, long[n - 20])
         return platform.void(TENANT, long[n - 20])  # 20..29 of the long ones, voided
 
-    results = outcomes(await race(4 + 50, act))
+    results = outcomes(await platform_race(4 + 50, act))
 
     swept = sum(results[:4])
     rows = {row["message_id"]: row for row in await stored_holds(engine)}
@@ -279,7 +255,7 @@ async def test_sweepers_racing_settles_and_voids_keep_held_the_sum_of_open_holds
 
 
 async def test_a_direct_charge_and_a_hold_of_one_message_id_never_both_happen(
-    race: HoldRace, priced: Any, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace, priced: Any, engine: AsyncEngine, check_ledger: Any
 ) -> None:
     await priced("5.00")
     messages = [f"wamid.{n}" for n in range(15)]
@@ -290,7 +266,7 @@ async def test_a_direct_charge_and_a_hold_of_one_message_id_never_both_happen(
             return platform.charge(TENANT, "0.05", message_id)
         return platform.hold(TENANT, message_id, "utility", NUMBER)
 
-    results = outcomes(await race(2 * len(messages), act), DuplicateError)
+    results = outcomes(await platform_race(2 * len(messages), act), DuplicateError)
 
     held = {row["message_id"] for row in await stored_holds(engine)}
     charged = {row["reference_id"] for row in await charge_rows(engine)}
@@ -302,14 +278,19 @@ async def test_a_direct_charge_and_a_hold_of_one_message_id_never_both_happen(
 
 
 async def test_two_sweepers_at_once_sweep_each_hold_once(
-    race: HoldRace, priced: Any, messaging: BillingSession, clock: ManualClock, engine: AsyncEngine, check_ledger: Any
+    platform_race: PlatformRace,
+    priced: Any,
+    messaging: BillingSession,
+    clock: ManualClock,
+    engine: AsyncEngine,
+    check_ledger: Any,
 ) -> None:
     await priced("5.00")
     for n in range(40):
         await messaging.hold(TENANT, f"wamid.{n}", "utility", NUMBER, expires_in_seconds=1)
     clock.advance(timedelta(seconds=1))  # exactly at expires_at: due
 
-    swept: list[int] = outcomes(await race(6, lambda p, i: p.expire_holds()))
+    swept: list[int] = outcomes(await platform_race(6, lambda p, i: p.expire_holds()))
 
     # One sweeper at a time (the advisory lock): the others sweep nothing, whether they came while it swept or
     # after it committed.

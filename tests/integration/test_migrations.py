@@ -3,6 +3,10 @@ keeping the schema ready for Citus (spec §6)."""
 
 from __future__ import annotations
 
+import logging
+import uuid
+from datetime import UTC, datetime
+
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
@@ -166,6 +170,7 @@ def test_every_key_includes_tenant_id_so_citus_can_distribute_by_tenant(database
         "ux_wallet_transactions_topup_reference",
         "ux_wallet_transactions_charge_reference",
         "ux_invoices_subscription_period",
+        "ux_invoices_payment_reference",
         "uq_invoices_tenant_id_number",
         "pk_wallet_transactions",
         "ux_webhook_events_status",
@@ -222,3 +227,69 @@ def test_the_citus_check_catches_a_key_without_tenant_id(database_url: str) -> N
         "ux_bad_invoice_number",
     ]
     assert found["foreign keys not by tenant_id"] == ["fk_bad_wallet"]
+
+
+def _paid_invoice(tenant_id: str, month: int, reference: str | None) -> dict[str, object]:
+    """A subscription invoice of 2026-{month}, paid on that month's first day with `reference` (None: issued)."""
+    return {
+        "tenant_id": tenant_id,
+        "id": uuid.uuid4(),
+        "number": f"SUB-2026{month:02d}-{tenant_id}",
+        "status": "issued" if reference is None else "paid",
+        "period": f"2026-{month:02d}",
+        "paid_at": None if reference is None else datetime(2026, month, 1, 12, tzinfo=UTC),
+        "payment_reference": reference,
+    }
+
+
+def test_invoices_already_paid_with_one_reference_keep_it_through_the_upgrade(
+    empty_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Migration 0007 (contract v2 §12): equal references paid before the rule keep them; the earliest paid holds
+    the key, the others are listed, and from then on the reference is taken."""
+    url = empty_database_url
+    upgrade(url, "0006")
+    invoices = [
+        _paid_invoice("clinic-a", 3, "  REF-1"),  # paid last of the three
+        _paid_invoice("clinic-a", 1, "Ref-1 "),  # paid first: it holds the key
+        _paid_invoice("clinic-a", 2, "ref-1"),
+        _paid_invoice("clinic-a", 4, "ref-2"),
+        _paid_invoice("clinic-a", 5, None),
+        _paid_invoice("clinic-b", 1, "ref-1"),  # another tenant's
+    ]
+    with psycopg.connect(url) as connection:
+        connection.cursor().executemany(
+            "INSERT INTO invoices (tenant_id, id, number, purpose, status, currency, total, period, issued_at, paid_at,"
+            " payment_reference, created_at) VALUES (%(tenant_id)s, %(id)s, %(number)s, 'subscription', %(status)s,"
+            " 'USD', 49, %(period)s, '2026-01-01Z', %(paid_at)s, %(payment_reference)s, '2026-01-01Z')",
+            invoices,
+        )
+
+    with caplog.at_level(logging.WARNING, logger="billing.migrations"):
+        upgrade(url)
+
+    assert is_at_head(url)
+    keys = dict(_query(url, "SELECT number, payment_reference_key FROM invoices"))
+    assert keys == {
+        "SUB-202601-clinic-a": "ref-1",
+        "SUB-202602-clinic-a": None,
+        "SUB-202603-clinic-a": None,
+        "SUB-202604-clinic-a": "ref-2",
+        "SUB-202605-clinic-a": None,
+        "SUB-202601-clinic-b": "ref-1",
+    }
+    [listed] = [record for record in caplog.records if record.name == "billing.migrations"]
+    assert listed.levelno == logging.WARNING
+    assert "clinic-a" in listed.getMessage()
+    assert all(number in listed.getMessage() for number in ("202601", "202602", "202603"))
+    assert all(invoice["payment_reference"] in listed.getMessage() for invoice in invoices[:3])
+    # The reference is taken now: an issued invoice paid with it is refused by the index.
+    with psycopg.connect(url) as connection, pytest.raises(psycopg.errors.UniqueViolation):
+        connection.execute(
+            "UPDATE invoices SET status = 'paid', paid_at = now(), payment_reference = 'REF-1',"
+            " payment_reference_key = 'ref-1' WHERE number = 'SUB-202605-clinic-a'"
+        )
+    downgrade(url, "0006")
+    assert _query(url, "SELECT count(*) FROM invoices WHERE status = 'paid'") == [(5,)]
+    upgrade(url)
+    assert dict(_query(url, "SELECT number, payment_reference_key FROM invoices")) == keys

@@ -451,6 +451,21 @@ async def settings_saved_replaced_and_read_by_a_hold(world: RoleWorld) -> None:
         await world.operator.hold(CLINIC, "wamid.1", "marketing", "+14155552671")
 
 
+@write_path("alerts")
+async def protections_alert_request_and_count_spend_under_the_role(world: RoleWorld) -> None:
+    """An alert, an automatic top-up request, their emails and the spend the ledger's trigger keeps."""
+    await _messages_priced(world, "1.00")
+    auto = {"enabled": True, "threshold": "0.99", "target": "20.00", "monthly_cap": "100.00"}
+    await world.operator.set_settings("0", CLINIC, low_balance_levels=["0.99"], auto_topup=auto)
+    await world.operator.hold(CLINIC, "wamid.1", "utility", "+14155552671")  # 1.00 -> 0.95
+    await world.operator.settle(CLINIC, "wamid.1")
+    alerts = await world.operator.alerts(CLINIC)
+    assert [(str(a.level), str(a.available)) for a in alerts.items] == [("0.99", "0.95")]
+    requests = await world.operator.topup_requests(CLINIC, status="pending")
+    assert [(r.requested_by, str(r.amount)) for r in requests.items] == [("auto", "19.05")]
+    assert str((await world.clinic().wallet()).runway.daily_spend) == "0.0036"  # 0.05 / 14
+
+
 @write_path("statement")
 async def statement_of_this_month(world: RoleWorld) -> None:
     await world.funded("40.00")

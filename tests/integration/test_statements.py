@@ -102,7 +102,9 @@ async def test_reading_a_wallet_never_touches_the_ledger(
     assert str(fresh) == "0.00"
     assert statements, "the reads were not recorded"
     assert [s for s in statements if "wallet_transactions" in s] == []
-    assert len(statements) <= 2 * 3, statements  # at most an insert-if-missing and a select per read
+    # At most an insert-if-missing, a select and the runway's read of the hourly spend per read.
+    assert len(statements) <= 3 * 3, statements
+    assert len([s for s in statements if "wallet_spend" in s]) == 3
 
 
 async def test_a_quote_sends_the_same_few_statements_for_1_and_for_1000_recipients(
@@ -136,7 +138,7 @@ async def test_a_quote_sends_the_same_few_statements_for_1_and_for_1000_recipien
     assert sum("FROM wallets" in s for s in statements) == 1, statements
 
 
-async def test_mark_paid_sends_six_statements(
+async def test_mark_paid_sends_seven_statements(
     issued_topup: Any, operator: BillingSession, statements: list[str]
 ) -> None:
     invoice = await issued_topup("clinic-a", "150.00")
@@ -146,17 +148,19 @@ async def test_mark_paid_sends_six_statements(
     paying = list(statements)
 
     assert str(await operator.balance("clinic-a")) == "150.00"
-    # Its tenant (Citus locks through it), the invoice locked with its lines, the request locked; then one statement
-    # pays the invoice, completes the request, credits the wallet (opening it) and appends the ledger row, as the
-    # charge's one statement does; the receipt reads the billing contact and queues the email (its recipient, the
-    # requester, is the request this unit holds already). It was 12 (11 with the wallet open).
-    assert len(paying) == 6, statements
+    # Its tenant (Citus locks through it), the invoice locked with its lines, the request locked, the payment
+    # reference looked up (contract v2 §12); then one statement pays the invoice, completes the request, credits the
+    # wallet (opening it) and appends the ledger row, as the charge's one statement does; the receipt reads the
+    # billing contact and queues the email (its recipient, the requester, is the request this unit holds already).
+    # It was 12 (11 with the wallet open), then 6 before the reference's check.
+    assert len(paying) == 7, statements
     assert ["invoices" in paying[0], "invoice_lines" in paying[1], "topup_requests" in paying[2]] == [True] * 3
+    assert "payment_reference_key = " in paying[3]
     assert all(
-        table in paying[3]
+        table in paying[4]
         for table in ("UPDATE invoices", "UPDATE topup_requests", "wallets", "INSERT INTO wallet_transactions")
     )
-    assert ["billing_contacts" in paying[4], "outbox_messages" in paying[5]] == [True, True]
+    assert ["billing_contacts" in paying[5], "outbox_messages" in paying[6]] == [True, True]
 
 
 @pytest.fixture

@@ -28,8 +28,7 @@ from billing.adapters.sqlalchemy.tables import holds, message_counts, wallet_tra
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
 from billing.application.ports import ConcurrencyConflictError
 from billing.application.service import BillingService, BillingSession
-from billing.config import Settings
-from billing.container import EVENT_HANDLERS, postgres_container
+from billing.container import EVENT_HANDLERS
 from billing.domain.hold import HoldStatus
 from billing.domain.ledger import Posting, PriceSnapshot
 from billing.domain.webhook_events import WebhookEvent
@@ -63,18 +62,6 @@ class ApplyTogether:
             self._lookups_left -= 1
             return SqlAlchemyUnitOfWork(self._engine)
         return self._applies()
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock()
-
-
-@pytest.fixture
-def billing(engine: AsyncEngine, clock: ManualClock) -> BillingService:
-    settings = Settings(database_url=engine.url.render_as_string(hide_password=False))
-    built: BillingService = postgres_container(settings, engine=engine, clock=clock).service()
-    return built
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ import html
 
 from billing.application.outbox import EmailMessage
 from billing.application.ports import UnitOfWork
+from billing.application.protections import runway_of
 from billing.application.runtime import Runtime
-from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid
+from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, LowBalance, TopupRequested
+from billing.domain.protections import AUTO_REQUESTER, Runway
 
 
 async def _recipient(uow: UnitOfWork, event: InvoiceIssued | InvoicePaid) -> str | None:
@@ -54,8 +56,56 @@ def render_payment_received(event: InvoicePaid) -> tuple[str, str, str]:
     return subject, "\n".join(lines) + "\n", _paragraphs(lines)
 
 
+HOW_TO_TOP_UP = (
+    "To top up, request an amount in the billing console (Wallet, Request a top-up) or with "
+    "POST /api/v1/billing/topup-requests; we invoice it and credit your wallet when it is paid."
+)
+
+
+def _runway_line(runway: Runway) -> str:
+    if runway.days is None:
+        return "Runway: no message spend in the last 14 days."
+    return f"Runway: about {runway.days} days at {runway.daily_spend} {runway.daily_spend.currency} a day."
+
+
+def render_low_balance(event: LowBalance, runway: Runway) -> tuple[str, str, str]:
+    currency = event.available.currency
+    subject = f"Low balance: {event.available} {currency} available, below your alert level of {event.level}"
+    lines = [
+        f"The wallet of {event.tenant_id} has {event.available} {currency} available, below your alert level of "
+        f"{event.level} {currency}.",
+        _runway_line(runway),
+        "Messages are refused once the available balance cannot cover them.",
+        HOW_TO_TOP_UP,
+    ]
+    return subject, "\n".join(lines) + "\n", _paragraphs(lines)
+
+
+def render_automatic_topup(event: TopupRequested) -> tuple[str, str, str]:
+    currency = event.amount.currency
+    subject = f"Automatic top-up requested: {event.amount} {currency}"
+    lines = [
+        f"Your available balance fell below your automatic top-up threshold, so a top-up of {event.amount} "
+        f"{currency} was requested for {event.tenant_id} (request {event.request_id}).",
+        "Our team will invoice it; your wallet is credited when the invoice is paid.",
+        "You can cancel the request in the billing console while it is pending, or change the automatic top-up "
+        "in your wallet settings.",
+    ]
+    return subject, "\n".join(lines) + "\n", _paragraphs(lines)
+
+
+async def _contact(uow: UnitOfWork, tenant_id: str) -> str | None:
+    contact = await uow.contacts.get(tenant_id)
+    return None if contact is None else contact.email
+
+
 async def _queue(
-    uow: UnitOfWork, rt: Runtime, event: InvoiceIssued | InvoicePaid, kind: str, rendered: tuple[str, str, str]
+    uow: UnitOfWork,
+    rt: Runtime,
+    event: InvoiceIssued | InvoicePaid | LowBalance | TopupRequested,
+    kind: str,
+    rendered: tuple[str, str, str],
+    recipient: str | None,
 ) -> None:
     subject, text, body = rendered
     await uow.outbox.add(
@@ -63,7 +113,7 @@ async def _queue(
             id=rt.ids.new_id(),
             tenant_id=event.tenant_id,
             kind=kind,
-            recipient=await _recipient(uow, event),
+            recipient=recipient,
             subject=subject,
             text=text,
             html=f"<html><body>{body}</body></html>",
@@ -75,10 +125,28 @@ async def _queue(
 async def queue_invoice_issued_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
     """An event handler (in the approval's transaction): the invoice, emailed to the clinic."""
     assert isinstance(event, InvoiceIssued)
-    await _queue(uow, rt, event, "invoice_issued", render_invoice_issued(event, rt.settings.payment_instructions))
+    rendered = render_invoice_issued(event, rt.settings.payment_instructions)
+    await _queue(uow, rt, event, "invoice_issued", rendered, await _recipient(uow, event))
 
 
 async def queue_payment_received_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
     """An event handler (in the payment's transaction): the receipt."""
     assert isinstance(event, InvoicePaid)
-    await _queue(uow, rt, event, "payment_received", render_payment_received(event))
+    await _queue(uow, rt, event, "payment_received", render_payment_received(event), await _recipient(uow, event))
+
+
+async def queue_low_balance_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
+    """An event handler (in the move's transaction): the alert, emailed to the billing contact."""
+    assert isinstance(event, LowBalance)
+    runway = await runway_of(event.tenant_id, event.available, uow, rt)
+    rendered = render_low_balance(event, runway)
+    await _queue(uow, rt, event, "low_balance", rendered, await _contact(uow, event.tenant_id))
+
+
+async def queue_automatic_topup_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
+    """An event handler (in the move's transaction): the clinic hears that a top-up was requested for it. A
+    request a person made needs no email: they made it."""
+    assert isinstance(event, TopupRequested)
+    if event.requested_by != AUTO_REQUESTER:
+        return
+    await _queue(uow, rt, event, "automatic_topup", render_automatic_topup(event), await _contact(uow, event.tenant_id))

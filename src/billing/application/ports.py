@@ -21,6 +21,7 @@ from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.pricing import Category, RateCard
+from billing.domain.protections import LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
@@ -52,9 +53,26 @@ class IdGenerator(Protocol):
 
 
 @attrs.frozen
+class Movement:
+    """What a money move did to its wallet's `available`, read from the wallet's row it updated (under the row's
+    lock, so the moves of one wallet are seen one at a time), and the settings' `watch_below` read with it: a move
+    that leaves `available` at or above it needs no protection (contract v2 §10)."""
+
+    tenant_id: str
+    before: Money
+    after: Money
+    watch_below: Money | None
+
+    @property
+    def needs_protection(self) -> bool:
+        return self.after < self.before and self.watch_below is not None and self.after < self.watch_below
+
+
+@attrs.frozen
 class ChargeAttempt:
     entry: LedgerEntry | None  # the new charge row
     earlier: LedgerEntry | None  # the charge that already holds this reference
+    movement: Movement | None = None  # the new charge's
 
 
 @attrs.frozen
@@ -111,6 +129,11 @@ class WalletRepository(Protocol):
         """Store a frozen or unfrozen wallet's status and reason (nothing else of it)."""
         ...
 
+    async def spent_since(self, tenant_id: str, since: datetime) -> Money | None:
+        """Message charges less their refunds in the hourly spend buckets starting at or after `since` (kept by
+        the ledger's writes: never a ledger scan); None without a wallet."""
+        ...
+
     async def statement(
         self, tenant_id: str, start: datetime, end: datetime, after: object | None, limit: int
     ) -> list[StatementLine]:
@@ -123,12 +146,14 @@ class WalletRepository(Protocol):
 class HoldPlacement:
     hold: Hold | None  # the new hold
     earlier: Hold | None  # the hold this message id already had
+    movement: Movement | None = None  # the new hold's
 
 
 @attrs.frozen
 class LockedHold:
     hold: Hold
     funds: Funds  # its wallet's, read under the wallet's row lock
+    watch_below: Money | None = None  # its settings' (see Movement)
 
 
 @attrs.frozen
@@ -148,10 +173,10 @@ class HoldRepository(Protocol):
         the message id's earlier hold, or neither (nothing changed: the caller finds out why)."""
         ...
 
-    async def place_batch(self, holds: Sequence[Hold]) -> bool:
-        """All the holds and their total on `held`, or nothing (False) when the freeze, funds or lane rule
-        refuses their total (marketing first). Raises ConcurrencyConflictError when one of their message ids was
-        held or charged meanwhile."""
+    async def place_batch(self, holds: Sequence[Hold]) -> Movement | None:
+        """All the holds and their total on `held` (their movement), or nothing (None) when the freeze, funds or
+        lane rule refuses their total (marketing first). Raises ConcurrencyConflictError when one of their message
+        ids was held or charged meanwhile."""
         ...
 
     async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]: ...
@@ -237,6 +262,24 @@ class WalletSettingsRepository(Protocol):
         ...
 
 
+@attrs.frozen
+class Tally:
+    """How many, and how much in all."""
+
+    count: int
+    total: Money
+
+
+@attrs.frozen
+class TopupQueueFigures:
+    """The operators' top-up queue at a glance: what waits for a decision, what waits for its payment, and what
+    was paid in the month."""
+
+    pending: Tally
+    invoiced: Tally
+    paid: Tally
+
+
 class TopupRequestRepository(Protocol):
     async def get(
         self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
@@ -251,12 +294,32 @@ class TopupRequestRepository(Protocol):
     async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
         """A paid top-up in one step: the completed request, its paid invoice, and the wallet's credit (the
         wallet opened on first use) with its ledger row. Raises InsufficientFundsError, changing nothing,
-        when the tenant's wallet is in another currency."""
+        when the tenant's wallet is in another currency, and DuplicateError as `InvoiceRepository.save`."""
         ...
 
     async def list(
         self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest
     ) -> Page[TopupRequest]: ...
+
+    async def has_open(self, tenant_id: str) -> bool:
+        """Whether the tenant has a request `pending` or `invoiced`."""
+        ...
+
+    async def automatic_total_since(self, tenant_id: str, since: datetime) -> Money | None:
+        """The amounts of the automatic requests created at or after `since`, whatever became of them."""
+        ...
+
+    async def add_automatic(self, request: TopupRequest) -> bool:
+        """Add an automatic request unless the tenant already has an open one (the database's partial unique
+        index decides); False when it had."""
+        ...
+
+    async def queue_figures(
+        self, tenant_id: str | None, paid_from: datetime, paid_before: datetime, currency: str
+    ) -> TopupQueueFigures:
+        """Requests `pending`, `invoiced`, and `completed` (paid) in [paid_from, paid_before), of one tenant or of
+        all (None): one aggregate read, no request loaded. Totals are in `currency`, every request's."""
+        ...
 
 
 class InvoiceRepository(Protocol):
@@ -264,11 +327,17 @@ class InvoiceRepository(Protocol):
 
     async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None: ...
 
+    async def find_paid_with_reference(self, tenant_id: str, reference_key: str) -> Invoice | None:
+        """The tenant's paid invoice that holds this payment reference key (`Invoice.payment_reference_key`)."""
+        ...
+
     async def add(self, invoice: Invoice) -> None:
         """Raises DuplicateError for a second subscription invoice of a tenant and period."""
         ...
 
-    async def save(self, invoice: Invoice) -> None: ...
+    async def save(self, invoice: Invoice) -> None:
+        """Raises DuplicateError when another paid invoice of the tenant holds its payment reference key."""
+        ...
 
     async def list(
         self,
@@ -413,6 +482,9 @@ class UnitOfWork(Protocol):
     def webhook_events(self) -> WebhookEventRepository: ...
 
     @property
+    def alerts(self) -> LowBalanceAlertRepository: ...
+
+    @property
     def events(self) -> Sequence[DomainEvent]:
         """What this unit heard so far: the events of every aggregate its repositories saved, in order,
         and any recorded explicitly. The service handles them in the transaction, then publishes them."""
@@ -434,6 +506,14 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+
+class LowBalanceAlertRepository(Protocol):
+    async def add(self, alert: LowBalanceAlert) -> None: ...
+
+    async def list(self, tenant_id: str, page: PageRequest) -> Page[LowBalanceAlert]:
+        """Newest first."""
+        ...
 
 
 class UnitOfWorkFactory(Protocol):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from datetime import UTC, timedelta
 from typing import TypeVar
 from uuid import UUID
 
@@ -10,9 +11,10 @@ import attrs
 
 from billing.application.caller import VIEW, Caller
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import UnitOfWork
+from billing.application.ports import TopupQueueFigures, UnitOfWork
+from billing.application.protections import with_runway
 from billing.application.runtime import Runtime
-from billing.domain.errors import NotFoundError, ValidationError
+from billing.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
 from billing.domain.tenant import validate_tenant_id
@@ -44,6 +46,13 @@ class ListTopupRequests:
     tenant_id: str | None = None
     status: TopupStatus | None = None
     page: PageRequest = attrs.field(factory=PageRequest)
+
+
+@attrs.frozen
+class GetTopupQueueFigures:
+    """The operators' figures of the queue: every tenant's (None), or one tenant's."""
+
+    tenant_id: str | None = None
 
 
 @attrs.frozen
@@ -87,7 +96,8 @@ def _wallet_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
 async def get_wallet(query: GetWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
     """A wallet is opened on first use; reading it never scans the ledger."""
     tenant_id = _wallet_tenant(caller, query.tenant_id, rt)
-    return await uow.wallets.get_or_open(tenant_id, rt.settings.currency, rt.clock.now())
+    wallet = await uow.wallets.get_or_open(tenant_id, rt.settings.currency, rt.clock.now())
+    return await with_runway(wallet, uow, rt)
 
 
 async def list_transactions(query: ListTransactions, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[LedgerEntry]:
@@ -112,6 +122,19 @@ async def list_topup_requests(
     if scope.empty:
         return _empty(query.page)
     return await uow.topups.list(scope.tenant_id, query.status, query.page)
+
+
+async def get_topup_queue_figures(
+    query: GetTopupQueueFigures, caller: Caller, uow: UnitOfWork, rt: Runtime
+) -> TopupQueueFigures:
+    """Pending, invoiced (unpaid), and paid this UTC month: counts and totals, for the operators only."""
+    rt.auth.require(caller, VIEW)
+    if not rt.auth.is_root(caller):
+        raise ForbiddenError("only an operator of the platform may see the top-up queue's figures")
+    tenant_id = None if query.tenant_id is None else validate_tenant_id(query.tenant_id)
+    start = rt.clock.now().astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    next_month = (start + timedelta(days=32)).replace(day=1)
+    return await uow.topups.queue_figures(tenant_id, start, next_month, rt.settings.currency)
 
 
 async def get_invoice(query: GetInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:

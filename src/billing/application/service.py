@@ -17,6 +17,7 @@ import attrs
 
 from billing.application import queries
 from billing.application.caller import MANAGE, VIEW, Caller
+from billing.application.handlers.alerts import ListAlerts, list_alerts
 from billing.application.handlers.contacts import (
     GetBillingContact,
     SetBillingContact,
@@ -114,15 +115,17 @@ from billing.application.runtime import Runtime, run_in_unit_of_work
 from billing.application.statements import CHUNK as STATEMENT_CHUNK
 from billing.application.statements import ReadStatement, Statement, StatementPeriod, read_statement
 from billing.domain.contact import BillingContact
+from billing.domain.errors import FieldError, ValidationError
 from billing.domain.events import DomainEvent
 from billing.domain.hold import Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
 from billing.domain.money import Money, Scale
 from billing.domain.pricing import Category, RateCard, parse_category, parse_window
+from billing.domain.protections import LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
-from billing.domain.wallet_settings import WalletSettings
+from billing.domain.wallet_settings import AutoTopup, WalletSettings
 from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
 from billing.domain.whatsapp import IgnoredStatus, ParsedWebhook, StatusNotice
 
@@ -216,6 +219,50 @@ class BillingService:
         return Money.parse(
             value, currency, field=field, allow_negative=allow_negative, allow_zero=allow_zero, scale=scale
         )
+
+    def wallet_settings_command(
+        self,
+        marketing_reserve: object,
+        low_balance_levels: Sequence[object] | None,
+        auto_topup: Mapping[str, object] | None,
+        tenant_id: str | None = None,
+    ) -> PutWalletSettings:
+        """A settings PUT from plain values (HTTP's JSON, another module's call); every malformed amount listed.
+        Absent parts take their defaults: a PUT replaces the whole."""
+        problems: list[FieldError] = []
+
+        def amount(value: object, field: str, *, allow_zero: bool = False) -> Money | None:
+            if value is None:
+                return None
+            if isinstance(value, Money):
+                return value
+            try:
+                return self.money(value, field=field, allow_zero=allow_zero)
+            except ValidationError as error:
+                problems.extend(error.errors)
+                return None
+
+        currency = self.runtime.settings.currency
+        reserve = amount(marketing_reserve, "marketing_reserve", allow_zero=True) or Money.zero(currency)
+        levels = [amount(level, f"low_balance_levels[{i}]") for i, level in enumerate(low_balance_levels or ())]
+        problems.extend(
+            FieldError(f"low_balance_levels[{i}]", "must be an amount greater than zero")
+            for i, level in enumerate(low_balance_levels or ())
+            if level is None
+        )
+        auto = dict(auto_topup or {})
+        enabled = auto.get("enabled", False)
+        if not isinstance(enabled, bool):
+            problems.append(FieldError("auto_topup.enabled", "must be true or false"))
+        automatic = AutoTopup(
+            enabled is True,
+            amount(auto.get("threshold"), "auto_topup.threshold", allow_zero=True),
+            amount(auto.get("target"), "auto_topup.target"),
+            amount(auto.get("monthly_cap"), "auto_topup.monthly_cap"),
+        )
+        if problems:
+            raise ValidationError(problems)
+        return PutWalletSettings(reserve, tenant_id, tuple(level for level in levels if level is not None), automatic)
 
     def acting_as(self, caller: Caller) -> BillingSession:
         return BillingSession(self, caller)
@@ -494,10 +541,22 @@ class BillingSession:
     async def settings(self, tenant_id: str | None = None) -> WalletSettings:
         return await self.run(get_wallet_settings, GetWalletSettings(tenant_id))
 
-    async def set_settings(self, marketing_reserve: object, tenant_id: str | None = None) -> WalletSettings:
-        """Replace the whole settings (PUT)."""
-        reserve = self._money(marketing_reserve, "marketing_reserve", allow_zero=True)
-        return await self.run(put_wallet_settings, PutWalletSettings(reserve, tenant_id))
+    async def set_settings(
+        self,
+        marketing_reserve: object = "0",
+        tenant_id: str | None = None,
+        *,
+        low_balance_levels: Sequence[object] = (),
+        auto_topup: Mapping[str, object] | None = None,
+    ) -> WalletSettings:
+        """Replace the whole settings (PUT): `auto_topup` as `{enabled, threshold, target, monthly_cap}`."""
+        cmd = self.service.wallet_settings_command(marketing_reserve, low_balance_levels, auto_topup, tenant_id)
+        return await self.run(put_wallet_settings, cmd)
+
+    # Low-balance alerts (contract v2 §10)
+    async def alerts(self, tenant_id: str | None = None, page: int = 1, page_size: int = 50) -> Page[LowBalanceAlert]:
+        """The caller's own alerts, or (root) a tenant's; newest first."""
+        return await self.run(list_alerts, ListAlerts(tenant_id, PageRequest(page, page_size)))
 
     # Meta's status webhook and its phone numbers (contract v2 §11)
     async def map_whatsapp_number(self, phone_number_id: str, tenant_id: str) -> NumberMapping:

@@ -19,6 +19,7 @@ class BillingSettings:
     invoice_due_days: int = 14
     payment_instructions: str = "Bank transfer to the account in your contract, quoting the invoice number."
     hold_ttl_seconds: int = 2_592_000  # a hold's default life: Meta's 30 days (contract v2 §9)
+    four_eyes: bool = False  # whoever approved a top-up may not mark its invoice paid (contract v2 §12)
 
     def __attrs_post_init__(self) -> None:
         Money(self.topup_min_amount, self.currency)  # validates currency and digits

@@ -98,6 +98,17 @@ class HoldVoided:
     at: datetime
 
 
+@attrs.frozen
+class LowBalance:
+    """A move took `available` from at or above a configured level to below it (contract v2 §10)."""
+
+    alert_id: UUID
+    tenant_id: str
+    level: Money
+    available: Money  # after the move
+    at: datetime
+
+
 DomainEvent = (
     TopupRequested
     | TopupRejected
@@ -108,4 +119,5 @@ DomainEvent = (
     | HoldPlaced
     | HoldSettled
     | HoldVoided
+    | LowBalance
 )

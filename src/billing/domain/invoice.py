@@ -44,6 +44,12 @@ def period_of(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m")
 
 
+def reference_key(reference: str) -> str:
+    """What a payment reference is compared by: trimmed and case-folded, so `" Ref-1 "` and `"ref-1"` are one
+    bank transfer (contract v2 §12). Inner spacing is kept: `"ref 1"` and `"ref-1"` may be two transfers."""
+    return reference.strip().casefold()
+
+
 @attrs.frozen
 class InvoiceLine:
     description: str
@@ -71,6 +77,9 @@ class Invoice:
     due_date: date | None = None
     paid_at: datetime | None = None
     payment_reference: str | None = None
+    # The reference as compared (`reference_key`); at most one paid invoice of a tenant holds a key. None while
+    # unpaid, and for one paid before the rule existed with a reference an earlier paid invoice holds.
+    payment_reference_key: str | None = None
     voided_at: datetime | None = None
     void_reason: str | None = None
     events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
@@ -164,6 +173,7 @@ class Invoice:
         self.status = InvoiceStatus.PAID
         self.paid_at = paid_at
         self.payment_reference = payment_reference
+        self.payment_reference_key = reference_key(payment_reference)
         self.events.append(
             InvoicePaid(
                 self.id, self.tenant_id, self.number, self.total, payment_reference, paid_at, self.topup_request_id

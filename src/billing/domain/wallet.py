@@ -17,6 +17,7 @@ import attrs
 from billing.domain.errors import InsufficientFundsError, InvalidStateError, ValidationError
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
+from billing.domain.protections import Runway
 from billing.domain.text import validate_text
 
 # NUMERIC(19, 4): the largest balance the ledger can store.
@@ -33,6 +34,10 @@ def _zero_held(wallet: Wallet) -> Money:
     return Money.zero(wallet.currency)
 
 
+def _no_runway(wallet: Wallet) -> Runway:
+    return Runway.none(wallet.currency)
+
+
 @attrs.define
 class Wallet:
     id: UUID
@@ -44,6 +49,8 @@ class Wallet:
     held: Money = attrs.field(default=attrs.Factory(_zero_held, takes_self=True))
     status: WalletStatus = WalletStatus.ACTIVE
     frozen_reason: str | None = None
+    # v2 §10: how long `available` lasts at the last 14 days' pace; filled in by the reads that answer a wallet.
+    runway: Runway = attrs.field(default=attrs.Factory(_no_runway, takes_self=True), eq=False)
 
     @classmethod
     def open(cls, wallet_id: UUID, tenant_id: str, currency: str, at: datetime) -> Wallet:

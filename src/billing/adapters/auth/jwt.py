@@ -20,6 +20,7 @@ from billing.application.caller import Caller
 from billing.config import ConfigError, JwtSettings
 from billing.domain.contact import validate_email
 from billing.domain.errors import UnauthorizedError, ValidationError
+from billing.domain.protections import AUTO_REQUESTER
 from billing.domain.tenant import validate_tenant_id
 
 ALGORITHM = "HS256"
@@ -153,6 +154,8 @@ def _caller(claims: dict[str, Any]) -> Caller:
     email = claims.get("email")
     if not isinstance(subject, str) or not subject:
         raise unauthorized("the token's 'sub' claim must be a non-empty string")
+    if subject == AUTO_REQUESTER:  # contract v2 §10: who asks for automatic top-ups, never a person
+        raise unauthorized(f"the token's 'sub' claim may not be {AUTO_REQUESTER!r}: it is reserved")
     if not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions):
         raise unauthorized("the token's 'permissions' claim must be an array of strings")
     if email is not None:

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from billing.adapters.memory.repositories import InMemoryWalletRepository, paginate
+from billing.adapters.memory.repositories import InMemoryWalletRepository, movement_of, paginate
 from billing.adapters.memory.store import State
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold, Movement
 from billing.domain.errors import BillingError
 from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.ledger import LedgerEntry, Posting
@@ -28,21 +28,20 @@ class InMemoryHoldRepository:
             return HoldPlacement(hold=None, earlier=copy.deepcopy(earlier))
         if (hold.tenant_id, hold.message_id) in self._state.charges or not self._admits(hold.tenant_id, [hold]):
             return HoldPlacement(hold=None, earlier=None)
-        self._add(hold.tenant_id, [hold])
-        return HoldPlacement(hold=copy.deepcopy(hold), earlier=None)
+        movement = self._add(hold.tenant_id, [hold])
+        return HoldPlacement(hold=copy.deepcopy(hold), earlier=None, movement=movement)
 
-    async def place_batch(self, holds: Sequence[Hold]) -> bool:
+    async def place_batch(self, holds: Sequence[Hold]) -> Movement | None:
         if not holds:
-            return True
+            raise ValueError("a batch holds at least one message")
         tenant_id = holds[0].tenant_id
         for hold in holds:
             key = (tenant_id, hold.message_id)
             if key in self._state.holds or key in self._state.charges:
                 raise ConcurrencyConflictError(f"message {hold.message_id!r} was held or charged meanwhile")
         if not self._admits(tenant_id, holds):
-            return False
-        self._add(tenant_id, holds)
-        return True
+            return None
+        return self._add(tenant_id, holds)
 
     async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
         found = (self._state.holds.get((tenant_id, message_id)) for message_id in message_ids)
@@ -59,7 +58,9 @@ class InMemoryHoldRepository:
         hold = self._state.holds.get((tenant_id, message_id))
         if hold is None:
             return None
-        return LockedHold(copy.deepcopy(hold), Funds.of(self._state.wallets[tenant_id]))
+        settings = self._state.wallet_settings.get(tenant_id)
+        watch_below = None if settings is None else settings.watch_below
+        return LockedHold(copy.deepcopy(hold), Funds.of(self._state.wallets[tenant_id]), watch_below)
 
     async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
         self._release(hold)
@@ -109,11 +110,13 @@ class InMemoryHoldRepository:
             return False
         return True
 
-    def _add(self, tenant_id: str, holds: Sequence[Hold]) -> None:
+    def _add(self, tenant_id: str, holds: Sequence[Hold]) -> Movement:
         total = sum((hold.amount for hold in holds), Money.zero(holds[0].amount.currency))
+        before = Funds.of(self._state.wallets[tenant_id]).available
         self._move_held(tenant_id, total)
         for hold in holds:
             self._state.holds[(tenant_id, hold.message_id)] = copy.deepcopy(hold)
+        return movement_of(self._state, tenant_id, before)
 
     def _release(self, hold: Hold) -> None:
         stored = self._state.holds[(hold.tenant_id, hold.message_id)]

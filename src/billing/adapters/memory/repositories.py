@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import TypeVar
 from uuid import UUID, uuid4
 
@@ -14,7 +15,7 @@ from billing.adapters.memory.store import State
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ChargeAttempt, StatementLine
+from billing.application.ports import ChargeAttempt, Movement, StatementLine, Tally, TopupQueueFigures
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.events import DomainEvent
@@ -23,6 +24,7 @@ from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.pricing import Category, RateCard, card_in_force
+from billing.domain.protections import AUTO_REQUESTER, LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
@@ -63,6 +65,16 @@ class InMemoryWalletRepository:
         self._state.wallets[wallet.tenant_id] = wallet
         return entry
 
+    async def spent_since(self, tenant_id: str, since: datetime) -> Money | None:
+        wallet = self._state.wallets.get(tenant_id)
+        if wallet is None:
+            return None
+        spent = sum(
+            (amount for (tenant, hour), amount in self._state.spend.items() if tenant == tenant_id and hour >= since),
+            Decimal(0),
+        )
+        return Money(spent, wallet.currency)
+
     async def charge_once(self, posting: Posting) -> ChargeAttempt:
         reference = posting.reference_id or ""
         if (posting.tenant_id, reference) in self._state.holds:  # a held message's id: its hold charges it
@@ -73,10 +85,12 @@ class InMemoryWalletRepository:
         wallet = self._state.wallets.get(posting.tenant_id)
         if wallet is None or wallet.is_frozen:
             return ChargeAttempt(entry=None, earlier=None)
+        before = Funds.of(wallet).available
         try:
-            return ChargeAttempt(entry=await self.post(posting), earlier=None)
+            entry = await self.post(posting)
         except InsufficientFundsError:
             return ChargeAttempt(entry=None, earlier=None)
+        return ChargeAttempt(entry, None, movement_of(self._state, posting.tenant_id, before))
 
     async def lock(self, tenant_id: str) -> Wallet | None:
         # Units of work already run one at a time (the store's lock).
@@ -155,6 +169,32 @@ class InMemoryTopupRequestRepository:
         await wallets.get_or_open(credit.tenant_id, credit.amount.currency, credit.at)
         return await wallets.post(credit)
 
+    async def has_open(self, tenant_id: str) -> bool:
+        return any(
+            r.tenant_id == tenant_id and r.status in (TopupStatus.PENDING, TopupStatus.INVOICED)
+            for r in self._state.requests.values()
+        )
+
+    async def automatic_total_since(self, tenant_id: str, since: datetime) -> Money | None:
+        amounts = [
+            r.amount
+            for r in self._state.requests.values()
+            if r.tenant_id == tenant_id and r.requested_by == AUTO_REQUESTER and r.requested_at >= since
+        ]
+        return sum(amounts[1:], amounts[0]) if amounts else None
+
+    async def add_automatic(self, request: TopupRequest) -> bool:
+        open_automatic = any(
+            r.tenant_id == request.tenant_id
+            and r.requested_by == AUTO_REQUESTER
+            and r.status in (TopupStatus.PENDING, TopupStatus.INVOICED)
+            for r in self._state.requests.values()
+        )  # the partial unique index ux_topup_requests_open_automatic
+        if open_automatic:
+            return False
+        self._state.requests[request.id] = stored_copy(request)
+        return True
+
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         matches = [
             r
@@ -162,6 +202,30 @@ class InMemoryTopupRequestRepository:
             if (tenant_id is None or r.tenant_id == tenant_id) and (status is None or r.status is status)
         ]
         return paginate(matches, lambda r: (r.requested_at, r.id), page)
+
+    async def queue_figures(
+        self, tenant_id: str | None, paid_from: datetime, paid_before: datetime, currency: str
+    ) -> TopupQueueFigures:
+        def tally(kept: Callable[[TopupRequest], bool]) -> Tally:
+            amounts = [
+                r.amount
+                for r in self._state.requests.values()
+                if (tenant_id is None or r.tenant_id == tenant_id) and kept(r)
+            ]
+            return Tally(len(amounts), sum(amounts, Money.zero(currency)))
+
+        def paid(r: TopupRequest) -> bool:
+            return (
+                r.status is TopupStatus.COMPLETED
+                and r.completed_at is not None
+                and (paid_from <= r.completed_at < paid_before)
+            )
+
+        return TopupQueueFigures(
+            tally(lambda r: r.status is TopupStatus.PENDING),
+            tally(lambda r: r.status is TopupStatus.INVOICED),
+            tally(paid),
+        )
 
 
 class InMemoryInvoiceRepository:
@@ -182,13 +246,17 @@ class InMemoryInvoiceRepository:
                 return copy.deepcopy(invoice)
         return None
 
+    async def find_paid_with_reference(self, tenant_id: str, reference_key: str) -> Invoice | None:
+        invoice_id = self._state.payment_references.get((tenant_id, reference_key))
+        return None if invoice_id is None else copy.deepcopy(self._state.invoices[invoice_id])
+
     async def add(self, invoice: Invoice) -> None:
         self._events.extend(invoice.pull_events())
         self._state.insert_invoice(stored_copy(invoice))
 
     async def save(self, invoice: Invoice) -> None:
         self._events.extend(invoice.pull_events())
-        self._state.invoices[invoice.id] = stored_copy(invoice)
+        self._state.replace_invoice(stored_copy(invoice))
 
     async def list(
         self,
@@ -311,6 +379,25 @@ class InMemoryMessageCountRepository:
     async def add_settled(self, tenant_id: str, month: str, market: str, category: Category, count: int = 1) -> None:
         key = (tenant_id, month, market, category.value)
         self._state.message_counts[key] = self._state.message_counts.get(key, 0) + count
+
+
+def movement_of(state: State, tenant_id: str, before: Money) -> Movement:
+    """A move's movement, as PostgreSQL's statements answer it: `available` before and after, and `watch_below`."""
+    settings = state.wallet_settings.get(tenant_id)
+    after = Funds.of(state.wallets[tenant_id]).available
+    return Movement(tenant_id, before, after, None if settings is None else settings.watch_below)
+
+
+class InMemoryLowBalanceAlertRepository:
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def add(self, alert: LowBalanceAlert) -> None:
+        self._state.alerts[alert.id] = alert  # frozen: stored as it is
+
+    async def list(self, tenant_id: str, page: PageRequest) -> Page[LowBalanceAlert]:
+        mine = [alert for alert in self._state.alerts.values() if alert.tenant_id == tenant_id]
+        return paginate(mine, lambda alert: (alert.created_at, alert.id), page)
 
 
 class InMemoryWalletSettingsRepository:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 import attrs
@@ -16,6 +18,7 @@ from billing.domain.hold import Hold
 from billing.domain.invoice import Invoice, InvoicePurpose
 from billing.domain.ledger import EntryKind, LedgerEntry
 from billing.domain.pricing import RateCard
+from billing.domain.protections import LowBalanceAlert, spend_hour
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
@@ -32,6 +35,8 @@ class State:
     invoices: dict[UUID, Invoice] = attrs.field(factory=dict)
     invoice_numbers: set[tuple[str, str]] = attrs.field(factory=set)
     subscription_periods: set[tuple[str, str]] = attrs.field(factory=set)
+    # by (tenant, payment reference key): the paid invoice holding it (the partial unique index)
+    payment_references: dict[tuple[str, str], UUID] = attrs.field(factory=dict)
     idempotency: dict[tuple[str, str], IdempotencyRecord] = attrs.field(factory=dict)
     contacts: dict[str, BillingContact] = attrs.field(factory=dict)
     outbox: dict[UUID, OutboxEntry] = attrs.field(factory=dict)
@@ -44,6 +49,8 @@ class State:
     webhook_events: dict[tuple[str | None, str | None, str | None, str | None], WebhookEvent] = attrs.field(
         factory=dict
     )
+    alerts: dict[UUID, LowBalanceAlert] = attrs.field(factory=dict)
+    spend: dict[tuple[str, datetime], Decimal] = attrs.field(factory=dict)  # by (tenant, UTC hour): wallet_spend
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -56,6 +63,7 @@ class State:
             invoices=dict(self.invoices),
             invoice_numbers=set(self.invoice_numbers),
             subscription_periods=set(self.subscription_periods),
+            payment_references=dict(self.payment_references),
             idempotency=dict(self.idempotency),
             contacts=dict(self.contacts),
             outbox=dict(self.outbox),
@@ -65,6 +73,8 @@ class State:
             wallet_settings=dict(self.wallet_settings),
             whatsapp_numbers=dict(self.whatsapp_numbers),
             webhook_events=dict(self.webhook_events),
+            alerts=dict(self.alerts),
+            spend=dict(self.spend),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:
@@ -78,6 +88,9 @@ class State:
             if entry.reference_id in self.topup_credits:
                 raise ConcurrencyConflictError(f"top-up {entry.reference_id} already credited")
             self.topup_credits.add(entry.reference_id or "")
+        if entry.kind in (EntryKind.CHARGE, EntryKind.REFUND):  # as the ledger's trigger keeps wallet_spend
+            bucket = (entry.tenant_id, spend_hour(entry.created_at))
+            self.spend[bucket] = self.spend.get(bucket, Decimal(0)) - entry.amount.amount
         self.entries.append(entry)
 
     def insert_invoice(self, invoice: Invoice) -> None:
@@ -91,8 +104,22 @@ class State:
                     f"tenant {invoice.tenant_id} already has a subscription invoice for {invoice.period}"
                 )
             self.subscription_periods.add(period)
+        self._hold_payment_reference(invoice)
         self.invoice_numbers.add(number)
         self.invoices[invoice.id] = invoice
+
+    def replace_invoice(self, invoice: Invoice) -> None:
+        self._hold_payment_reference(invoice)
+        self.invoices[invoice.id] = invoice
+
+    def _hold_payment_reference(self, invoice: Invoice) -> None:
+        """One paid invoice per tenant and payment reference key, as `ux_invoices_payment_reference`."""
+        if invoice.payment_reference_key is None:
+            return
+        key = (invoice.tenant_id, invoice.payment_reference_key)
+        if self.payment_references.get(key, invoice.id) != invoice.id:
+            raise DuplicateError(f"payment reference {invoice.payment_reference!r} is already used by a paid invoice")
+        self.payment_references[key] = invoice.id
 
 
 @attrs.define

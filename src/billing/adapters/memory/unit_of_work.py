@@ -10,6 +10,7 @@ from billing.adapters.memory.repositories import (
     InMemoryContactRepository,
     InMemoryIdempotencyKeyRepository,
     InMemoryInvoiceRepository,
+    InMemoryLowBalanceAlertRepository,
     InMemoryMessageCountRepository,
     InMemoryOutboxRepository,
     InMemoryRateCardRepository,
@@ -37,6 +38,7 @@ class InMemoryUnitOfWork:
     wallet_settings: InMemoryWalletSettingsRepository
     whatsapp_numbers: InMemoryWhatsAppNumberRepository
     webhook_events: InMemoryWebhookEventRepository
+    alerts: InMemoryLowBalanceAlertRepository
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -59,6 +61,7 @@ class InMemoryUnitOfWork:
         self.wallet_settings = InMemoryWalletSettingsRepository(self._staged)
         self.whatsapp_numbers = InMemoryWhatsAppNumberRepository(self._staged)
         self.webhook_events = InMemoryWebhookEventRepository(self._staged)
+        self.alerts = InMemoryLowBalanceAlertRepository(self._staged)
         return self
 
     async def __aexit__(

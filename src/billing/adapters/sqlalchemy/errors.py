@@ -22,6 +22,10 @@ CONSTRAINT_ANSWERS: dict[str, Callable[[], Exception]] = {
         "this tenant already has a subscription invoice for that period"
     ),
     "uq_invoices_tenant_id_number": lambda: DuplicateError("an invoice with that number exists"),
+    # A concurrent payer used the same payment reference (trimmed, any case) for another invoice of the tenant.
+    "ux_invoices_payment_reference": lambda: DuplicateError(
+        "that payment reference is already used by another paid invoice of this tenant"
+    ),
     "ck_wallets_balance_non_negative": lambda: InsufficientFundsError("the balance cannot go below zero"),
     # A concurrent twin held the same message id first: run again to answer its hold.
     "ux_holds_message": lambda: ConcurrencyConflictError("message held"),

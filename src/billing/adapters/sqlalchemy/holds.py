@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from billing.adapters.sqlalchemy import rows, tables
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold, Movement
 from billing.domain.hold import Funds, Hold
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
@@ -42,6 +42,12 @@ _FUNDS_COVER = """
         (SELECT marketing_reserve FROM wallet_settings WHERE tenant_id = %(tenant_id)s), 0))
 """
 
+# What a move answers besides its own rows (application/protections.py): `available` after it, read from the row
+# it updated under the row's lock, and the settings' `watch_below` (one index lookup), so a wallet far above its
+# levels is protected without another round trip.
+_MOVED = """balance - held AS available_after,
+        (SELECT watch_below FROM wallet_settings WHERE tenant_id = %(tenant_id)s) AS watch_below"""
+
 # A hold in one round trip: the message id's earlier hold if there is one; else `held` grows on an active wallet
 # whose `available` covers the hold (and the lane, for marketing) and whose message id was never charged, and the
 # hold is inserted from the moved row. The UPDATE's row lock serializes a tenant's money moves: a racer waits,
@@ -56,15 +62,15 @@ PLACE = f"""
         WHERE {_FUNDS_COVER}
           AND NOT EXISTS (SELECT FROM earlier)
           AND NOT billing_messages_charged(%(tenant_id)s, ARRAY[%(message_id)s::text])
-        RETURNING tenant_id
+        RETURNING tenant_id, {_MOVED}
     ), inserted AS (
         INSERT INTO holds ({_ALL})
         SELECT {", ".join(f"%({name})s" for name in _COLUMNS)} FROM moved
         RETURNING {_ALL}
     )
-    SELECT true AS is_new, * FROM inserted
+    SELECT true AS is_new, inserted.*, moved.available_after, moved.watch_below FROM inserted, moved
     UNION ALL
-    SELECT false AS is_new, * FROM earlier
+    SELECT false AS is_new, earlier.*, NULL, NULL FROM earlier
 """
 
 # How each column's array is typed when a batch is sent as one array per column (text by default).
@@ -89,7 +95,7 @@ PLACE_BATCH = f"""
         UPDATE wallets SET held = held + %(total)s
         WHERE {_FUNDS_COVER}
           AND NOT billing_messages_charged(%(tenant_id)s, %(message_id)s::text[])
-        RETURNING tenant_id
+        RETURNING tenant_id, {_MOVED}
     ), inserted AS (
         INSERT INTO holds (tenant_id, {", ".join(_BATCH_COLUMNS)})
         SELECT moved.tenant_id, {", ".join(f"batch.{name}" for name in _BATCH_COLUMNS)}
@@ -99,7 +105,8 @@ PLACE_BATCH = f"""
     ), outcome AS (
         SELECT (SELECT count(*) FROM inserted) AS placed, EXISTS (SELECT FROM moved) AS moved
     )
-    SELECT placed, NOT moved AND billing_messages_charged(%(tenant_id)s, %(message_id)s::text[]) AS charged
+    SELECT placed, NOT moved AND billing_messages_charged(%(tenant_id)s, %(message_id)s::text[]) AS charged,
+           (SELECT available_after FROM moved), (SELECT watch_below FROM moved)
     FROM outcome
 """
 
@@ -110,7 +117,8 @@ LOCK = f"""
         SELECT {_ALL} FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s
         FOR NO KEY UPDATE
     )
-    SELECT hold.*, wallet.balance AS wallet_balance, wallet.held AS wallet_held, wallet.status AS wallet_status
+    SELECT hold.*, wallet.balance AS wallet_balance, wallet.held AS wallet_held, wallet.status AS wallet_status,
+           (SELECT watch_below FROM wallet_settings WHERE tenant_id = hold.tenant_id) AS watch_below
     FROM hold, LATERAL (
         SELECT balance, held, status FROM wallets WHERE tenant_id = hold.tenant_id FOR NO KEY UPDATE
     ) AS wallet
@@ -228,11 +236,13 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         if row is None:
             return HoldPlacement(hold=None, earlier=None)
         found = rows.hold_from_row(row)
-        return HoldPlacement(hold=found, earlier=None) if row["is_new"] else HoldPlacement(hold=None, earlier=found)
+        if not row["is_new"]:
+            return HoldPlacement(hold=None, earlier=found)
+        return HoldPlacement(hold=found, earlier=None, movement=rows.movement_from_row(row, hold.amount))
 
-    async def place_batch(self, holds: Sequence[Hold]) -> bool:
+    async def place_batch(self, holds: Sequence[Hold]) -> Movement | None:
         if not holds:
-            return True
+            raise ValueError("a batch holds at least one message")
         first = holds[0]
         currency = first.amount.currency
         total = sum((hold.amount for hold in holds), Money.zero(currency))
@@ -248,7 +258,9 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
             raise ConcurrencyConflictError("a message of the batch was charged meanwhile")
         placed = int(row["placed"])
         assert placed in (0, len(holds)), placed
-        return placed == len(holds)
+        if placed == 0:
+            return None
+        return rows.movement_from_row({**row, "tenant_id": first.tenant_id, "currency": currency}, total)
 
     async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
         if not message_ids:
@@ -272,7 +284,8 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
             WalletStatus(row["wallet_status"]),
             Money.zero(currency),  # settling and voiding never look at the lane
         )
-        return LockedHold(hold, funds)
+        watch_below = row["watch_below"]
+        return LockedHold(hold, funds, None if watch_below is None else Money(watch_below, currency))
 
     async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
         params = {**rows.hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}

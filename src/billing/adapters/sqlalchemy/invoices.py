@@ -73,6 +73,13 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
         loaded = await self._with_lines(list((await self._execute(query)).mappings()))
         return loaded[0] if loaded else None
 
+    async def find_paid_with_reference(self, tenant_id: str, reference_key: str) -> Invoice | None:
+        query = select(invoices).where(
+            invoices.c.tenant_id == tenant_id, invoices.c.payment_reference_key == reference_key
+        )
+        loaded = await self._with_lines(list((await self._execute(query)).mappings()))
+        return loaded[0] if loaded else None
+
     async def add(self, invoice: Invoice) -> None:
         self._collect(invoice)
         await self._execute(insert(invoices), [rows.invoice_to_row(invoice)])

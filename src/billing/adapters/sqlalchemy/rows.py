@@ -11,15 +11,17 @@ from uuid import UUID
 
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
+from billing.application.ports import Movement
 from billing.domain.contact import BillingContact
 from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, PriceSnapshot
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, Rate, RateCard, Window
+from billing.domain.protections import LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet, WalletStatus
-from billing.domain.wallet_settings import WalletSettings
+from billing.domain.wallet_settings import AutoTopup, WalletSettings
 from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
 
 Row = Mapping[Any, Any]
@@ -64,6 +66,16 @@ def funds_from_row(row: Row) -> Funds:
         Money(row["held"], currency),
         WalletStatus(row["status"]),
         Money(decimal_or_zero(row["marketing_reserve"]), currency),
+    )
+
+
+def movement_from_row(row: Mapping[str, Any], amount: Money) -> Movement:
+    """A move's `available` after it (and so before it: after + what it took) and its settings' `watch_below`."""
+    currency = row["currency"]
+    after = Money(row["available_after"], currency)
+    watch_below = row["watch_below"]
+    return Movement(
+        row["tenant_id"], after + amount, after, None if watch_below is None else Money(watch_below, currency)
     )
 
 
@@ -226,21 +238,66 @@ def hold_from_row(row: Row) -> Hold:
 def settings_to_row(settings: WalletSettings) -> dict[str, Any]:
     if settings.updated_by is None or settings.updated_at is None:
         raise ValueError("only saved settings (with who and when) are stored; the defaults are not")
+    auto = settings.auto_topup
+    watch_below = settings.watch_below
     return {
         "tenant_id": settings.tenant_id,
         "currency": settings.marketing_reserve.currency,
         "marketing_reserve": settings.marketing_reserve.amount,
         "updated_by": settings.updated_by,
         "updated_at": settings.updated_at,
+        "low_balance_levels": [level.amount for level in settings.low_balance_levels],
+        "auto_topup_enabled": auto.enabled,
+        "auto_topup_threshold": _amount_or_none(auto.threshold),
+        "auto_topup_target": _amount_or_none(auto.target),
+        "auto_topup_monthly_cap": _amount_or_none(auto.monthly_cap),
+        "watch_below": _amount_or_none(watch_below),
     }
 
 
+def _amount_or_none(money: Money | None) -> Decimal | None:
+    return None if money is None else money.amount
+
+
+def _money_or_none(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money(amount, currency)
+
+
 def settings_from_row(row: Row) -> WalletSettings:
+    currency = row["currency"]
     return WalletSettings(
         tenant_id=row["tenant_id"],
-        marketing_reserve=Money(row["marketing_reserve"], row["currency"]),
+        marketing_reserve=Money(row["marketing_reserve"], currency),
+        low_balance_levels=tuple(Money(level, currency) for level in row["low_balance_levels"]),
+        auto_topup=AutoTopup(
+            row["auto_topup_enabled"],
+            _money_or_none(row["auto_topup_threshold"], currency),
+            _money_or_none(row["auto_topup_target"], currency),
+            _money_or_none(row["auto_topup_monthly_cap"], currency),
+        ),
         updated_by=row["updated_by"],
         updated_at=row["updated_at"],
+    )
+
+
+# low_balance_alerts ----------------------------------------------------------------------------------
+
+
+def alert_to_row(alert: LowBalanceAlert) -> dict[str, Any]:
+    return {
+        "tenant_id": alert.tenant_id,
+        "id": alert.id,
+        "level": alert.level.amount,
+        "available": alert.available.amount,
+        "currency": alert.level.currency,
+        "created_at": alert.created_at,
+    }
+
+
+def alert_from_row(row: Row) -> LowBalanceAlert:
+    currency = row["currency"]
+    return LowBalanceAlert(
+        row["id"], row["tenant_id"], Money(row["level"], currency), Money(row["available"], currency), row["created_at"]
     )
 
 
@@ -364,6 +421,7 @@ def invoice_to_row(invoice: Invoice) -> dict[str, Any]:
         "due_date": invoice.due_date,
         "paid_at": invoice.paid_at,
         "payment_reference": invoice.payment_reference,
+        "payment_reference_key": invoice.payment_reference_key,
         "voided_at": invoice.voided_at,
         "void_reason": invoice.void_reason,
         "created_at": invoice.created_at,
@@ -405,6 +463,7 @@ def invoice_from_rows(row: Row, lines: Sequence[Row]) -> Invoice:
         due_date=row["due_date"],
         paid_at=row["paid_at"],
         payment_reference=row["payment_reference"],
+        payment_reference_key=row["payment_reference_key"],
         voided_at=row["voided_at"],
         void_reason=row["void_reason"],
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     CHAR,
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -25,7 +26,7 @@ from sqlalchemy import (
     Uuid,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -117,6 +118,7 @@ invoices = Table(
     Column("due_date", Date),
     _timestamp("paid_at"),
     Column("payment_reference", String(200)),
+    Column("payment_reference_key", Text),  # unique per tenant where set: ux_invoices_payment_reference
     _timestamp("voided_at"),
     Column("void_reason", String(512)),
     _timestamp("created_at", nullable=False),
@@ -241,6 +243,33 @@ wallet_settings = Table(
     Column("marketing_reserve", MONEY, nullable=False),
     Column("updated_by", String(200), nullable=False),
     _timestamp("updated_at", nullable=False),
+    Column("low_balance_levels", ARRAY(MONEY), nullable=False, server_default=text("'{}'")),
+    Column("auto_topup_enabled", Boolean, nullable=False, server_default=text("false")),
+    Column("auto_topup_threshold", MONEY),
+    Column("auto_topup_target", MONEY),
+    Column("auto_topup_monthly_cap", MONEY),
+    Column("watch_below", MONEY),  # the highest `available` at which a protection may act
+)
+
+# Low-balance alerts (contract v2 §10): one row per crossing of a level.
+low_balance_alerts = Table(
+    "low_balance_alerts",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("level", MONEY, nullable=False),
+    Column("available", MONEY, nullable=False),
+    Column("currency", CHAR(3), nullable=False),
+    _timestamp("created_at", nullable=False),
+)
+
+# Message charges less refunds per tenant and UTC hour, kept by a trigger on the ledger (migration 0008).
+wallet_spend = Table(
+    "wallet_spend",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("amount", MONEY, nullable=False),
 )
 
 # Meta's status webhook (contract v2 §11). The number map and the events of numbers nobody mapped are platform-wide

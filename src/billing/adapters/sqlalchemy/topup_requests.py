@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import invoices, topup_requests, wallet_transactions
 from billing.application.pagination import Page, PageRequest
+from billing.application.ports import Tally, TopupQueueFigures
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice
 from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.money import Money
+from billing.domain.protections import AUTO_REQUESTER
 from billing.domain.topup import TopupRequest, TopupStatus
 
 KEYS = ("tenant_id", "id")
+_OPEN = (TopupStatus.PENDING.value, TopupStatus.INVOICED.value)
 
 
 def _assignments(columns: list[str], prefix: str) -> str:
@@ -119,6 +126,36 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
         self._held[request.id] = request_row
         return rows.entry_from_posting(credit, row)
 
+    async def has_open(self, tenant_id: str) -> bool:
+        columns = topup_requests.c
+        query = select(exists().where(columns.tenant_id == tenant_id, columns.status.in_(_OPEN)))
+        return bool((await self._execute(query)).scalar_one())
+
+    async def automatic_total_since(self, tenant_id: str, since: datetime) -> Money | None:
+        columns = topup_requests.c
+        query = select(func.sum(columns.amount).label("total"), func.min(columns.currency).label("currency")).where(
+            columns.tenant_id == tenant_id, columns.requested_by == AUTO_REQUESTER, columns.requested_at >= since
+        )
+        row = (await self._execute(query)).mappings().one()
+        return None if row["total"] is None else Money(row["total"], row["currency"])
+
+    async def add_automatic(self, request: TopupRequest) -> bool:
+        """ON CONFLICT on `ux_topup_requests_open_automatic`: a racer's open automatic request wins, quietly."""
+        values = rows.request_to_row(request)
+        statement = (
+            pg_insert(topup_requests)
+            .values(values)
+            .on_conflict_do_nothing(
+                index_elements=[topup_requests.c.tenant_id],
+                index_where=text(f"requested_by = '{AUTO_REQUESTER}' AND status IN ('pending', 'invoiced')"),
+            )
+            .returning(topup_requests.c.id)
+        )
+        added = (await self._execute(statement)).first() is not None
+        if added:
+            self._held[request.id] = values
+        return added
+
     async def list(self, tenant_id: str | None, status: TopupStatus | None, page: PageRequest) -> Page[TopupRequest]:
         query = select(topup_requests)
         if tenant_id is not None:
@@ -128,3 +165,28 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
         order = [topup_requests.c.requested_at.desc(), topup_requests.c.id.desc()]
         found, total = await self._page(query, order, page)
         return Page(tuple(rows.request_from_row(r) for r in found), page.page, page.page_size, total)
+
+    async def queue_figures(
+        self, tenant_id: str | None, paid_from: datetime, paid_before: datetime, currency: str
+    ) -> TopupQueueFigures:
+        c = topup_requests.c
+        kinds = {
+            "pending": c.status == TopupStatus.PENDING.value,
+            "invoiced": c.status == TopupStatus.INVOICED.value,
+            "paid": and_(
+                c.status == TopupStatus.COMPLETED.value, c.completed_at >= paid_from, c.completed_at < paid_before
+            ),
+        }
+        # One aggregate over the open requests and the month's paid ones (the status index finds them).
+        columns = []
+        for name, kind in kinds.items():
+            columns.append(func.count().filter(kind).label(f"{name}_count"))
+            columns.append(func.coalesce(func.sum(c.amount).filter(kind), 0).label(f"{name}_total"))
+        query = select(*columns).where(or_(*kinds.values()))
+        if tenant_id is not None:
+            query = query.where(c.tenant_id == tenant_id)
+        row = (await self._execute(query)).mappings().one()
+        tallies = {
+            name: Tally(int(row[f"{name}_count"]), Money(Decimal(row[f"{name}_total"]), currency)) for name in kinds
+        }
+        return TopupQueueFigures(tallies["pending"], tallies["invoiced"], tallies["paid"])

@@ -8,6 +8,7 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billing.adapters.sqlalchemy.alerts import SqlAlchemyLowBalanceAlertRepository
 from billing.adapters.sqlalchemy.contacts import SqlAlchemyContactRepository
 from billing.adapters.sqlalchemy.errors import translate
 from billing.adapters.sqlalchemy.holds import SqlAlchemyHoldRepository
@@ -35,6 +36,7 @@ class SqlAlchemyUnitOfWork:
     wallet_settings: SqlAlchemyWalletSettingsRepository
     whatsapp_numbers: SqlAlchemyWhatsAppNumberRepository
     webhook_events: SqlAlchemyWebhookEventRepository
+    alerts: SqlAlchemyLowBalanceAlertRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -68,6 +70,7 @@ class SqlAlchemyUnitOfWork:
         self.wallet_settings = SqlAlchemyWalletSettingsRepository(self._connection)
         self.whatsapp_numbers = SqlAlchemyWhatsAppNumberRepository(self._connection)
         self.webhook_events = SqlAlchemyWebhookEventRepository(self._connection)
+        self.alerts = SqlAlchemyLowBalanceAlertRepository(self._connection)
         return self
 
     async def __aexit__(

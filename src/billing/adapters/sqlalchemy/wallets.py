@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from billing.adapters.sqlalchemy import rows
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
-from billing.adapters.sqlalchemy.tables import wallet_settings, wallet_transactions, wallets
+from billing.adapters.sqlalchemy.tables import wallet_settings, wallet_spend, wallet_transactions, wallets
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ChargeAttempt, StatementLine
 from billing.domain.errors import InsufficientFundsError
@@ -65,7 +65,8 @@ CHARGE_ONCE = """
           AND balance + %(amount)s >= held
           AND NOT EXISTS (SELECT FROM earlier) AND NOT EXISTS (SELECT FROM held)
           AND NOT billing_message_held(%(tenant_id)s, %(reference_id)s)
-        RETURNING id, balance
+        RETURNING id, balance, balance - held AS available_after,
+                  (SELECT watch_below FROM wallet_settings WHERE tenant_id = %(tenant_id)s) AS watch_below
     ), inserted AS (
         INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
                                          balance_after, reference_id, description, created_at, price)
@@ -75,9 +76,9 @@ CHARGE_ONCE = """
         RETURNING tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description,
                   created_at, price
     )
-    SELECT true AS is_new, * FROM inserted
+    SELECT true AS is_new, inserted.*, moved.available_after, moved.watch_below FROM inserted, moved
     UNION ALL
-    SELECT false AS is_new, * FROM earlier
+    SELECT false AS is_new, earlier.*, NULL, NULL FROM earlier
 """
 
 # Built once: a refund's statements skip building and hashing a new construct.
@@ -111,6 +112,16 @@ FUNDS = (
     .select_from(wallets.outerjoin(wallet_settings, wallet_settings.c.tenant_id == wallets.c.tenant_id))
     .where(wallets.c.tenant_id == bindparam("tenant_id"))
 )
+
+
+# The runway's spend (contract v2 §10): the hourly buckets of the window, by primary key; at most 336 rows.
+SPENT_SINCE = select(
+    wallets.c.currency,
+    select(func.sum(wallet_spend.c.amount))
+    .where(wallet_spend.c.tenant_id == wallets.c.tenant_id, wallet_spend.c.hour >= bindparam("since"))
+    .scalar_subquery()
+    .label("spent"),
+).where(wallets.c.tenant_id == bindparam("tenant_id"))
 
 
 class SqlAlchemyWalletRepository(SqlAlchemyRepository):
@@ -152,7 +163,9 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
         if row is None:
             return ChargeAttempt(entry=None, earlier=None)
         entry = rows.entry_from_row(row)
-        return ChargeAttempt(entry=entry, earlier=None) if row["is_new"] else ChargeAttempt(entry=None, earlier=entry)
+        if not row["is_new"]:
+            return ChargeAttempt(entry=None, earlier=entry)
+        return ChargeAttempt(entry=entry, earlier=None, movement=rows.movement_from_row(row, -entry.amount))
 
     async def lock(self, tenant_id: str) -> Wallet | None:
         row = (await self._execute(LOCK_WALLET, {"tenant_id": tenant_id})).mappings().first()
@@ -189,6 +202,10 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
     async def funds(self, tenant_id: str) -> Funds | None:
         row = (await self._execute(FUNDS, {"tenant_id": tenant_id})).mappings().first()
         return None if row is None else rows.funds_from_row(row)
+
+    async def spent_since(self, tenant_id: str, since: datetime) -> Money | None:
+        row = (await self._execute(SPENT_SINCE, {"tenant_id": tenant_id, "since": since})).first()
+        return None if row is None else Money(rows.decimal_or_zero(row.spent), row.currency)
 
     async def save_status(self, wallet: Wallet) -> None:
         await self._execute(

@@ -16,7 +16,8 @@ import attrs
 from billing.application.caller import VIEW, Caller
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, UnitOfWork
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, Movement, UnitOfWork
+from billing.application.protections import protect
 from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.errors import DuplicateError, FieldError, NotFoundError, NotPricedError, ValidationError
 from billing.domain.events import HoldPlaced, HoldSettled, HoldVoided
@@ -114,6 +115,7 @@ async def place_hold(cmd: PlaceHold, caller: Caller, uow: UnitOfWork, rt: Runtim
         placement = await uow.holds.place(hold)
         if placement.hold is not None:
             uow.record(_placed(placement.hold))
+            await protect(placement.movement, uow, rt)
             return HoldResult(placement.hold, created=True)
         if placement.earlier is not None:
             placement.earlier.check_repeat(hold.category, hold.market, hold.window)
@@ -176,7 +178,7 @@ async def settle_locked(
     now = rt.clock.now()
     card = await _card_of(hold, uow) if reprices_category(hold, category) else None
     price = reprice(card, hold, category=category, pricing_type=pricing_type, billable=billable)
-    _, charged, shortfall = funds.after_settle(hold.amount, price.amount)
+    after, charged, shortfall = funds.after_settle(hold.amount, price.amount)
     charge = None
     if charged.is_positive:
         charge = Posting.charge(
@@ -193,6 +195,8 @@ async def settle_locked(
     if price.amount.is_positive:  # a billable message moves its market's tier
         await uow.message_counts.add_settled(tenant_id, month_of(now), price.market, price.category)
     uow.record(HoldSettled(hold.id, tenant_id, hold.message_id, charged, shortfall, hold.transaction_id, now))
+    # Above its hold, the settle took the difference from `available`.
+    await protect(Movement(tenant_id, funds.available, after.available, locked.watch_below), uow, rt)
     return hold
 
 
@@ -323,8 +327,10 @@ async def _place_all(tenant_id: str, holds: list[Hold], uow: UnitOfWork, rt: Run
     if charged:
         raise DuplicateError(f"message {sorted(charged)[0]!r} was already charged")
     for _ in range(2):
-        if await uow.holds.place_batch(holds):
+        movement = await uow.holds.place_batch(holds)
+        if movement is not None:
             uow.record(*(_placed(hold) for hold in holds))
+            await protect(movement, uow, rt)
             return
         if not await _refusal_explained(tenant_id, holds, uow, rt):
             continue

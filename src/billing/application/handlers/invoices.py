@@ -10,7 +10,7 @@ import attrs
 from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, operator, requires
-from billing.domain.errors import DuplicateError, NotFoundError, ValidationError
+from billing.domain.errors import DuplicateError, ForbiddenError, NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, default_due_date
 from billing.domain.ledger import Posting
 from billing.domain.money import Money
@@ -69,16 +69,37 @@ async def _request_of(uow: UnitOfWork, invoice: Invoice) -> TopupRequest:
     return request
 
 
+def _require_second_pair_of_eyes(request: TopupRequest, caller: Caller, rt: Runtime) -> None:
+    """With four eyes on, whoever approved a top-up may not also record its payment (contract v2 §12)."""
+    if rt.settings.four_eyes and request.decided_by == caller.user_id:
+        raise ForbiddenError("four eyes: another operator than the one who approved this top-up must mark it paid")
+
+
+async def _require_unused_reference(uow: UnitOfWork, invoice: Invoice) -> None:
+    """One bank transfer credits one invoice: the tenant's paid invoices hold distinct references, compared
+    trimmed and case-insensitively. The unique index on the key is the backstop when two payers race."""
+    assert invoice.payment_reference_key is not None
+    holder = await uow.invoices.find_paid_with_reference(invoice.tenant_id, invoice.payment_reference_key)
+    if holder is not None and holder.id != invoice.id:
+        raise DuplicateError(
+            f"payment reference {invoice.payment_reference!r} was already used for invoice {holder.number}"
+            f" (paid with {holder.payment_reference!r})"
+        )
+
+
 @requires(operator)
 async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
     """One unit: invoice paid, and for a top-up the wallet credited once and the request completed."""
     invoice = await _invoice_for_update(uow, cmd.invoice_id)  # the row lock serializes payers
+    request = await _request_of(uow, invoice) if invoice.purpose is InvoicePurpose.TOPUP else None
+    if request is not None:
+        _require_second_pair_of_eyes(request, caller, rt)
     now = rt.clock.now()
     invoice.mark_paid(cmd.payment_reference, cmd.paid_at or now, now)
-    if invoice.purpose is not InvoicePurpose.TOPUP:
+    await _require_unused_reference(uow, invoice)
+    if request is None:
         await uow.invoices.save(invoice)
         return invoice
-    request = await _request_of(uow, invoice)
     request.complete(now)
     posting = Posting.topup(rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now)
     await uow.topups.save_paid(request, invoice, posting)  # request, invoice and credit: one step

@@ -11,7 +11,7 @@ from billing.application.runtime import Runtime, manager, requires, viewer
 from billing.domain.errors import ForbiddenError
 from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
-from billing.domain.wallet_settings import WalletSettings
+from billing.domain.wallet_settings import AutoTopup, WalletSettings
 
 
 @attrs.frozen
@@ -23,6 +23,8 @@ class GetWalletSettings:
 class PutWalletSettings:
     marketing_reserve: Money
     tenant_id: str | None = None  # root only: another tenant's
+    low_balance_levels: tuple[Money, ...] = ()
+    auto_topup: AutoTopup = attrs.field(factory=AutoTopup)
 
 
 def _settings_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
@@ -47,8 +49,16 @@ async def get_wallet_settings(query: GetWalletSettings, caller: Caller, uow: Uni
 async def put_wallet_settings(cmd: PutWalletSettings, caller: Caller, uow: UnitOfWork, rt: Runtime) -> WalletSettings:
     """A PUT replaces the whole; Manage is needed on whichever tenant it names."""
     tenant_id = _settings_tenant(caller, cmd.tenant_id, rt)
+    currency = rt.settings.currency
     settings = WalletSettings.create(
-        tenant_id, cmd.marketing_reserve, rt.settings.currency, caller.user_id, rt.clock.now()
+        tenant_id,
+        cmd.marketing_reserve,
+        currency,
+        caller.user_id,
+        rt.clock.now(),
+        low_balance_levels=cmd.low_balance_levels,
+        auto_topup=cmd.auto_topup,
+        topup_minimum=Money(rt.settings.topup_min_amount, currency),
     )
     await uow.wallet_settings.save(settings)
     return settings

@@ -6,6 +6,7 @@ import attrs
 
 from billing.application.caller import Caller
 from billing.application.ports import ConcurrencyConflictError, UnitOfWork
+from billing.application.protections import protect, with_runway
 from billing.application.runtime import Runtime, operator, requires
 from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
@@ -77,6 +78,7 @@ async def charge_wallet(cmd: ChargeWallet, caller: Caller, uow: UnitOfWork, rt: 
     if attempt.entry is None:
         await _explain_refused_charge(tenant_id, amount, reference_id, uow)
     assert attempt.entry is not None
+    await protect(attempt.movement, uow, rt)
     return ChargeResult(attempt.entry, created=True)
 
 
@@ -110,7 +112,7 @@ async def freeze_wallet(cmd: FreezeWallet, caller: Caller, uow: UnitOfWork, rt: 
     wallet = await _locked_wallet(tenant_id, uow, rt)
     wallet.freeze(cmd.reason, rt.clock.now())
     await uow.wallets.save_status(wallet)
-    return wallet
+    return await with_runway(wallet, uow, rt)
 
 
 @requires(operator)
@@ -119,7 +121,7 @@ async def unfreeze_wallet(cmd: UnfreezeWallet, caller: Caller, uow: UnitOfWork, 
     wallet = await _locked_wallet(tenant_id, uow, rt)
     wallet.unfreeze(rt.clock.now())
     await uow.wallets.save_status(wallet)
-    return wallet
+    return await with_runway(wallet, uow, rt)
 
 
 async def _locked_wallet(tenant_id: str, uow: UnitOfWork, rt: Runtime) -> Wallet:

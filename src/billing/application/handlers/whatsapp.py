@@ -18,7 +18,8 @@ from billing.application.caller import Caller
 from billing.application.handlers.holds import settle_locked, void_locked
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import LockedHold, UnitOfWork, WebhookEventFilter
+from billing.application.ports import LockedHold, Movement, UnitOfWork, WebhookEventFilter
+from billing.application.protections import protect
 from billing.application.runtime import Runtime, operator, requires, root_viewer
 from billing.domain.errors import DuplicateError, NotFoundError, NotPricedError, ValidationError
 from billing.domain.hold import FREE_PRICING_TYPES
@@ -187,6 +188,8 @@ async def _charge_released(
     )
     hold.charge_released(hold.amount, charge.entry_id)
     await uow.holds.save_released_charge(hold, charge)
+    after = funds.after_charge(hold.amount)  # from the funds before an expiry above: its money was held already
+    await protect(Movement(tenant_id, locked.funds.available, after.available, locked.watch_below), uow, rt)
     return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id, transaction_id=charge.entry_id)
 
 
@@ -211,6 +214,7 @@ async def _charge_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, 
     if attempt.entry is None:  # not covered (or frozen); an earlier charge was ruled out above
         return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NO_HOLD)
     await uow.message_counts.add_settled(tenant_id, month_of(notice.timestamp), price.market, price.category)
+    await protect(attempt.movement, uow, rt)
     return _event(tenant_id, notice, rt, Outcome.APPLIED, transaction_id=attempt.entry.id)
 
 

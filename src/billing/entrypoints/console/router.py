@@ -22,6 +22,7 @@ from billing.entrypoints.console.holds import HoldsPage
 from billing.entrypoints.console.invoices import InvoicePage
 from billing.entrypoints.console.rate_cards import RateCardsPage
 from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignInRequiredError, csrf_config
+from billing.entrypoints.console.settings import TenantSettingsPage, WalletSettingsPage
 from billing.entrypoints.console.sign_in import SignInController
 from billing.entrypoints.console.topups import TopupsPage
 from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig, error_page, redirect_to_sign_in
@@ -70,10 +71,12 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
         route_handlers=[
             SignInController,
             WalletPage,
+            WalletSettingsPage,
             HoldsPage,
             InvoicePage,
             TopupsPage,
             TenantWalletsPage,
+            TenantSettingsPage,
             RateCardsPage,
             WebhookEventsPage,
             WhatsAppNumbersPage,

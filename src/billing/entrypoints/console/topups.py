@@ -1,4 +1,5 @@
-"""The operators' top-up queue: filter by tenant and status, approve, reject, mark the invoice paid.
+"""The operators' top-up queue: its figures at a glance (the KPI strip), filter by tenant and status, approve,
+reject, mark the invoice paid or void it.
 
 Seeing it needs the root tenant with Billing.View; acting needs Billing.Manage too (the handlers
 check that themselves, exactly as for the API).
@@ -19,6 +20,7 @@ from billing.application import queries
 from billing.application.caller import Caller
 from billing.application.handlers.topups import ApproveTopup, RejectTopup, approve_topup, reject_topup
 from billing.application.pagination import Page, PageRequest
+from billing.application.ports import TopupQueueFigures
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, ForbiddenError, ValidationError
 from billing.domain.topup import TopupRequest, TopupStatus
@@ -32,6 +34,7 @@ NOTICES = {
     "approved": "Approved: the invoice was issued and emailed to the clinic. It waits under “invoiced” until paid.",
     "rejected": "Rejected: the clinic sees the reason beside its request.",
     "paid": "Marked paid: the clinic's wallet was credited and its request completed.",
+    "voided": "Voided: the invoice is void and the clinic's request cancelled.",
 }
 
 
@@ -74,9 +77,14 @@ async def topups_page(
 ) -> Response[Any]:
     require_operator_page(console, caller)
     page_request = PageRequest(page_number(request), PAGE_SIZE)
+    figures: TopupQueueFigures | None = None  # the strip: the tenant filter's, whatever the status filter
     try:
+        tenant_id = filters.tenant_id or None
         status = None if filters.status == ALL else queries.parse_choice(TopupStatus, filters.status, "status")
-        query = queries.ListTopupRequests(filters.tenant_id or None, status, page_request)
+        figures = await service.execute(
+            queries.get_topup_queue_figures, queries.GetTopupQueueFigures(tenant_id), caller
+        )
+        query = queries.ListTopupRequests(tenant_id, status, page_request)
         requests: Page[TopupRequest] = await service.execute(queries.list_topup_requests, query, caller)
     except ValidationError as error:  # a bad filter: say so beside it, list nothing
         requests = Page((), page_request.page, page_request.page_size, 0)
@@ -89,6 +97,7 @@ async def topups_page(
         active="topups",
         filters=filters,
         statuses=STATUSES,
+        figures=figures,
         requests=requests,
         requests_pager=Pager.of(requests, keep=filters.query()),
         notice=notice,

@@ -1,5 +1,6 @@
-"""The clinic's wallet page: balance, held, available and status, recent ledger, top-up requests (ask, cancel),
-links to invoices and holds, the statement download, and the prices of the rate card in force."""
+"""The clinic's wallet page: balance, held, available and status, the runway and the latest low-balance alerts
+(with a link to the settings), recent ledger, top-up requests (ask, cancel), links to invoices and holds, the
+statement download, and the prices of the rate card in force."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from litestar.response import Redirect, Stream
 
 from billing.application import queries
 from billing.application.caller import Caller
+from billing.application.handlers.alerts import ListAlerts, list_alerts
 from billing.application.handlers.topups import CancelTopup, RequestTopup, cancel_topup, request_topup
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
@@ -31,6 +33,7 @@ from billing.entrypoints.console.views import (
 
 LEDGER_PAGE_SIZE = 10
 REQUESTS_PAGE_SIZE = 10
+ALERTS_SHOWN = 5  # the latest; the API's `/wallet/me/alerts` pages through them all
 TOPUP_FIELDS = ("amount", "note")
 NOTICES = {
     "requested": "Your top-up request was sent. An operator will review it and email you the invoice.",
@@ -62,6 +65,7 @@ async def wallet_page(
     ledger = await service.execute(queries.list_transactions, queries.ListTransactions(None, ledger_page), caller)
     own = queries.ListTopupRequests(caller.tenant_id, None, requests_page)
     requests = await service.execute(queries.list_topup_requests, own, caller)
+    alerts = await service.execute(list_alerts, ListAlerts(None, PageRequest(1, ALERTS_SHOWN)), caller)
     prices = await card_in_force(service, caller)
     threshold = console.low_balance_threshold
     return render(
@@ -73,6 +77,7 @@ async def wallet_page(
         wallet=wallet,
         low_balance=threshold > 0 and wallet.available.amount < threshold,
         threshold=threshold,
+        alerts=alerts,
         ledger=ledger,
         ledger_pager=Pager.of(ledger, "page", {"requests_page": str(requests.page)}),
         requests=requests,

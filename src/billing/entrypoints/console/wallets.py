@@ -1,5 +1,6 @@
-"""The operators' view of a tenant's wallet: balance, held, available and status, recent activity, its holds and
-statement, and the freeze (with a reason) and unfreeze of contract v2 §10.
+"""The operators' view of a tenant's wallet: balance, held, available and status, the runway and the latest
+low-balance alerts (with a link to the tenant's settings), recent activity, its holds and statement, and the freeze
+(with a reason) and unfreeze of contract v2 §10.
 
 Seeing it needs the root tenant with Billing.View; freezing needs Billing.Manage too (the use case checks that
 itself, exactly as for `POST /wallets/{tenant_id}/freeze`)."""
@@ -15,6 +16,7 @@ from litestar.response import Redirect, Stream
 
 from billing.application import queries
 from billing.application.caller import Caller
+from billing.application.handlers.alerts import ListAlerts, list_alerts
 from billing.application.handlers.wallets import FreezeWallet, UnfreezeWallet, freeze_wallet, unfreeze_wallet
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
@@ -24,6 +26,7 @@ from billing.entrypoints.console.statements import STATEMENT, StatementForm, sta
 from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, page_number, render, text
 
 LEDGER_PAGE_SIZE = 10
+ALERTS_SHOWN = 5
 FREEZE = "freeze"  # the freeze form's name, for the messages beside its field
 UNFREEZE = "unfreeze"
 NOTICES = {
@@ -55,6 +58,7 @@ async def tenant_wallet_page(
     wallet = await service.execute(queries.get_wallet, queries.GetWallet(tenant_id), caller)
     ledger_page = PageRequest(page_number(request), LEDGER_PAGE_SIZE)
     ledger = await service.execute(queries.list_transactions, queries.ListTransactions(tenant_id, ledger_page), caller)
+    alerts = await service.execute(list_alerts, ListAlerts(tenant_id, PageRequest(1, ALERTS_SHOWN)), caller)
     return render(
         "tenant_wallet.html",
         console,
@@ -62,6 +66,7 @@ async def tenant_wallet_page(
         status=problem.status if problem else 200,
         active="wallets",
         wallet=wallet,
+        alerts=alerts,
         ledger=ledger,
         ledger_pager=Pager.of(ledger),
         statement=statement or StatementForm.this_month(service),

@@ -23,6 +23,7 @@ from billing.entrypoints.console import console_router, template_config
 from billing.entrypoints.http.asgi import BillingApp
 from billing.entrypoints.http.background import HoldExpiry, OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
+from billing.entrypoints.http.controllers.alerts import AlertController
 from billing.entrypoints.http.controllers.contact import ContactController
 from billing.entrypoints.http.controllers.health import HealthController
 from billing.entrypoints.http.controllers.holds import HoldController
@@ -112,6 +113,7 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
             QuoteController,
             HoldController,
             WalletSettingsController,
+            AlertController,
             StatementController,
             WhatsAppNumberController,
             WebhookEventController,

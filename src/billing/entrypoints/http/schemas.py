@@ -101,9 +101,12 @@ class WalletOut(msgspec.Struct, kw_only=True):
     available: str
     status: str  # v2 §10: active | frozen
     frozen_reason: str | None
+    daily_spend: str  # v2 §10: message charges less refunds over the last 14 days, / 14
+    runway_days: float | None  # available / daily_spend, rounded down to one decimal; null without spend
 
     @classmethod
     def of(cls, wallet: Wallet) -> WalletOut:
+        runway = wallet.runway
         return cls(
             tenant_id=wallet.tenant_id,
             currency=wallet.currency,
@@ -113,6 +116,8 @@ class WalletOut(msgspec.Struct, kw_only=True):
             available=str(wallet.available),
             status=wallet.status.value,
             frozen_reason=wallet.frozen_reason,
+            daily_spend=str(runway.daily_spend),
+            runway_days=None if runway.days is None else float(runway.days),
         )
 
 

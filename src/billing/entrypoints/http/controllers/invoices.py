@@ -56,7 +56,7 @@ class InvoiceController(Controller):
         status_code=200,
         dto=JsonBody[InvoiceMarkPaid],
         return_dto=None,
-        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
+        responses=problem_responses("forbidden", "not_found", "invalid_state", "duplicate", write=True),
     )
     async def mark_invoice_paid(
         self,

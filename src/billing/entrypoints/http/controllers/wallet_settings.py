@@ -12,7 +12,7 @@ from litestar.params import FromQuery, JSONBody
 
 from billing.application.caller import Caller
 from billing.application.handlers import wallet_settings
-from billing.application.handlers.wallet_settings import GetWalletSettings, PutWalletSettings
+from billing.application.handlers.wallet_settings import GetWalletSettings
 from billing.application.service import BillingService
 from billing.domain.money import Money
 from billing.domain.wallet_settings import WalletSettings
@@ -25,17 +25,57 @@ from billing.entrypoints.http.schemas import Body, RawAmount, amount_text
 RESERVE = "marketing_reserve"
 
 
+class AutoTopupIn(Body):
+    enabled: bool = False
+    threshold: RawAmount | msgspec.UnsetType = msgspec.UNSET
+    target: RawAmount | msgspec.UnsetType = msgspec.UNSET
+    monthly_cap: RawAmount | msgspec.UnsetType = msgspec.UNSET
+
+    def values(self) -> dict[str, object]:
+        return {
+            "enabled": self.enabled,
+            "threshold": amount_text(self.threshold, "auto_topup.threshold"),
+            "target": amount_text(self.target, "auto_topup.target"),
+            "monthly_cap": amount_text(self.monthly_cap, "auto_topup.monthly_cap"),
+        }
+
+
 class WalletSettingsUpdate(Body):
-    # Unset: the default, 0 (a PUT replaces the whole).
+    # Unset (or null): the default (a PUT replaces the whole).
     marketing_reserve: RawAmount | msgspec.UnsetType = msgspec.UNSET
+    low_balance_levels: list[RawAmount] | None = None
+    auto_topup: AutoTopupIn | None = None
+
+
+class AutoTopupOut(msgspec.Struct, kw_only=True):
+    enabled: bool
+    threshold: str | None
+    target: str | None
+    monthly_cap: str | None
 
 
 class WalletSettingsOut(msgspec.Struct, kw_only=True):
     marketing_reserve: str  # a marketing hold may not take `available` below it
+    low_balance_levels: list[str]  # an alert when `available` falls below one of them
+    auto_topup: AutoTopupOut  # a top-up request when `available` falls below the threshold
 
     @classmethod
     def of(cls, settings: WalletSettings) -> WalletSettingsOut:
-        return cls(marketing_reserve=str(settings.marketing_reserve))
+        auto = settings.auto_topup
+        return cls(
+            marketing_reserve=str(settings.marketing_reserve),
+            low_balance_levels=[str(level) for level in settings.low_balance_levels],
+            auto_topup=AutoTopupOut(
+                enabled=auto.enabled,
+                threshold=_text(auto.threshold),
+                target=_text(auto.target),
+                monthly_cap=_text(auto.monthly_cap),
+            ),
+        )
+
+
+def _text(amount: Money | None) -> str | None:
+    return None if amount is None else str(amount)
 
 
 class WalletSettingsController(Controller):
@@ -69,10 +109,11 @@ class WalletSettingsController(Controller):
         tenant_id: FromQuery[str | None] = None,
     ) -> Response[WalletSettingsOut]:
         """Replace the settings: Manage on the own tenant, or root + Manage naming `?tenant_id=`."""
-        given = amount_text(data.marketing_reserve, RESERVE)
-        currency = service.runtime.settings.currency
-        reserve = Money.zero(currency) if given is None else service.money(given, field=RESERVE, allow_zero=True)
-        cmd = PutWalletSettings(reserve, tenant_id)
+        levels = [
+            amount_text(level, f"low_balance_levels[{i}]") for i, level in enumerate(data.low_balance_levels or [])
+        ]
+        auto = None if data.auto_topup is None else data.auto_topup.values()
+        cmd = service.wallet_settings_command(amount_text(data.marketing_reserve, RESERVE), levels, auto, tenant_id)
         return await idempotency.run(
             wallet_settings.put_wallet_settings, cmd, caller, rendered(200, WalletSettingsOut.of)
         )

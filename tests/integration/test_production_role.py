@@ -1,5 +1,5 @@
-"""The README's production role: every write path of the service runs under its GRANTs (parsed from the
-README), and the role can neither rewrite nor lock the ledger.
+"""The documented production role: every write path of the service runs under its GRANTs (parsed from
+docs/operations.md), and the role can neither rewrite nor lock the ledger.
 
 Each path is a small async function registered with `@write_path(...)`, naming the `BillingSession`
 entry points it calls (a path outside the facade names none). A new write path is one more function;
@@ -57,29 +57,29 @@ from billing.entrypoints.http.idempotency import fingerprint
 
 pytestmark = pytest.mark.postgres
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+OPERATIONS = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
 CLINIC = "clinic-a"
 KEY_TTL = timedelta(hours=24)
 CHARGES = f"/api/v1/billing/wallets/{CLINIC}/charges"
 
 
-def _readme_grants(role: str) -> list[str]:
-    section = README.read_text().split("## Scaling out (Citus) and the production role", 1)[1]
-    block = re.findall(r"```sql\n(.*?)```", section, re.DOTALL)[1]
+def _documented_grants(role: str) -> list[str]:
+    """The GRANTs of the documented role: the one ```sql block of docs/operations.md that creates it."""
+    [block] = [b for b in re.findall(r"```sql\n(.*?)```", OPERATIONS.read_text(), re.DOTALL) if "CREATE ROLE" in b]
     statements = [s.strip() for s in re.sub(r"--[^\n]*", "", block).split(";") if s.strip()]
     grants = [s for s in statements if s.startswith("GRANT")]
-    assert grants, "the README shows no GRANTs"
+    assert grants, "docs/operations.md shows no GRANTs"
     return [s.replace("billing_app", role) for s in grants]
 
 
 @pytest.fixture
 def app_role_url(database_url: str) -> Iterator[str]:
-    """A login role holding exactly the README's GRANTs on this test's database (dropped after)."""
+    """A login role holding exactly the documented GRANTs on this test's database (dropped after)."""
     role = f"billing_app_{uuid.uuid4().hex[:8]}"
     admin_url = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-        for grant in _readme_grants(role):
+        for grant in _documented_grants(role):
             admin.execute(grant)  # type: ignore[arg-type]
     yield make_url(admin_url).set(username=role).render_as_string(hide_password=False)
     with psycopg.connect(admin_url, autocommit=True) as admin:

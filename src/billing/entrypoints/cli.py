@@ -103,7 +103,7 @@ def usable_cores() -> int:
 
 
 def _workers(value: str) -> int:
-    """`--workers`: a count, or `auto` for one process per usable core (production: README, Performance)."""
+    """`--workers`: a count, or `auto` for one process per usable core (production: docs/performance.md)."""
     if value == "auto":
         return usable_cores()
     try:
@@ -118,7 +118,7 @@ def _tcp_socket(host: str) -> socket.socket:
     uvicorn's `Config.bind_socket()` (its `--workers` path) leaves the protocol 0; every accepted connection
     inherits it, and asyncio sets TCP_NODELAY only on sockets whose `proto` is IPPROTO_TCP. Without it, Nagle's
     algorithm holds the body of each keep-alive response (sent after its head) until the client's delayed ACK,
-    about 40 ms on Linux: two workers served a fortieth of what one did (README, Performance; uvicorn #3149)."""
+    about 40 ms on Linux: two workers served a fortieth of what one did (docs/performance.md; uvicorn #3149)."""
     return socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
 
 
@@ -126,7 +126,7 @@ def listen_reuse_port(host: str, port: int) -> socket.socket:
     """A worker's own listening socket, in the port's SO_REUSEPORT group: the kernel spreads new connections
     evenly over the workers' sockets. One socket shared by every worker is not spread: the worker that wakes
     first accepts every connection waiting (libuv and asyncio accept until none is left), so a burst of
-    keep-alive connections (a proxy's pool, the benchmark's clients) lands on one worker (README, Performance)."""
+    keep-alive connections (a proxy's pool, the benchmark's clients) lands on one worker (docs/performance.md)."""
     sock = _tcp_socket(host)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restart binds past the last run's TIME_WAITs
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
@@ -160,7 +160,7 @@ class WorkersPort(socket.socket):
 
 
 def _run_uvicorn(host: str, port: int, workers: int) -> None:
-    """uvicorn on uvloop and httptools (README, Performance: measured beside asyncio + h11 and granian, they cost
+    """uvicorn on uvloop and httptools (docs/performance.md: measured beside asyncio + h11 and granian, they cost
     the least CPU per request), its request heads bounded as h11 bounds them. Each worker builds its own container
     from the environment (the app factory)."""
     import uvicorn
@@ -698,7 +698,7 @@ def parser() -> argparse.ArgumentParser:
         type=_workers,
         default=1,
         metavar="N|auto",
-        help="worker processes (default 1); 'auto': one per usable core, as in production (README, Performance)",
+        help="worker processes (default 1); 'auto': one per usable core, as in production (docs/performance.md)",
     )
     run.set_defaults(action=serve)
 

@@ -42,7 +42,7 @@ class SqlAlchemyRepository:
 
     async def _fetch_one_on_driver(self, sql: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
         """One statement straight on the psycopg connection, inside the unit of work's transaction: the hot
-        paths skip SQLAlchemy's per-execution work (README, Performance). Its first row, if any."""
+        paths skip SQLAlchemy's per-execution work (docs/performance.md). Its first row, if any."""
         found = await self._fetch_on_driver(sql, params, first_only=True)
         return found[0] if found else None
 

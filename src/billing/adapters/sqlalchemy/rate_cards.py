@@ -1,7 +1,7 @@
 """Rate cards (`rate_cards` per tenant, `default_rate_cards` platform-wide) and the tiers' counters.
 
 Every hold, quote and settle reads the card in force and the month's counts, so those reads (and the counter's
-bump) are prebuilt SQL on the driver connection, as the charge is (README, Performance); a card is immutable and
+bump) are prebuilt SQL on the driver connection, as the charge is (docs/performance.md); a card is immutable and
 never deleted, so the parsed card is kept by id and the hot read fetches only which card is in force.
 """
 

@@ -49,7 +49,7 @@ POST_TO_LEDGER = text(
 # is answered, and the caller explains. A hold of the id committed while this statement waited for the
 # wallet's row is seen by `billing_message_held` (a fresh snapshot: migration 0005 says why).
 # It runs on the driver connection (same transaction): the hottest statement skips SQLAlchemy's
-# per-execution work, which measured 30-40% of an in-process charge (README, Performance).
+# per-execution work, which measured 30-40% of an in-process charge (docs/performance.md).
 CHARGE_ONCE = """
     WITH held AS (
         SELECT FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(reference_id)s
@@ -90,7 +90,7 @@ FIND_CHARGE = select(wallet_transactions).where(
 
 # The lock a balance's UPDATE takes (FOR NO KEY UPDATE), taken ahead by a read-then-post such as a
 # refund; named by the tenant, so Citus routes it to one shard. It needs UPDATE on `wallets` only:
-# the production role may not lock ledger rows (README).
+# the production role may not lock ledger rows (docs/operations.md).
 LOCK_WALLET = select(wallets).where(wallets.c.tenant_id == bindparam("tenant_id")).with_for_update(key_share=True)
 
 # Which of a batch's message ids were charged: one query, whatever their number.

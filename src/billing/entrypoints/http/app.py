@@ -60,12 +60,12 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
     async def authenticate(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         """A guard: runs before the body is read, so a request without a valid token is a 401 first. Async, so
         Litestar runs it in the event loop: a sync guard goes through a worker thread on every request (the
-        profile in README, Performance), while verifying a token that was verified before is a dictionary read."""
+        profile in docs/performance.md), while verifying a token that was verified before is a dictionary read."""
         connection.state.caller = verifier.verify(connection.headers.getall("authorization", []))
 
     # The providers are chained (service -> caller -> idempotency) so that Litestar resolves them one after another:
     # the dependencies of one level are resolved concurrently, in an anyio task group with a task each, on every
-    # request: about 5% of an HTTP charge's CPU (README, Performance) for providers that read an attribute or two.
+    # request: about 5% of an HTTP charge's CPU (docs/performance.md) for providers that read an attribute or two.
     def provide_caller(request: Request[Any, Any, Any], service: NamedDependency[BillingService]) -> Caller:
         caller: Caller = request.state.caller
         return caller

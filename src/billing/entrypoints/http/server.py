@@ -15,7 +15,7 @@ class HeadTooLargeError(Exception):
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, which parses a request for a third of the CPU of h11's (README, Performance),
+    """uvicorn's httptools protocol, which parses a request for a third of the CPU of h11's (docs/performance.md),
     but sets no limit on its head and keeps a header in memory until it ends. This one answers a head larger than
     MAX_HEAD_BYTES with uvicorn's plain-text 400 and closes the connection, as the h11 protocol does: counted as
     the parser hands over the line and each header, and, for a head still incomplete, as its bytes arrive."""

@@ -19,7 +19,8 @@
   is compared through COALESCE so that statuses without a number are deduplicated too (a unique index treats
   NULLs as distinct) on every PostgreSQL version Citus runs on.
 
-Both event tables are append-only in use: the production role may SELECT and INSERT them, nothing else (README).
+Both event tables are append-only in use: the production role may SELECT and INSERT them, nothing else
+(docs/operations.md).
 
 Revision ID: 0006
 Revises: 0005

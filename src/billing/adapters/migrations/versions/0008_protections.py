@@ -10,7 +10,7 @@ the hourly spend behind the runway, and one open automatic top-up request per te
   INSERT (every path that writes a charge or a refund counts, none can forget), so `daily_spend` reads at most 336
   rows by primary key whatever the ledger's size. Filled from the ledger's last 15 days at upgrade (older hours
   are never read). On Citus it is distributed by tenant_id, co-located with the ledger, so the trigger touches
-  the same shard (`citus.enable_unsafe_triggers`, README).
+  the same shard (`citus.enable_unsafe_triggers`, docs/operations.md).
 - `ux_topup_requests_open_automatic`: at most one `pending` or `invoiced` automatic request per tenant. A burst
   of holds below the threshold makes one request, whatever the races.
 - `ix_topup_requests_automatic`: the automatic requests of a tenant by time, for the monthly cap.

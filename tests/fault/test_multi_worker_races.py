@@ -38,7 +38,7 @@ from .support import (
     ledger_rows,
 )
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 RACERS = 16  # per race; half of them on each worker
 MAX_CONNECTIONS = 400

@@ -17,6 +17,8 @@ from api_support import CLINIC, OPERATOR, Api, TickingClock
 from billing.container import Container
 from billing.entrypoints.http.app import create_app
 
+pytestmark = pytest.mark.many_connections
+
 
 @pytest.fixture
 async def api(container: Container, clock: TickingClock) -> AsyncIterator[Api]:

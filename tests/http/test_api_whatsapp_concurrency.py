@@ -20,7 +20,7 @@ from billing.domain.ledger import EntryKind
 from billing.domain.whatsapp import sign
 from billing.entrypoints.http.app import create_app
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 APP_SECRET = "concurrency-app-secret"
 PHONE = "106540352242922"

@@ -26,7 +26,7 @@ from billing.domain.hold import Hold, HoldStatus
 
 from .conftest import PlatformRace
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 TENANT = "clinic-a"
 NUMBER = "+14155552671"

@@ -16,7 +16,7 @@ from billing.application.dispatcher import OutboxDispatcher
 from billing.application.outbox import EmailMessage, OutboxStatus
 from billing.application.runtime import SystemClock
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 
 class RecordingMailer:

@@ -16,7 +16,7 @@ from billing.domain.errors import DuplicateError
 from billing.domain.invoice import InvoiceStatus
 from billing.domain.topup import TopupStatus
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 TENANT = "clinic-a"
 REFERENCES = (" Ref-1 ", "ref-1")

@@ -42,7 +42,7 @@ from billing.domain.topup import TopupRequest
 
 from .conftest import CheckLedger, PlatformRace, StartTogether
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 TENANT = "clinic-a"
 NUMBER = "+14155552671"

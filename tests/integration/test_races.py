@@ -32,7 +32,7 @@ from billing.domain.ledger import EntryKind, LedgerEntry
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 TENANT = "clinic-a"
 

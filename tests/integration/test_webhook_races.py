@@ -36,7 +36,7 @@ from billing.domain.whatsapp import parse_status_notifications
 
 from .conftest import StartTogether
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 TENANT = "clinic-a"
 NUMBER = "106540352242922"

@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from billing.application.caller import Caller
 from billing.application.handlers import alerts
@@ -58,7 +59,7 @@ class AlertController(Controller):
     @get("/wallets/{tenant_id:str}/alerts", operation_id="list_alerts", responses=problem_responses("forbidden"))
     async def list_alerts(
         self,
-        tenant_id: str,
+        tenant_id: FromPath[str],
         service: NamedDependency[BillingService],
         caller: NamedDependency[Caller],
         page_request: NamedDependency[PageRequest],

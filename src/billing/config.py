@@ -98,6 +98,7 @@ class Settings:
     mail_from: str = "billing@localhost"
     low_balance_threshold: Decimal = DEFAULT_LOW_BALANCE_THRESHOLD  # the console's hint; 0 turns it off
     whatsapp: WhatsAppSettings = attrs.field(factory=WhatsAppSettings)
+    public_url: str | None = None  # where browsers reach the service; https turns on HSTS for the console
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -179,6 +180,8 @@ class _Reader:
                 app_secret=self.read("WHATSAPP_APP_SECRET", _one_line_secret, None, secret=True),
                 verify_token=self.read("WHATSAPP_VERIFY_TOKEN", _one_line_secret, None, secret=True),
             ),
+            # Refused with credentials in it, it is not echoed: they would reach the log.
+            public_url=self.read("PUBLIC_URL", _public_url, None, secret="@" in (self.raw("PUBLIC_URL") or "")),
         )
         if self._problems:
             raise ConfigError("invalid configuration:\n  " + "\n  ".join(self._problems))
@@ -233,6 +236,25 @@ def _database_url(value: str) -> str:
     if urlsplit(value).scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
         raise ValueError("must be a PostgreSQL URL such as postgresql://user:password@host:5432/billing")
     return value
+
+
+def _public_url(value: str) -> str:
+    """The service's base URL as browsers reach it: http(s), a host, perhaps a port and a path; nothing a base
+    cannot have (a query, a fragment, credentials). Kept without its trailing slash."""
+    if not value.isprintable() or " " in value:  # urlsplit would quietly drop a tab or a line break
+        raise ValueError("must not contain spaces or control characters")
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http:// or https:// URL such as https://billing.example.com")
+    if "?" in value or "#" in value:
+        raise ValueError("must not have a query or a fragment")
+    if "@" in parts.netloc:
+        raise ValueError("must not carry a user name or password")
+    try:
+        _ = parts.port  # a port that is not a number from 0 to 65535 raises
+    except ValueError:
+        raise ValueError("must have a port from 0 to 65535") from None
+    return value.rstrip("/")
 
 
 def _jwt_secret(value: str) -> str:

@@ -89,6 +89,14 @@ async def amounts(scenario) -> tuple[Decimal, Decimal]:
     return wallet.balance.amount, wallet.held.amount
 
 
+async def charged(scenario) -> dict[str | None, str]:
+    """Each charged message's amount (a second charge of one message would show as a repeated key's loss)."""
+    page = await scenario.operator.transactions(CLINIC, page_size=100)
+    found = [(e.reference_id, str(-e.amount)) for e in page.items if e.kind is EntryKind.CHARGE]
+    assert len(found) == len({reference for reference, _ in found}), found
+    return dict(found)
+
+
 def outcomes(events) -> list[tuple[str | None, str | None, str, str | None]]:
     return [(e.message_id, e.status, str(e.outcome), e.reason) for e in events]
 
@@ -320,5 +328,67 @@ async def test_a_category_meta_adds_later_settles_at_the_holds_price(scenario, m
 
     events = await deliver(scenario, status("wamid.1", "delivered", category="brand_new_category"))
 
-    assert outcomes(events) == [("wamid.1", "delivered", "applied", None)]
+    assert outcomes(events) == [("wamid.1", "delivered", "applied", "unknown_category")]
     assert str((await messaging.get_hold(CLINIC, held.id)).charged) == "0.05"
+
+
+async def test_a_category_the_holds_card_cannot_price_settles_at_the_holds_price(scenario, messaging) -> None:
+    """The card has no authentication_international rate for the US: the hold's own price, and why."""
+    held = (await messaging.hold(CLINIC, "wamid.1", "utility", USA)).hold
+
+    events = await deliver(scenario, status("wamid.1", "delivered", category="authentication_international"))
+
+    assert outcomes(events) == [("wamid.1", "delivered", "applied", "meta_category_not_priced")]
+    settled = await messaging.get_hold(CLINIC, held.id)
+    assert (settled.status, str(settled.charged), str(settled.settled_category)) == (
+        HoldStatus.SETTLED,
+        "0.05",
+        "utility",
+    )
+
+
+async def test_one_unpriceable_status_does_not_poison_its_body(scenario, messaging) -> None:
+    """A body mixing an unpriceable category, an unknown one and a status without pricing with good statuses:
+    every status is applied or recorded on its own, and each held message is charged once."""
+    for n in range(1, 5):
+        await messaging.hold(CLINIC, f"wamid.{n}", "utility", USA)
+    unpriced = status("wamid.5", "delivered")
+    del unpriced["status"]["pricing"]  # type: ignore[attr-defined]
+
+    events = await deliver(
+        scenario,
+        status("wamid.1", "delivered"),
+        status("wamid.2", "delivered", category="authentication_international"),
+        status("wamid.3", "delivered", category="brand_new_category"),
+        status("wamid.4", "delivered", category="marketing"),
+        unpriced,
+        status("wamid.6", "delivered", category="authentication_international"),
+        status("wamid.7", "delivered", category="brand_new_category"),
+    )
+
+    assert outcomes(events) == [
+        ("wamid.1", "delivered", "applied", None),
+        ("wamid.2", "delivered", "applied", "meta_category_not_priced"),
+        ("wamid.3", "delivered", "applied", "unknown_category"),
+        ("wamid.4", "delivered", "applied", None),
+        ("wamid.5", "delivered", "unmatched", "not_priced"),
+        ("wamid.6", "delivered", "unmatched", "meta_category_not_priced"),
+        ("wamid.7", "delivered", "unmatched", "unknown_category"),
+    ]
+    assert await charged(scenario) == {"wamid.1": "0.05", "wamid.2": "0.05", "wamid.3": "0.05", "wamid.4": "0.025"}
+    assert str((await scenario.operator.wallet(CLINIC)).held) == "0.00"
+
+
+async def test_a_frozen_wallet_pays_for_what_meta_delivered_without_a_hold(scenario, messaging) -> None:
+    """Freeze, then Meta delivers a message sent without a hold: charged now (a freeze stops new sending, not
+    paying for deliveries); after unfreezing, a redelivery charges nothing more."""
+    await scenario.operator.freeze(CLINIC, "chargeback under review")
+
+    events = await deliver(scenario, status("wamid.1", "delivered"))
+    await scenario.operator.unfreeze(CLINIC)
+    again = await deliver(scenario, status("wamid.1", "delivered"))
+
+    assert outcomes(events) == [("wamid.1", "delivered", "applied", None)]
+    assert again == []  # recorded already: skipped
+    assert await charged(scenario) == {"wamid.1": "0.05"}
+    assert str((await scenario.operator.wallet(CLINIC)).balance) == "0.95"

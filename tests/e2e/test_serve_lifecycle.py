@@ -3,7 +3,7 @@ then `billing audit` on the database it created."""
 
 from __future__ import annotations
 
-import os
+import json
 import re
 import subprocess
 import sys
@@ -74,9 +74,11 @@ def test_a_newcomer_walks_the_whole_lifecycle_on_the_embedded_default(
         ]
         assert http.get("/wallet/me", headers=clinic).json()["balance"] == "150.00"
 
+    # As from a second terminal in the same directory, without BILLING_DATABASE_URL: serve's record names its database.
+    assert json.loads((tmp_path / ".billing" / "serve.json").read_text())["database_url"] == database_url.group(1)
     audit = subprocess.run(
         [sys.executable, "-m", "billing.entrypoints.cli", "audit"],
-        env={**os.environ, "BILLING_DATABASE_URL": database_url.group(1)},
+        env=billing_free_env(),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -93,8 +95,10 @@ def test_ctrl_c_stops_the_embedded_database_cleanly(served: tuple[Served, str], 
     server, _ = served
     pgdata = tmp_path / ".billing" / "pgdata"
     assert (pgdata / "postmaster.pid").exists()
+    assert (tmp_path / ".billing" / "serve.json").exists()
 
     server.stop()
 
     assert "stopping the embedded PostgreSQL" in server.output
     assert not (pgdata / "postmaster.pid").exists()
+    assert not (tmp_path / ".billing" / "serve.json").exists()  # no command finds a database that stopped

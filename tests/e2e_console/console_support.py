@@ -150,7 +150,7 @@ async def sign_in(client: AsyncTestClient[Any], who: tuple[str, ...], user: str 
     csrf = csrf_field((await client.get("/console/sign-in")).text)
     response = await client.post("/console/sign-in", data={"token": token(*who, user=user), "_csrf_token": csrf})
     assert response.status_code == 303, response.text
-    return csrf
+    return csrf_field((await client.get(response.headers["location"])).text)  # the session's own, once signed in
 
 
 def bearer(who: tuple[str, ...]) -> dict[str, str]:

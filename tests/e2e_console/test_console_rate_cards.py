@@ -48,7 +48,7 @@ async def sign_in(client: Client, who: tuple[str, ...], user: str = "user-1") ->
     csrf = csrf_field((await client.get("/console/sign-in")).text)
     response = await client.post("/console/sign-in", data={"token": token(*who, user=user), "_csrf_token": csrf})
     assert response.status_code == 303, response.text
-    return csrf
+    return csrf_field((await client.get(response.headers["location"])).text)  # the session's own, once signed in
 
 
 def bearer(who: tuple[str, ...]) -> dict[str, str]:
@@ -151,7 +151,7 @@ async def test_operators_have_a_rate_cards_page_in_the_navigation_and_clinics_do
     await sign_in(client, CLINIC_USER)
     clinic_nav = (await client.get("/console/wallet")).text
     await sign_in(client, OPERATOR, user="operator-1")
-    operator_nav = (await client.get("/console/wallet")).text
+    operator_nav = (await client.get("/console/topups")).text  # an operator's home (the Wallet page sends it on)
 
     assert 'href="/console/rate-cards"' not in clinic_nav
     assert 'href="/console/rate-cards"' in operator_nav

@@ -39,7 +39,7 @@ async def sign_in(client: Client, who: tuple[str, ...], user: str = "user-1") ->
     csrf = csrf_field((await client.get("/console/sign-in")).text)
     response = await client.post("/console/sign-in", data={"token": token(*who, user=user), "_csrf_token": csrf})
     assert response.status_code == 303, response.text
-    return csrf
+    return csrf_field((await client.get(response.headers["location"])).text)  # the session's own, once signed in
 
 
 def set_cookie(response: Any, name: str) -> SimpleCookie:

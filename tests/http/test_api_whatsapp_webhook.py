@@ -451,6 +451,36 @@ async def test_delivered_settles_the_hold_with_one_charge(ready: Api) -> None:
     assert outcomes(await events(ready)) == {(W1, "sent", "ignored", "sent"), (W1, "delivered", "applied", None)}
 
 
+async def test_an_unpriceable_status_never_refuses_its_body(ready: Api) -> None:
+    """A US message delivered as authentication_international (no such rate on the card there) beside good ones:
+    the body is answered 200, the held ones all settle (that one at its hold's price) and say why."""
+    for message_id in (W1, W2, "wamid.3"):
+        await hold(ready, message_id)
+
+    def priced_as(message_id: str, category: str) -> dict[str, Any]:
+        delivered = status(message_id, "delivered")
+        return {**delivered, "pricing": {**delivered["pricing"], "category": category}}
+
+    receipt = await delivered_ok(
+        ready,
+        body(
+            status(W1, "delivered"),
+            priced_as(W2, "authentication_international"),
+            priced_as("wamid.3", "future_kind"),
+            priced_as("wamid.4", "authentication_international"),
+        ),
+    )
+
+    assert receipt == {"received": 4, "applied": 3, "ignored": 0, "unmatched": 1}
+    assert [(await hold_of(ready, m))["charged"] for m in (W1, W2, "wamid.3")] == ["0.004"] * 3
+    assert outcomes(await events(ready)) == {
+        (W1, "delivered", "applied", None),
+        (W2, "delivered", "applied", "meta_category_not_priced"),
+        ("wamid.3", "delivered", "applied", "unknown_category"),
+        ("wamid.4", "delivered", "unmatched", "meta_category_not_priced"),
+    }
+
+
 async def test_the_same_body_delivered_twice_charges_once(ready: Api) -> None:
     await hold(ready, W1)
     raw = body(status(W1, "sent"), status(W1, "delivered"), status(W1, "read", seconds=5, pricing=False))

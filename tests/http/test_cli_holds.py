@@ -7,17 +7,20 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from api_support import SECRET
 from hold_support import CLINIC, fund_with_card, hold_messages
+from sqlalchemy.engine import make_url
 
 from billing.adapters.memory.clock import ManualClock
+from billing.adapters.sqlalchemy.holds import SWEEPER_LOCK
 from billing.application.handlers.holds import SWEEP_BATCH
 from billing.config import JwtSettings, Settings
 from billing.container import close, postgres_container
 from billing.domain.hold import HoldStatus
 from billing.domain.money import Money
-from billing.entrypoints.cli import main
+from billing.entrypoints.cli import EXIT_ANOTHER_SWEEPER, main
 
 
 @pytest.fixture(autouse=True)
@@ -88,6 +91,28 @@ def test_expire_with_nothing_due_says_so(
     assert capsys.readouterr().out.strip() == "no hold was due to expire"
     counts, _, _ = asyncio.run(_state(database_url))
     assert counts[HoldStatus.HELD] == 1
+
+
+@pytest.mark.postgres
+def test_expire_while_another_sweeper_sweeps_says_so_and_exits_75(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another sweeper holds the sweep's lock (here: a session holding its advisory key) while holds are due: the
+    command must not claim that nothing was due."""
+    asyncio.run(_hold_an_hour_ago(database_url, ["wamid.due"], ["wamid.open"]))
+    monkeypatch.setenv("BILLING_DATABASE_URL", database_url)
+    plain = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+    with psycopg.connect(plain, autocommit=True) as other_sweeper:
+        other_sweeper.execute("SELECT pg_advisory_lock(%s)", (SWEEPER_LOCK,))
+        assert main(["holds", "expire"]) == EXIT_ANOTHER_SWEEPER == 75
+    out = capsys.readouterr().out.strip()
+
+    assert out == "another sweeper is running and holds are due: it sweeps them (try again later)"
+    counts, _, _ = asyncio.run(_state(database_url))
+    assert (counts[HoldStatus.HELD], counts[HoldStatus.EXPIRED]) == (2, 0)
+    assert main(["holds", "expire"]) == 0  # the other one gone: this one sweeps
+    assert capsys.readouterr().out.strip() == "1 hold(s) expired"
 
 
 def test_expire_needs_a_database_url(capsys: pytest.CaptureFixture[str]) -> None:

@@ -165,6 +165,59 @@ def test_a_refused_json_card_lists_every_problem_and_exits_2(
     assert stored_cards(database) == []
 
 
+# import: a card that changes no price ---------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_importing_the_card_in_force_again_imports_nothing_and_exits_3(
+    database: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["ratecard", "import", str(SAMPLE)]) == 0
+    [first] = stored_cards(database)
+    capsys.readouterr()
+
+    code = main(["ratecard", "import", str(SAMPLE), "--name", "Meta's prices, once more"])
+
+    out, err = capsys.readouterr()
+    assert code == 3
+    assert out == ""
+    what, hint = err.splitlines()
+    assert what == (
+        f"billing: nothing imported from {SAMPLE}: the default card in force from 2026-01-01T00:00:00Z ({first.id}, "
+        f"{SAMPLE_BODY['name']!r}) has the same prices: this card would change none"
+    )
+    assert "--again" in hint
+    assert [card.id for card in stored_cards(database)] == [first.id]
+
+
+@pytest.mark.postgres
+def test_again_imports_the_same_prices_all_the_same(database: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ratecard", "import", str(SAMPLE)]) == 0
+
+    assert main(["ratecard", "import", str(SAMPLE), "--again"]) == 0
+
+    assert "imported rate card" in capsys.readouterr().out
+    assert [card.name for card in stored_cards(database)] == [SAMPLE_BODY["name"]] * 2
+
+
+@pytest.mark.postgres
+def test_the_same_file_for_a_tenant_or_with_another_price_is_a_new_card(
+    database: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    dearer = {**SAMPLE_BODY, "rates": [{**SAMPLE_BODY["rates"][0], "unit_price": "0.9999"}, *SAMPLE_BODY["rates"][1:]]}
+    assert main(["ratecard", "import", str(SAMPLE)]) == 0
+
+    assert main(["ratecard", "import", str(SAMPLE), "--tenant", "clinic-a"]) == 0  # a scope of its own
+    assert main(["ratecard", "import", write(tmp_path, "dearer.json", json.dumps(dearer))]) == 0
+
+    assert capsys.readouterr().err == ""
+    assert sorted((card.tenant_id or "", card.rates[0].unit_price.amount) for card in stored_cards(database)) == [
+        ("", Decimal(SAMPLE_BODY["rates"][0]["unit_price"])),
+        ("", Decimal("0.9999")),
+        ("clinic-a", Decimal(SAMPLE_BODY["rates"][0]["unit_price"])),
+    ]
+
+
 # import: CSV ----------------------------------------------------------------------------------------------------
 
 

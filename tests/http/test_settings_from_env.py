@@ -25,6 +25,7 @@ def test_defaults_without_any_variable() -> None:
     assert settings.billing.invoice_due_days == 14
     assert settings.idempotency_ttl == timedelta(hours=24)
     assert settings.smtp is None
+    assert settings.public_url is None
 
 
 def test_every_variable_is_read() -> None:
@@ -42,6 +43,7 @@ def test_every_variable_is_read() -> None:
             "BILLING_IDEMPOTENCY_TTL_HOURS": "48",
             "BILLING_SMTP_URL": "smtp://user:pw@mail:587",
             "BILLING_MAIL_FROM": "Billing <billing@example.com>",
+            "BILLING_PUBLIC_URL": "https://billing.example.com/",
         }
     )
 
@@ -54,6 +56,7 @@ def test_every_variable_is_read() -> None:
     assert settings.idempotency_ttl == timedelta(hours=48)
     assert settings.smtp == SmtpSettings("mail", 587, "user", "pw", use_tls=False, start_tls=False)
     assert settings.mail_from == "Billing <billing@example.com>"
+    assert settings.public_url == "https://billing.example.com"  # a base: without its trailing slash
 
 
 @pytest.mark.parametrize(
@@ -88,6 +91,7 @@ def test_an_empty_variable_means_its_default() -> None:
         ("BILLING_IDEMPOTENCY_TTL_HOURS", "0"),
         ("BILLING_SMTP_URL", "http://mail"),
         ("BILLING_MAIL_FROM", "nobody"),
+        ("BILLING_PUBLIC_URL", "billing.example.com"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(name: str, value: str) -> None:
@@ -114,6 +118,7 @@ def test_min_above_max_is_refused() -> None:
         ("BILLING_JWT_SECRET", "hunter2"),
         ("BILLING_DATABASE_URL", "mysql://admin:hunter2@db/x"),
         ("BILLING_SMTP_URL", "ftp://u:hunter2@m"),
+        ("BILLING_PUBLIC_URL", "https://admin:hunter2@billing.example.com"),
     ],
 )
 def test_a_refused_secret_is_never_echoed(name: str, value: str) -> None:
@@ -121,6 +126,35 @@ def test_a_refused_secret_is_never_echoed(name: str, value: str) -> None:
         Settings.from_env({name: value})
 
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["https://billing.example.com", "http://localhost:8000", "https://platform.example/billing", "HTTPS://B.EXAMPLE"],
+)
+def test_a_public_url_is_an_absolute_http_or_https_base(value: str) -> None:
+    assert Settings.from_env({"BILLING_PUBLIC_URL": value}).public_url == value
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("billing.example.com", "absolute http:// or https://"),
+        ("/console", "absolute http:// or https://"),
+        ("ftp://billing.example.com", "absolute http:// or https://"),
+        ("https://", "absolute http:// or https://"),
+        ("https://billing.example.com/?tenant=a", "query or a fragment"),
+        ("https://billing.example.com/#top", "query or a fragment"),
+        ("https://billing.example.com:99999", "port"),
+        ("https://billing.example.com:https", "port"),
+        ("https://billing.example\n.com", "control characters"),
+        ("https://billing example.com", "spaces"),
+        ("https://admin@billing.example.com", "user name or password"),
+    ],
+)
+def test_a_public_url_that_is_not_a_base_url_is_a_startup_error(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=f"BILLING_PUBLIC_URL: must .*{problem}"):
+        Settings.from_env({"BILLING_PUBLIC_URL": value})
 
 
 def test_a_database_url_needs_a_jwt_secret_to_serve() -> None:

@@ -238,7 +238,7 @@ async def test_sweepers_racing_settles_and_voids_keep_held_the_sum_of_open_holds
 
     results = outcomes(await platform_race(4 + 50, act))
 
-    swept = sum(results[:4])
+    swept = sum(sweep.expired for sweep in results[:4])
     rows = {row["message_id"]: row for row in await stored_holds(engine)}
     expired = [m for m in short if rows[m]["status"] == HoldStatus.EXPIRED]
     assert set(short[:20]) <= set(expired)  # voided past expires_at: expired, by the void or by a sweeper
@@ -250,7 +250,7 @@ async def test_sweepers_racing_settles_and_voids_keep_held_the_sum_of_open_holds
     _balance, held_total = await held_state(engine, check_ledger)
     assert held_total == Decimal("0.05") * (30 - len(expired))
     # What the sweepers left due is swept now: nothing stays open.
-    assert await messaging.expire_holds() == 30 - len(expired)
+    assert (await messaging.expire_holds()).expired == 30 - len(expired)
     assert await held_state(engine, check_ledger) == (Decimal("4.00"), Decimal("0"))
 
 
@@ -290,7 +290,7 @@ async def test_two_sweepers_at_once_sweep_each_hold_once(
         await messaging.hold(TENANT, f"wamid.{n}", "utility", NUMBER, expires_in_seconds=1)
     clock.advance(timedelta(seconds=1))  # exactly at expires_at: due
 
-    swept: list[int] = outcomes(await platform_race(6, lambda p, i: p.expire_holds()))
+    swept = [sweep.expired for sweep in outcomes(await platform_race(6, lambda p, i: p.expire_holds()))]
 
     # One sweeper at a time (the advisory lock): the others sweep nothing, whether they came while it swept or
     # after it committed.

@@ -20,6 +20,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.many_connections]
 
 
 class RecordingMailer:
+    delivers = True
+
     def __init__(self) -> None:
         self.sent: list[EmailMessage] = []
 

@@ -101,3 +101,26 @@ def test_outbox_run_once_with_a_poisoned_message_delivers_the_rest_and_exits_cle
     assert "\r" not in listed
     assert main(["outbox", "run", "--once"]) == 0
     assert "outbox: 0 sent, 0 to retry, 0 failed, 0 undeliverable" in capsys.readouterr().out
+
+
+def test_without_smtp_the_report_says_logged_not_sent(
+    world: World,
+    engine: AsyncEngine,
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setenv("BILLING_DATABASE_URL", database_url)
+    monkeypatch.delenv("BILLING_SMTP_URL", raising=False)  # the logging mailer: nothing leaves the machine
+    asyncio.run(_approve(world))
+    asyncio.run(engine.dispose())
+
+    with caplog.at_level("INFO", logger="billing.mail"):
+        assert main(["outbox", "run", "--once"]) == 0
+
+    out = capsys.readouterr().out
+    assert "outbox: 0 sent, 1 logged, not sent (no BILLING_SMTP_URL), 0 to retry, 0 failed, 0 undeliverable" in out
+    assert "email (not sent: no BILLING_SMTP_URL) to owner@clinic-a.example" in caplog.text
+    assert main(["outbox", "run", "--once"]) == 0  # the outbox is done with it
+    assert "outbox: 0 sent, 0 to retry, 0 failed, 0 undeliverable" in capsys.readouterr().out

@@ -87,6 +87,7 @@ class ExplodingMailer:
 
     victim: str
     sent: list[EmailMessage] = attrs.field(factory=list)
+    delivers = True  # a class attribute (no annotation): not an attrs field
 
     async def send(self, message: EmailMessage) -> None:
         if message.recipient == self.victim:

@@ -45,13 +45,14 @@ def _printable(error: str) -> str:
 @attrs.define
 class DispatchReport:
     sent: int = 0
+    logged: int = 0  # taken by a mailer that only logs (no BILLING_SMTP_URL): done with, but never sent
     retrying: int = 0
     failed: int = 0
     undeliverable: int = 0
 
     @property
     def handled(self) -> int:
-        return self.sent + self.retrying + self.failed + self.undeliverable
+        return self.sent + self.logged + self.retrying + self.failed + self.undeliverable
 
 
 @attrs.frozen
@@ -86,7 +87,10 @@ class OutboxDispatcher:
                 await self._attempt_failed(uow.outbox, entry, reason, now, report)
             else:
                 await uow.outbox.mark_sent(message, self.clock.now())
-                report.sent += 1
+                if self.mailer.delivers:
+                    report.sent += 1
+                else:
+                    report.logged += 1
             await uow.commit()
             return True
 

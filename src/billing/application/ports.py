@@ -98,11 +98,11 @@ class WalletRepository(Protocol):
         """
         ...
 
-    async def charge_once(self, posting: Posting) -> ChargeAttempt:
+    async def charge_once(self, posting: Posting, *, despite_freeze: bool = False) -> ChargeAttempt:
         """Apply a charge unless its (tenant, reference) was charged before; one atomic step.
 
         Returns the new row, or the earlier charge of that reference (changing nothing), or
-        neither when the wallet cannot cover it (changing nothing).
+        neither when the wallet cannot cover it, or is frozen and not `despite_freeze` (changing nothing).
         """
         ...
 
@@ -157,6 +157,15 @@ class LockedHold:
 
 
 @attrs.frozen
+class Sweep:
+    """One sweep of expired holds: how many were expired, and whether another sweeper was at work while holds
+    were due (this one then expired none)."""
+
+    expired: int
+    another_sweeper: bool = False
+
+
+@attrs.frozen
 class HoldFilter:
     status: HoldStatus | None = None
     category: Category | None = None
@@ -201,9 +210,9 @@ class HoldRepository(Protocol):
         `transaction_id`, and the charge (balance and ledger row); `held` is unchanged (it held nothing)."""
         ...
 
-    async def expire_due(self, now: datetime, limit: int) -> int:
-        """Expire up to `limit` open holds whose `expires_at` <= now, skipping any another unit has locked, and
-        take them off their wallets' `held`; how many were expired."""
+    async def expire_due(self, now: datetime, limit: int) -> Sweep:
+        """Expire up to `limit` open holds whose `expires_at` <= now and take them off their wallets' `held` (a
+        hold closed meanwhile is left alone); one sweeper at a time, the others expire nothing."""
         ...
 
     async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
@@ -401,6 +410,12 @@ class UndeliverableMessageError(Exception):
 
 
 class Mailer(Protocol):
+    @property
+    def delivers(self) -> bool:
+        """False for a mailer that only writes messages to the log (no BILLING_SMTP_URL): the outbox is done with
+        them, and reports them as logged, never as sent."""
+        ...
+
     async def send(self, message: EmailMessage) -> None:
         """Raises MailDeliveryError for a failure worth retrying, UndeliverableMessageError for one that is not."""
         ...
@@ -419,6 +434,11 @@ class RateCardRepository(Protocol):
 
     async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
         """The card that prices the tenant's messages at `at` (contract v2 §8), in one read."""
+        ...
+
+    async def in_force_in_scope(self, tenant_id: str | None, at: datetime) -> RateCard | None:
+        """One scope's own card at `at` (`scope_card_in_force`): the tenant's, or the default one for None; a
+        tenant without a card of its own gets None, not the default card."""
         ...
 
 
@@ -525,6 +545,12 @@ class TokenVerifier(Protocol):
         """The caller an `Authorization` header proves (every value of it, when given a sequence).
 
         Raises UnauthorizedError, whose detail is a fixed sentence safe to repeat in a header."""
+        ...
+
+    def expired(self, token: str) -> bool:
+        """Whether a bare token (no `Bearer `) is genuine (its signature, issuer and audience check out) but its
+        `exp` has passed. It only chooses how a refusal is worded ("sign in again", not "invalid"): it grants
+        nothing."""
         ...
 
 

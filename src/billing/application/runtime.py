@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Generic, TypeVar
@@ -22,6 +24,10 @@ from billing.application.settings import BillingSettings
 
 R = TypeVar("R")
 ATTEMPTS = 5
+# Before a re-run: a random pause of up to BACKOFF_SECONDS * 2**(attempt - 1), so that racers who lost together do
+# not meet again in step. A backstop only: the lock order (docs/decisions.md) keeps our own units from deadlocking,
+# so a re-run follows a serialization failure or a unique index's verdict, not a circle of locks.
+BACKOFF_SECONDS = 0.005
 
 
 class SystemClock:
@@ -58,7 +64,7 @@ async def run_in_unit_of_work(
     work: Callable[[UnitOfWork], Awaitable[R]],
     before_commit: Callable[[UnitOfWork, R], Awaitable[None]] | None = None,
 ) -> R:
-    """Run `work` in a fresh unit of work and commit it; run it again when a race lost.
+    """Run `work` in a fresh unit of work and commit it; run it again, after a jittered pause, when a race lost.
 
     `before_commit` writes more into the same transaction (the HTTP layer's idempotency key).
     """
@@ -73,6 +79,7 @@ async def run_in_unit_of_work(
         except ConcurrencyConflictError:
             if attempt == ATTEMPTS:
                 raise
+        await asyncio.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 1)))
     raise AssertionError("unreachable")  # pragma: no cover
 
 

@@ -110,7 +110,14 @@ from billing.application.handlers.whatsapp import (
     unmap_number,
 )
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import HoldFilter, StatementLine, UnitOfWork, UnitOfWorkFactory, WebhookEventFilter
+from billing.application.ports import (
+    HoldFilter,
+    StatementLine,
+    Sweep,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    WebhookEventFilter,
+)
 from billing.application.runtime import Runtime, run_in_unit_of_work
 from billing.application.statements import CHUNK as STATEMENT_CHUNK
 from billing.application.statements import ReadStatement, Statement, StatementPeriod, read_statement
@@ -526,8 +533,9 @@ class BillingSession:
         )
         return await self.run(list_holds, ListHolds(tenant_id, filters, PageRequest(page, page_size)))
 
-    async def expire_holds(self, limit: int = 500) -> int:
-        """One bounded sweep of expired holds (`billing serve` runs it at least every 30 s)."""
+    async def expire_holds(self, limit: int = 500) -> Sweep:
+        """One bounded sweep of expired holds (`billing serve` runs it every 15 s): how many expired, and whether
+        another sweeper was at work (this one then expired none)."""
         return await self.run(expire_holds, ExpireHolds(limit))
 
     # Freeze (contract v2 §10)

@@ -66,6 +66,11 @@ class DuplicateError(BillingError):
     code = "duplicate"
 
 
+class UnchangedRateCardError(DuplicateError):
+    """A new rate card prices every message as the card of its scope in force at its effective date already does:
+    adding it would change no price (refused only when the command asks, as `billing ratecard import` does)."""
+
+
 class NotPricedError(BillingError):
     """No rate card prices this message: no card in force, the number's country has no market on the card (and
     no "*"), or the card has no rate for the market and category."""

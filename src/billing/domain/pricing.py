@@ -231,15 +231,30 @@ class RateCard:
         """The markets these countries fall in (unmapped countries left out)."""
         return {market for country in countries if (market := self.market_of(country)) is not None}
 
+    def prices_like(self, other: RateCard) -> bool:
+        """Whether both cards price every message alike: the same currency, markets, rates and tiers, and the same
+        categories free in a service window. Name, dates, scope and who made them do not count."""
+        return (
+            self.currency == other.currency
+            and self.free_in_service_window == other.free_in_service_window
+            and dict(self.markets) == dict(other.markets)
+            and set(self.rates) == set(other.rates)
+        )
+
+
+def scope_card_in_force(cards: Iterable[RateCard], tenant_id: str | None, at: datetime) -> RateCard | None:
+    """One scope's card at `at`: of the tenant's own cards (the default cards when `tenant_id` is None), the one with
+    the latest `effective_from` <= at. Ties go to the later `created_at` (then the larger id, so that the answer
+    never depends on the order of `cards`). A card of another scope is never chosen."""
+    candidates = [card for card in cards if card.tenant_id == tenant_id and card.effective_from <= at]
+    return max(candidates, key=lambda card: (card.effective_from, card.created_at, card.id), default=None)
+
 
 def card_in_force(cards: Iterable[RateCard], tenant_id: str, at: datetime) -> RateCard | None:
-    """The card pricing the tenant's messages at `at`: its own card with the latest `effective_from` <= at, else the
-    default card by the same rule, else None. Ties go to the later `created_at` (then the larger id, so that the
-    answer never depends on the order of `cards`). Another tenant's card is never chosen."""
-    started = [card for card in cards if card.effective_from <= at]
-    own = [card for card in started if card.tenant_id == tenant_id]
-    candidates = own or [card for card in started if card.tenant_id is None]
-    return max(candidates, key=lambda card: (card.effective_from, card.created_at, card.id), default=None)
+    """The card pricing the tenant's messages at `at`: its own card in force (`scope_card_in_force`), else the
+    default card in force, else None. Another tenant's card is never chosen."""
+    every = list(cards)
+    return scope_card_in_force(every, tenant_id, at) or scope_card_in_force(every, None, at)
 
 
 @attrs.frozen

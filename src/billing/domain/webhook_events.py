@@ -11,6 +11,10 @@ Meta bills what was delivered, so **delivered wins over failed, in either order*
                                                                 (already_settled)    (already_voided)
 
 A hold still open past its `expires_at` is expired (swept or not), so `delivered` then charges it as released.
+Settling, Meta's category reprices the hold when the hold's card prices it in the hold's market; a category we do
+not know or the card cannot price settles at the hold's own price, and the event says why (`unknown_category`,
+`meta_category_not_priced`): one status never refuses its body. A delivered message charged without a hold is
+charged on a frozen wallet too: a freeze stops new sending, not paying for what Meta delivered.
 A released hold already charged this way, and a message already charged without a hold, are `already_settled`.
 Every (tenant, message id, status) is applied at most once: the event's record is unique by them.
 """
@@ -44,7 +48,11 @@ class Reason(enum.StrEnum):
     UNKNOWN_NUMBER = "unknown_number"
     ALREADY_SETTLED = "already_settled"
     ALREADY_VOIDED = "already_voided"
-    NOT_PRICED = "not_priced"  # no hold, and the card in force has no price for it
+    NOT_PRICED = "not_priced"  # no hold, and no price to charge: Meta named no category, or no card prices the country
+    # Meta's category is one we do not know (a future one), or one the card cannot price in the message's market:
+    # a hold settles at its own price (`applied`); without a hold the status is `unmatched`.
+    UNKNOWN_CATEGORY = "unknown_category"
+    META_CATEGORY_NOT_PRICED = "meta_category_not_priced"
 
 
 class Action(enum.Enum):

@@ -9,7 +9,8 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -18,14 +19,16 @@ from urllib.parse import urlsplit
 import attrs
 
 from billing.application.caller import MANAGE, VIEW
+from billing.application.dispatcher import DispatchReport
 from billing.application.handlers.rate_cards import CreateRateCard, create_rate_card
 from billing.application.outbox import OutboxEntry, OutboxStatus
 from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
-from billing.application.ports import DatabaseUnavailableError, TokenIssuer
+from billing.application.ports import DatabaseUnavailableError, Sweep, TokenIssuer
 from billing.config import ConfigError, Settings
-from billing.domain.errors import BillingError, ValidationError
+from billing.domain.errors import BillingError, UnchangedRateCardError, ValidationError
 from billing.domain.pricing import RateCard
 from billing.domain.tenant import validate_tenant_id
+from billing.entrypoints import serve_record
 from billing.entrypoints.rate_card_files import (
     CSV_LAYOUT,
     SAMPLE_CARD,
@@ -244,6 +247,7 @@ def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
     from billing.container import embedded_postgres, postgres_container
 
     home = HOME.resolve()
+    _refuse_a_second_serve(home)
     secret = settings.jwt.secret or _secret_file(home)
     server = embedded_postgres(home / "pgdata")
     _exit_on_sigterm()
@@ -253,16 +257,33 @@ def _serve_embedded(args: argparse.Namespace, settings: Settings) -> int:
         embedded = attrs.evolve(settings, database_url=url)
         postgres_container(embedded).schema().upgrade()
         asyncio.run(import_sample_card_on_first_start(embedded))
-        # The workers read their settings from the environment, like any deployment.
+        # The workers read their settings from the environment, like any deployment; the other commands run from
+        # this directory read ./.billing/serve.json.
         os.environ["BILLING_DATABASE_URL"] = url
         os.environ["BILLING_JWT_SECRET"] = secret
-        _say(f"database: {url}  (export it as BILLING_DATABASE_URL for `billing audit`)")
+        serve_record.write(home, url)
+        _say(f"database: {url}  (other `billing` commands run from this directory use it while this serve runs)")
         _banner(args.host, args.port, settings, secret)
         _run_uvicorn(args.host, args.port, args.workers)
     finally:
+        serve_record.remove(home)
         _say("stopping the embedded PostgreSQL ...")
         server.stop()
     return 0
+
+
+def _refuse_a_second_serve(home: Path) -> None:
+    """Starting the embedded server would stop the one another serve of this directory runs."""
+    try:
+        other = serve_record.running(home)
+    except serve_record.NoRunningServeError:
+        return  # a record left by a serve that was killed: this serve replaces it
+    if other is not None and other.pid != os.getpid():
+        raise CommandError(
+            f"another `billing serve` (process {other.pid}) runs the embedded database of {home} already: stop it "
+            "(Ctrl-C in its terminal), or run this one from another directory or with BILLING_DATABASE_URL (if "
+            f"process {other.pid} is not a `billing serve`, remove {home / serve_record.RECORD})"
+        )
 
 
 async def import_sample_card_on_first_start(settings: Settings) -> RateCard | None:
@@ -388,15 +409,21 @@ async def _outbox_run(once: bool) -> int:
                 )
             else:
                 if report.handled or once:
-                    _say(
-                        f"outbox: {report.sent} sent, {report.retrying} to retry, {report.failed} failed, "
-                        f"{report.undeliverable} undeliverable"
-                    )
+                    _say(_outbox_report(report))
                 if once:
                     return 0
             await asyncio.sleep(OUTBOX_POLL_SECONDS)
     finally:
         await close(container)
+
+
+def _outbox_report(report: DispatchReport) -> str:
+    """One line; messages a logging mailer took (no BILLING_SMTP_URL) are counted apart: they were never sent."""
+    logged = f"{report.logged} logged, not sent (no BILLING_SMTP_URL), " if report.logged else ""
+    return (
+        f"outbox: {report.sent} sent, {logged}{report.retrying} to retry, {report.failed} failed, "
+        f"{report.undeliverable} undeliverable"
+    )
 
 
 def outbox_run(args: argparse.Namespace) -> int:
@@ -439,7 +466,11 @@ RATECARD_IMPORT_HELP = """\
 Read a rate card from FILE and add it through the same use case as POST /rate-cards, as an operator of the
 platform. FILE is either a .json file, exactly the API's body (the options given replace its values), or a
 .csv file as exported from a spreadsheet (--name and --effective-from are then required).
+
+A card with the same prices as the card of its scope (its tenant, or the default card) in force at its effective
+date would change nothing: it is not imported (exit 3) unless --again is given.
 """
+EXIT_UNCHANGED = 3  # the card's prices are in force already: nothing imported
 
 
 def _tenant_label(card: RateCard) -> str:
@@ -483,10 +514,18 @@ def ratecard_import(args: argparse.Namespace) -> int:
     except ValidationError as error:
         return _refused(args.file, [f"{problem.field}: {problem.message}" for problem in error.errors])
     _require_current_schema(settings)
+    command = attrs.evolve(card_file.command, refuse_unchanged=not args.again)
     try:
-        card = asyncio.run(_add_rate_card(settings, card_file.command))
+        card = asyncio.run(_add_rate_card(settings, command))
     except ValidationError as error:
         return _refused(args.file, [card_file.describe(problem) for problem in error.errors])
+    except UnchangedRateCardError as error:
+        print(
+            f"billing: nothing imported from {args.file}: {_one_line(error.detail)}\n"
+            "  `billing ratecard list` shows the cards; --again imports it all the same",
+            file=sys.stderr,
+        )
+        return EXIT_UNCHANGED
     except BillingError as error:
         raise CommandError(error.detail) from None
     markets = set(card.markets.values())
@@ -538,7 +577,11 @@ def ratecard_list(args: argparse.Namespace) -> int:
 # billing holds expire ---------------------------------------------------------------------------
 
 
-async def _expire_holds(settings: Settings) -> int:
+# sysexits.h's EX_TEMPFAIL: try again later (another sweeper, e.g. `billing serve`'s, is sweeping right now).
+EXIT_ANOTHER_SWEEPER = 75
+
+
+async def _expire_holds(settings: Settings) -> Sweep:
     from billing.container import close, postgres_container
     from billing.entrypoints.http.background import HoldExpiry
 
@@ -553,8 +596,12 @@ def holds_expire(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     _database_url(settings)
     _require_current_schema(settings)
-    expired = asyncio.run(_expire_holds(settings))
-    _say(f"{expired} hold(s) expired" if expired else "no hold was due to expire")
+    swept = asyncio.run(_expire_holds(settings))
+    if swept.another_sweeper:
+        done = f"{swept.expired} hold(s) expired; " if swept.expired else ""
+        _say(f"{done}another sweeper is running and holds are due: it sweeps them (try again later)")
+        return EXIT_ANOTHER_SWEEPER
+    _say(f"{swept.expired} hold(s) expired" if swept.expired else "no hold was due to expire")
     return 0
 
 
@@ -768,22 +815,67 @@ def _ratecard_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
         help="comma-separated categories free inside an open customer service window, e.g. utility,service "
         "(CSV default: none)",
     )
+    read.add_argument(
+        "--again",
+        action="store_true",
+        help="import the card even when the card of its scope in force at its effective date has the same prices "
+        f"(without it: nothing is imported, exit {EXIT_UNCHANGED})",
+    )
     read.set_defaults(action=ratecard_import)
     show = card_commands.add_parser("list", help="list rate cards, latest effective date first")
     show.add_argument("--tenant", help="only this tenant's own cards (default: every card)")
     show.set_defaults(action=ratecard_list)
 
 
+# The commands that need the database. Without BILLING_DATABASE_URL they use the embedded database of the
+# `billing serve` running from the same directory (./.billing/serve.json), as if its URL were exported.
+DATABASE_COMMANDS: frozenset[Callable[[argparse.Namespace], int]] = frozenset(
+    {db_upgrade, audit, outbox_run, outbox_list, ratecard_import, ratecard_list, holds_expire}
+)
+
+
+def _database_of_serve(action: Callable[[argparse.Namespace], int]) -> str | None:
+    """The URL of the running serve's embedded database, for a command that needs a database and was given none."""
+    if action not in DATABASE_COMMANDS or Settings.from_env().database_url is not None:
+        return None
+    try:
+        return serve_record.database_url(HOME)
+    except serve_record.NoRunningServeError as error:
+        raise CommandError(f"BILLING_DATABASE_URL is not set, and {error}") from None
+
+
+@contextmanager
+def _exported(database_url: str | None) -> Iterator[None]:
+    """The command runs with BILLING_DATABASE_URL set to `database_url` (when given), and the environment restored."""
+    if database_url is None:
+        yield
+        return
+    os.environ["BILLING_DATABASE_URL"] = database_url
+    try:
+        yield
+    finally:
+        os.environ.pop("BILLING_DATABASE_URL", None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     action: Callable[[argparse.Namespace], int] = args.action
+    of_serve: str | None = None
     try:
-        return action(args)
+        of_serve = _database_of_serve(action)
+        with _exported(of_serve):
+            return action(args)
     except (ConfigError, CommandError) as error:
         print(f"billing: {error}", file=sys.stderr)
         return 2
     except DatabaseUnavailableError as error:
-        print(f"billing: {error}\n  is PostgreSQL running there, and is BILLING_DATABASE_URL right?", file=sys.stderr)
+        check = (
+            "it is the embedded database of the `billing serve` running from this directory: is that serve still "
+            "running? Start it again, or set BILLING_DATABASE_URL"
+            if of_serve
+            else "is PostgreSQL running there, and is BILLING_DATABASE_URL right?"
+        )
+        print(f"billing: {error}\n  {check}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -121,6 +121,22 @@ class JwtTokenVerifier:
             self._verified.add(token, caller, int(claims["exp"]))  # PyJWT compares int(exp) too
         return caller
 
+    def expired(self, token: str) -> bool:
+        """A genuine token whose `exp` has passed: every check of `verify` but that one (and the claims' shapes)."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.secret,
+                algorithms=[ALGORITHM],
+                issuer=self.issuer,
+                audience=self.audience,
+                options={"require": ["exp"], "verify_exp": False, "verify_aud": self.audience is not None},
+            )
+        except jwt.InvalidTokenError:
+            return False
+        expiry = claims["exp"]
+        return isinstance(expiry, int | float) and not isinstance(expiry, bool) and expiry <= time.time()
+
     def _claims(self, token: str) -> dict[str, Any]:
         required = [*REQUIRED_CLAIMS, *(["iss"] if self.issuer else []), *(["aud"] if self.audience else [])]
         try:

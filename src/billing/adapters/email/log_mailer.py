@@ -1,4 +1,5 @@
-"""The default mailer when no BILLING_SMTP_URL is set: it logs the message and counts it as sent."""
+"""The default mailer when no BILLING_SMTP_URL is set: it logs the message, which the outbox then reports as logged,
+not sent."""
 
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ class LoggingMailer:
     `billing.adapters.memory.mailer.RecordingMailer`."""
 
     mail_from: str
+
+    @property
+    def delivers(self) -> bool:
+        return False
 
     async def send(self, message: EmailMessage) -> None:
         mime = to_mime(message, self.mail_from)  # UndeliverableMessageError, as for SMTP

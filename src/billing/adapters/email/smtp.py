@@ -22,6 +22,10 @@ class SmtpMailer:
     mail_from: str
     timeout: float = 10.0
 
+    @property
+    def delivers(self) -> bool:
+        return True
+
     async def send(self, message: EmailMessage) -> None:
         mime = to_mime(message, self.mail_from)  # UndeliverableMessageError: never worth a retry
         try:

@@ -11,7 +11,7 @@ from uuid import UUID
 from billing.adapters.memory.repositories import InMemoryWalletRepository, movement_of, paginate
 from billing.adapters.memory.store import State
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold, Movement
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold, Movement, Sweep
 from billing.domain.errors import BillingError
 from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.ledger import LedgerEntry, Posting
@@ -77,7 +77,7 @@ class InMemoryHoldRepository:
         self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
         return entry
 
-    async def expire_due(self, now: datetime, limit: int) -> int:
+    async def expire_due(self, now: datetime, limit: int) -> Sweep:
         due = sorted(
             (h for h in self._state.holds.values() if h.is_open and h.is_expired_at(now)), key=lambda h: h.expires_at
         )[:limit]
@@ -85,7 +85,7 @@ class InMemoryHoldRepository:
             hold = copy.deepcopy(stored)
             hold.expire(now)
             await self.save_released(hold)
-        return len(due)
+        return Sweep(expired=len(due))  # units of work run one at a time: never another sweeper
 
     async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
         matches = [

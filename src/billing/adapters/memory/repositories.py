@@ -23,7 +23,7 @@ from billing.domain.hold import Funds
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
-from billing.domain.pricing import Category, RateCard, card_in_force
+from billing.domain.pricing import Category, RateCard, card_in_force, scope_card_in_force
 from billing.domain.protections import AUTO_REQUESTER, LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
@@ -75,7 +75,7 @@ class InMemoryWalletRepository:
         )
         return Money(spent, wallet.currency)
 
-    async def charge_once(self, posting: Posting) -> ChargeAttempt:
+    async def charge_once(self, posting: Posting, *, despite_freeze: bool = False) -> ChargeAttempt:
         reference = posting.reference_id or ""
         if (posting.tenant_id, reference) in self._state.holds:  # a held message's id: its hold charges it
             return ChargeAttempt(entry=None, earlier=None)
@@ -83,7 +83,7 @@ class InMemoryWalletRepository:
         if earlier is not None:
             return ChargeAttempt(entry=None, earlier=earlier)
         wallet = self._state.wallets.get(posting.tenant_id)
-        if wallet is None or wallet.is_frozen:
+        if wallet is None or (wallet.is_frozen and not despite_freeze):
             return ChargeAttempt(entry=None, earlier=None)
         before = Funds.of(wallet).available
         try:
@@ -365,6 +365,9 @@ class InMemoryRateCardRepository:
 
     async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
         return card_in_force(self._state.rate_cards.values(), tenant_id, at)
+
+    async def in_force_in_scope(self, tenant_id: str | None, at: datetime) -> RateCard | None:
+        return scope_card_in_force(self._state.rate_cards.values(), tenant_id, at)
 
 
 class InMemoryMessageCountRepository:

@@ -1,8 +1,11 @@
 """Holds (`holds`) and the `held` they keep on their wallet's row (contract v2 §9).
 
 Whatever opens or closes a hold changes `held` in the same statement, so `held` is always the sum of the open
-holds. Locks are always taken hold rows first, then the wallet's row (settle, void, the sweeper); placing a hold
-locks only the wallet's row (the new hold row is nobody else's yet), so no two units wait for each other in a
+holds. Locks follow the package's one lock order (docs/decisions.md, "The lock order"): the wallet's row first,
+then its hold rows (by message id when a unit takes several), then the tenant's counters, then platform rows.
+Settle, void and a webhook body lock the wallet before the hold (LOCK); placing a hold locks the wallet's row,
+then inserts the hold; the sweeper locks the wallets of the holds due (in tenant order) before it touches a hold.
+A unit that holds a hold's lock therefore holds its wallet's, so two units never wait for each other in a
 circle. The hot paths run on the driver connection, as the charge does (wallets.CHARGE_ONCE).
 """
 
@@ -19,7 +22,14 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from billing.adapters.sqlalchemy import rows, tables
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold, Movement
+from billing.application.ports import (
+    ConcurrencyConflictError,
+    HoldFilter,
+    HoldPlacement,
+    LockedHold,
+    Movement,
+    Sweep,
+)
 from billing.domain.hold import Funds, Hold
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
@@ -110,18 +120,20 @@ PLACE_BATCH = f"""
     FROM outcome
 """
 
-# The hold's row, then its wallet's (the LATERAL join reads the wallet only once the hold is locked), both until
-# the unit of work ends. Waiting for either answers its newest version (READ COMMITTED).
+# The wallet's row, then the hold's (the lock order): the hold's scan waits on its one-time gate, so it starts
+# only once the wallet is locked, hold or no hold; both stay locked until the unit of work ends. Waiting for
+# either answers its newest version (READ COMMITTED).
 LOCK = f"""
-    WITH hold AS MATERIALIZED (
-        SELECT {_ALL} FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s
+    WITH wallet AS MATERIALIZED (
+        SELECT balance, held, status FROM wallets WHERE tenant_id = %(tenant_id)s FOR NO KEY UPDATE
+    ), hold AS MATERIALIZED (
+        SELECT {_ALL} FROM holds
+        WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s AND EXISTS (SELECT FROM wallet)
         FOR NO KEY UPDATE
     )
     SELECT hold.*, wallet.balance AS wallet_balance, wallet.held AS wallet_held, wallet.status AS wallet_status,
            (SELECT watch_below FROM wallet_settings WHERE tenant_id = hold.tenant_id) AS watch_below
-    FROM hold, LATERAL (
-        SELECT balance, held, status FROM wallets WHERE tenant_id = hold.tenant_id FOR NO KEY UPDATE
-    ) AS wallet
+    FROM hold, wallet
 """
 
 # Only a hold still open is closed, and `held` falls by the amount its row holds: `held` stays the sum of the
@@ -183,24 +195,33 @@ RELEASE = f"""
 """
 
 # One key for every sweeper of the database ("billhold" in ASCII): a transaction-level advisory lock, released
-# at commit. A second sweeper finds it taken and sweeps nothing rather than queueing behind the first.
+# at commit. A second sweeper finds it taken and sweeps nothing rather than queueing behind the first; it says so
+# (`another_sweeper`) when holds are due, so that `billing holds expire` does not report "nothing was due".
 SWEEPER_LOCK = 0x62696C6C686F6C64
 
-# A sweep in one round trip: up to `limit` open holds past `expires_at`, oldest first, skipping any a settle or
-# void holds (it decides them), are expired, and each wallet's `held` falls by the sum of its expired holds. Hold
-# rows are locked before wallet rows, as everywhere.
+# A sweep in one round trip: up to `limit` open holds past `expires_at`, oldest first, are expired, and each
+# wallet's `held` falls by the sum of its expired holds. The lock order: the wallets of the holds due are locked
+# first, in tenant order (a settle or a webhook body holding one is waited for: it may close a hold due), and
+# only then are the holds updated (the gate's count makes the UPDATE start after every wallet is locked); a hold
+# closed meanwhile is re-read by the UPDATE (READ COMMITTED) and left alone.
 EXPIRE_DUE = """
     WITH gate AS MATERIALIZED (
         SELECT pg_try_advisory_xact_lock(%(lock)s) AS taken
-    ), due AS (
+    ), due AS MATERIALIZED (
         SELECT tenant_id, id FROM holds
-        WHERE status = 'held' AND expires_at <= %(now)s AND (SELECT taken FROM gate)
+        WHERE status = 'held' AND expires_at <= %(now)s
         ORDER BY expires_at
         LIMIT %(limit)s
-        FOR NO KEY UPDATE SKIP LOCKED
+    ), locked AS MATERIALIZED (
+        SELECT tenant_id FROM wallets
+        WHERE tenant_id IN (SELECT tenant_id FROM due) AND (SELECT taken FROM gate)
+        ORDER BY tenant_id
+        FOR NO KEY UPDATE
     ), expired AS (
         UPDATE holds SET status = 'expired'
-        FROM due WHERE holds.tenant_id = due.tenant_id AND holds.id = due.id AND holds.status = 'held'
+        FROM due
+        WHERE holds.tenant_id = due.tenant_id AND holds.id = due.id AND holds.status = 'held'
+          AND (SELECT count(*) FROM locked) > 0
         RETURNING holds.tenant_id, holds.amount
     ), released AS (
         UPDATE wallets SET held = wallets.held - freed.amount
@@ -208,7 +229,8 @@ EXPIRE_DUE = """
         WHERE wallets.tenant_id = freed.tenant_id
         RETURNING 1
     )
-    SELECT (SELECT count(*) FROM expired) AS expired, (SELECT count(*) FROM released) AS wallets
+    SELECT (SELECT count(*) FROM expired) AS expired, (SELECT count(*) FROM released) AS wallets,
+           NOT (SELECT taken FROM gate) AND EXISTS (SELECT FROM due) AS another_sweeper
 """
 
 FIND = select(_TABLE).where(
@@ -321,12 +343,12 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
             raise ConcurrencyConflictError(f"hold {params['hold_id']} was closed meanwhile")
         return row
 
-    async def expire_due(self, now: datetime, limit: int) -> int:
+    async def expire_due(self, now: datetime, limit: int) -> Sweep:
         if limit < 1:
-            return 0
+            return Sweep(expired=0)
         row = await self._fetch_one_on_driver(EXPIRE_DUE, {"lock": SWEEPER_LOCK, "now": now, "limit": limit})
         assert row is not None
-        return int(row["expired"])
+        return Sweep(expired=int(row["expired"]), another_sweeper=bool(row["another_sweeper"]))
 
     async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
         columns = _TABLE.c

@@ -20,12 +20,19 @@ LINE_COLUMNS = ("line_no", "description", "quantity", "unit_price")
 # its tenant first (Citus locks, and routes to one shard, only through the distribution column), then the invoice
 # locked with its lines (which never change, so are not locked).
 TENANT_OF = "SELECT tenant_id FROM invoices WHERE id = %(id)s"
+# The lock order (docs/decisions.md): the tenant's wallet row before the invoice's, since paying a top-up credits
+# the wallet. A unit holding the wallet may wait on this invoice's request (an automatic top-up request that its
+# low balance asks for meets the one being paid in their unique index), so the invoice must not be held while
+# waiting for the wallet. The one-time gate makes the invoice's scan start once the wallet is locked.
 LOCK_WITH_LINES = f"""
+    WITH wallet AS MATERIALIZED (
+        SELECT FROM wallets WHERE tenant_id = %(tenant_id)s FOR NO KEY UPDATE
+    )
     SELECT {", ".join(f"i.{column.name}" for column in invoices.c)},
            {", ".join(f"l.{name} AS line_{name}" for name in LINE_COLUMNS)}
     FROM invoices AS i
     LEFT JOIN invoice_lines AS l ON l.tenant_id = i.tenant_id AND l.invoice_id = i.id
-    WHERE i.tenant_id = %(tenant_id)s AND i.id = %(id)s
+    WHERE i.tenant_id = %(tenant_id)s AND i.id = %(id)s AND (SELECT count(*) FROM wallet) >= 0
     FOR UPDATE OF i
 """
 

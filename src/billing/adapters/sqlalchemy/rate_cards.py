@@ -105,6 +105,15 @@ class SqlAlchemyRateCardRepository(SqlAlchemyRepository):
             card = _remember(rows.card_from_row({"tenant_id": None, **row}))
         return card
 
+    async def in_force_in_scope(self, tenant_id: str | None, at: datetime) -> RateCard | None:
+        table = default_rate_cards if tenant_id is None else rate_cards
+        query = select(table).where(table.c.effective_from <= at)
+        if tenant_id is not None:
+            query = query.where(table.c.tenant_id == tenant_id)
+        latest = query.order_by(table.c.effective_from.desc(), table.c.created_at.desc(), table.c.id.desc()).limit(1)
+        row = (await self._execute(latest)).mappings().first()
+        return None if row is None else rows.card_from_row({"tenant_id": None, **row})
+
 
 class SqlAlchemyMessageCountRepository(SqlAlchemyRepository):
     async def settled(self, tenant_id: str, month: str, category: Category, markets: Iterable[str]) -> dict[str, int]:

@@ -44,7 +44,8 @@ POST_TO_LEDGER = text(
 # A charge in one round trip: the earlier charge of the reference if there is one; else the
 # conditional debit and its ledger row. Two concurrent first charges of one reference both miss
 # `earlier`; the unique index refuses the second, whose retry then finds the first.
-# The debit needs an active wallet whose `available` (balance - held) covers it. A held message's id
+# The debit needs a wallet whose `available` (balance - held) covers it, and an active one unless `despite_freeze`
+# (Meta's webhook charging what it delivered). A held message's id
 # is its hold's to charge (contract v2 §9: 409 duplicate): then nothing is charged and no earlier row
 # is answered, and the caller explains. A hold of the id committed while this statement waited for the
 # wallet's row is seen by `billing_message_held` (a fresh snapshot: migration 0005 says why).
@@ -61,7 +62,7 @@ CHARGE_ONCE = """
           AND NOT EXISTS (SELECT FROM held)
     ), moved AS (
         UPDATE wallets SET balance = balance + %(amount)s, updated_at = %(at)s
-        WHERE tenant_id = %(tenant_id)s AND currency = %(currency)s AND status = 'active'
+        WHERE tenant_id = %(tenant_id)s AND currency = %(currency)s AND (status = 'active' OR %(despite_freeze)s)
           AND balance + %(amount)s >= held
           AND NOT EXISTS (SELECT FROM earlier) AND NOT EXISTS (SELECT FROM held)
           AND NOT billing_message_held(%(tenant_id)s, %(reference_id)s)
@@ -158,8 +159,9 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
             )
         return rows.entry_from_posting(posting, row)
 
-    async def charge_once(self, posting: Posting) -> ChargeAttempt:
-        row = await self._fetch_one_on_driver(CHARGE_ONCE, rows.posting_params(posting))
+    async def charge_once(self, posting: Posting, *, despite_freeze: bool = False) -> ChargeAttempt:
+        params = {**rows.posting_params(posting), "despite_freeze": despite_freeze}
+        row = await self._fetch_one_on_driver(CHARGE_ONCE, params)
         if row is None:
             return ChargeAttempt(entry=None, earlier=None)
         entry = rows.entry_from_row(row)

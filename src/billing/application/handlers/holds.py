@@ -16,7 +16,7 @@ import attrs
 from billing.application.caller import VIEW, Caller
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, Movement, UnitOfWork
+from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, Movement, Sweep, UnitOfWork
 from billing.application.protections import protect
 from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.errors import DuplicateError, FieldError, NotFoundError, NotPricedError, ValidationError
@@ -162,22 +162,25 @@ async def settle_hold(cmd: SettleHold, caller: Caller, uow: UnitOfWork, rt: Runt
     if locked.hold.is_settled:
         return locked.hold  # a repeat: nothing new
     locked.hold.check_settle(rt.clock.now())
-    return await settle_locked(locked, cmd.category, cmd.pricing_type, cmd.billable, uow, rt)
+    price = await settlement_price(locked.hold, cmd.category, cmd.pricing_type, cmd.billable, uow)
+    return await settle_locked(locked, price, uow, rt)
 
 
-async def settle_locked(
-    locked: LockedHold,
-    category: str | None,
-    pricing_type: str | None,
-    billable: bool | None,
-    uow: UnitOfWork,
-    rt: Runtime,
-) -> Hold:
-    """Settle a locked open hold (`check_settle` passed): the settle route and Meta's webhook share it."""
+async def settlement_price(
+    hold: Hold, category: str | None, pricing_type: str | None, billable: bool | None, uow: UnitOfWork
+) -> Quote:
+    """What settling `hold` charges by Meta's word (see `reprice`); NotPricedError when the hold's card has no
+    price for Meta's category in the hold's market. Reads, never writes: a caller may fall back on the hold's own
+    price (Meta's webhook does)."""
+    card = await _card_of(hold, uow) if reprices_category(hold, category) else None
+    return reprice(card, hold, category=category, pricing_type=pricing_type, billable=billable)
+
+
+async def settle_locked(locked: LockedHold, price: Quote, uow: UnitOfWork, rt: Runtime) -> Hold:
+    """Settle a locked open hold (`check_settle` passed) at `price` (`settlement_price`), in one transaction: the
+    settle route and Meta's webhook share it."""
     hold, funds, tenant_id = locked.hold, locked.funds, locked.hold.tenant_id
     now = rt.clock.now()
-    card = await _card_of(hold, uow) if reprices_category(hold, category) else None
-    price = reprice(card, hold, category=category, pricing_type=pricing_type, billable=billable)
     after, charged, shortfall = funds.after_settle(hold.amount, price.amount)
     charge = None
     if charged.is_positive:
@@ -248,8 +251,9 @@ async def list_holds(query: ListHolds, caller: Caller, uow: UnitOfWork, rt: Runt
 
 
 @requires(operator)
-async def expire_holds(cmd: ExpireHolds, caller: Caller, uow: UnitOfWork, rt: Runtime) -> int:
-    """One bounded sweep: open holds past `expires_at` stop counting in `held`. Safe with several sweepers."""
+async def expire_holds(cmd: ExpireHolds, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Sweep:
+    """One bounded sweep: open holds past `expires_at` stop counting in `held`. Safe with several sweepers (one
+    sweeps, the others learn that it does)."""
     return await uow.holds.expire_due(rt.clock.now(), cmd.limit)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 import attrs
@@ -11,7 +11,7 @@ from billing.application.caller import VIEW, Caller
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, operator, requires
-from billing.domain.errors import NotFoundError
+from billing.domain.errors import NotFoundError, UnchangedRateCardError
 from billing.domain.invoice import utc_instant
 from billing.domain.pricing import RateCard
 from billing.domain.tenant import validate_tenant_id
@@ -28,6 +28,9 @@ class CreateRateCard:
     free_in_service_window: object
     markets: object
     rates: object
+    # Refuse (UnchangedRateCardError) a card that prices every message as the card of its scope in force at its
+    # effective date does: `billing ratecard import` asks, unless --again; the API and the console do not.
+    refuse_unchanged: bool = False
 
 
 @attrs.frozen
@@ -65,8 +68,20 @@ async def create_rate_card(cmd: CreateRateCard, caller: Caller, uow: UnitOfWork,
         created_at=rt.clock.now(),
         deployment_currency=rt.settings.currency,
     )
+    if cmd.refuse_unchanged:
+        await _refuse_unchanged(card, uow)
     await uow.rate_cards.add(card)
     return card
+
+
+async def _refuse_unchanged(card: RateCard, uow: UnitOfWork) -> None:
+    current = await uow.rate_cards.in_force_in_scope(card.tenant_id, card.effective_from)
+    if current is not None and card.prices_like(current):
+        scope = "default card" if current.tenant_id is None else f"card of {current.tenant_id}"
+        raise UnchangedRateCardError(
+            f"the {scope} in force from {current.effective_from.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} ({current.id}, "
+            f"{current.name!r}) has the same prices: this card would change none"
+        )
 
 
 async def list_rate_cards(query: ListRateCards, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[RateCard]:

@@ -4,8 +4,16 @@ every status received is recorded with what became of it. What a status does is 
 
 A body's statuses are applied one tenant per unit of work (spec §6: one shard per transaction) by the service
 (`BillingSession.apply_whatsapp_statuses`); a redelivered body finds its statuses recorded and skips them, and two
-workers applying one status wait for each other on the hold's row (or the ledger's charge reference) and record
-it once.
+workers applying one status wait for each other on the wallet's row and record it once.
+
+Locks follow the package's one order (docs/decisions.md, "The lock order"): the tenant's wallet row first, then
+its holds by message id, then its counters. A body locks the wallet before its first hold and keeps it to the
+end; a settle or void locks the wallet, then its hold. Whoever holds a hold's lock holds its wallet's, so a body
+and a settle never wait for each other in a circle: they queue on the wallet.
+
+Every status is applied or recorded on its own: what Meta says that we cannot price (a category we do not know,
+or one the hold's card cannot price) settles a hold at its own price and says why; only a database outage or a
+conflict that outlives its re-runs fails a body (Meta then delivers it again).
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from uuid import UUID
 import attrs
 
 from billing.application.caller import Caller
-from billing.application.handlers.holds import settle_locked, void_locked
+from billing.application.handlers.holds import settle_locked, settlement_price, void_locked
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import LockedHold, Movement, UnitOfWork, WebhookEventFilter
@@ -136,8 +144,9 @@ async def apply_statuses(cmd: ApplyStatuses, caller: Caller, uow: UnitOfWork, rt
     else:
         seen = await uow.webhook_events.seen(cmd.tenant_id, [(s.message_id, str(s.status)) for s in cmd.statuses])
         applied: dict[int, WebhookEvent] = {}
-        # By message id (stable, so one message's statuses keep the body's order): every worker locks a tenant's
-        # holds in the same order, so two bodies naming the same messages in other orders never deadlock.
+        if any((s.message_id, str(s.status)) not in seen for s in cmd.statuses):
+            await uow.wallets.lock(cmd.tenant_id)  # the lock order: the wallet before any of its holds
+        # Then holds by message id (stable, so one message's statuses keep the body's order).
         for index, notice in sorted(enumerate(cmd.statuses), key=lambda pair: pair[1].message_id):
             key = (notice.message_id, str(notice.status))
             if key not in seen:
@@ -157,12 +166,27 @@ async def _apply(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runt
     if decision.action is Action.NOTHING or locked is None:
         return _event(tenant_id, notice, rt, Outcome.IGNORED, decision.reason)
     if decision.action is Action.SETTLE:
-        hold = await settle_locked(locked, _known_category(notice), _known_type(notice), notice.billable, uow, rt)
-        return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id, transaction_id=hold.transaction_id)
+        return await _settle(tenant_id, notice, locked, uow, rt)
     if decision.action is Action.VOID:
         hold = await void_locked(locked, uow, rt)
         return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id)
     return await _charge_released(tenant_id, notice, locked, uow, rt)
+
+
+async def _settle(
+    tenant_id: str, notice: StatusNotice, locked: LockedHold, uow: UnitOfWork, rt: Runtime
+) -> WebhookEvent:
+    """Settle the open hold by Meta's word; a category we do not know, or one the hold's card cannot price in its
+    market, settles at the hold's own price (Meta's pricing type and `billable` still apply) and says why."""
+    category, reason = _meta_category(notice)
+    pricing_type = _known_type(notice)
+    try:
+        price = await settlement_price(locked.hold, category, pricing_type, notice.billable, uow)
+    except NotPricedError:
+        reason = Reason.META_CATEGORY_NOT_PRICED
+        price = await settlement_price(locked.hold, None, pricing_type, notice.billable, uow)
+    hold = await settle_locked(locked, price, uow, rt)
+    return _event(tenant_id, notice, rt, Outcome.APPLIED, reason, hold_id=hold.id, transaction_id=hold.transaction_id)
 
 
 async def _charge_released(
@@ -195,10 +219,11 @@ async def _charge_released(
 
 async def _charge_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> WebhookEvent:
     """Delivered without a hold: priced by the card in force at the status's time and charged when `available`
-    covers it (else `unmatched`, `no_hold`); what the card cannot price is `unmatched` (`not_priced`)."""
+    covers it, frozen or not (a freeze stops new sending, not paying for what Meta delivered); else `unmatched`
+    (`no_hold`), or why it could not be priced."""
     price = await _price_unheld(tenant_id, notice, uow, rt)
-    if price is None:
-        return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NOT_PRICED)
+    if isinstance(price, Reason):
+        return _event(tenant_id, notice, rt, Outcome.UNMATCHED, price)
     if not price.amount.is_positive:
         return _event(tenant_id, notice, rt, Outcome.APPLIED)  # free by Meta's word: nothing to charge
     charge = Posting.charge(
@@ -210,29 +235,30 @@ async def _charge_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, 
         rt.clock.now(),
         PriceSnapshot.of(price, None),
     )
-    attempt = await uow.wallets.charge_once(charge)
-    if attempt.entry is None:  # not covered (or frozen); an earlier charge was ruled out above
+    attempt = await uow.wallets.charge_once(charge, despite_freeze=True)
+    if attempt.entry is None:  # not covered; an earlier charge was ruled out above
         return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NO_HOLD)
     await uow.message_counts.add_settled(tenant_id, month_of(notice.timestamp), price.market, price.category)
     await protect(attempt.movement, uow, rt)
     return _event(tenant_id, notice, rt, Outcome.APPLIED, transaction_id=attempt.entry.id)
 
 
-async def _price_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> Quote | None:
-    """The message's price by the card in force at the status's time, Meta's category and pricing type (None:
-    Meta said no category, or the card has no price for the recipient's country and that category)."""
+async def _price_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> Quote | Reason:
+    """The message's price by the card in force at the status's time, Meta's category and pricing type; else why
+    there is none: `not_priced` (Meta said no category, no recipient we can place, or no card prices its country),
+    `unknown_category`, or `meta_category_not_priced` (the card has no price for that category there)."""
     recipient = f"+{notice.recipient_id.lstrip('+')}" if notice.recipient_id else None
     country = rt.countries.country_of(recipient) if recipient else None
     if recipient is None or country is None or notice.category is None:
-        return None
+        return Reason.NOT_PRICED
     try:
         category, free_reason = parse_category(notice.category)
     except ValidationError:
-        return None
+        return Reason.UNKNOWN_CATEGORY
     card = await uow.rate_cards.in_force(tenant_id, notice.timestamp)
     market = None if card is None else card.market_of(country)
     if card is None or market is None:
-        return None
+        return Reason.NOT_PRICED
     counts = await uow.message_counts.settled(tenant_id, month_of(notice.timestamp), category, [market])
     try:
         price = quote(
@@ -245,22 +271,23 @@ async def _price_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, r
             settled_this_month=counts[market],
         )
     except NotPricedError:
-        return None
+        return Reason.META_CATEGORY_NOT_PRICED
     if notice.billable is False and price.free_reason is None:
         return attrs.evolve(price, amount=Money.zero(price.amount.currency), free_reason=FreeReason.FREE_ENTRY_POINT)
     return price
 
 
-def _known_category(notice: StatusNotice) -> str | None:
-    """Meta's category when it names one we price; a category Meta adds later settles as the hold was priced
-    (never a refused body: Meta would redeliver it for days)."""
+def _meta_category(notice: StatusNotice) -> tuple[str | None, Reason | None]:
+    """Meta's category when it names one we price (None: it named none); a category Meta adds later settles as
+    the hold was priced, with the reason `unknown_category` (never a refused body: Meta would redeliver it for
+    days)."""
     if notice.category is None:
-        return None
+        return None, None
     try:
         parse_category(notice.category)
     except ValidationError:
-        return None
-    return notice.category
+        return None, Reason.UNKNOWN_CATEGORY
+    return notice.category, None
 
 
 def _known_type(notice: StatusNotice) -> str | None:

@@ -1,4 +1,5 @@
-"""The console's router: its pages, static files, CSRF protection and HTML error pages, all under /console.
+"""The console's router: its pages, static files, security headers, CSRF protection and HTML error pages, all
+under /console.
 
 Everything here is scoped to this router, so the JSON API keeps its Bearer tokens, its
 problem+json errors and no CSRF check.
@@ -9,15 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Router
-from litestar.datastructures import ResponseHeader
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.csrf import CSRFMiddleware
 from litestar.static_files import create_static_files_router
 
 from billing.application.caller import Authorizer, Caller
 from billing.application.ports import TokenVerifier
 from billing.config import ConfigError, Settings
+from billing.entrypoints.console.csrf import SessionCSRFMiddleware
+from billing.entrypoints.console.headers import SecurityHeadersMiddleware, security_headers
 from billing.entrypoints.console.holds import HoldsPage
 from billing.entrypoints.console.invoices import InvoicePage
 from billing.entrypoints.console.rate_cards import RateCardsPage
@@ -29,16 +30,6 @@ from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig
 from billing.entrypoints.console.wallet import WalletPage
 from billing.entrypoints.console.wallets import TenantWalletsPage
 from billing.entrypoints.console.whatsapp import WebhookEventsPage, WhatsAppNumbersPage
-
-# No framing (clickjacking an "approve" button), no script or style from anywhere else, no caching.
-SECURITY_HEADERS = [
-    ResponseHeader(
-        name="Content-Security-Policy", value="default-src 'self'; frame-ancestors 'none'; form-action 'self'"
-    ),
-    ResponseHeader(name="X-Frame-Options", value="DENY"),
-    ResponseHeader(name="Referrer-Policy", value="same-origin"),
-    ResponseHeader(name="Cache-Control", value="no-store"),
-]
 
 
 def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
@@ -87,8 +78,13 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
             "console": Provide(provide_config, sync_to_thread=False),
             "caller": Provide(provide_caller, sync_to_thread=False),
         },
-        middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(settings.jwt.secret))],
+        # The first is the outermost: the headers go on whatever comes out, the CSRF check's refusal included.
+        middleware=[
+            DefineMiddleware(
+                SecurityHeadersMiddleware, headers=security_headers(settings.public_url), on_error=error_page
+            ),
+            DefineMiddleware(SessionCSRFMiddleware, config=csrf_config(settings.jwt.secret)),
+        ],
         exception_handlers={SignInRequiredError: redirect_to_sign_in, Exception: error_page},
-        response_headers=SECURITY_HEADERS,
         include_in_schema=False,
     )

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 import attrs
-import jwt
 from litestar import Request
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import Cookie
@@ -51,18 +49,7 @@ class ConsoleAuth:
         try:
             return self.verify(token)
         except BillingError:
-            raise SignInRequiredError("expired" if _has_expired(token) else "invalid") from None
-
-
-def _has_expired(token: str) -> bool:
-    """Only chooses the note on the sign-in page, after the token was refused: it grants nothing,
-    so reading `exp` without checking the signature is safe here."""
-    try:
-        claims = jwt.decode(token, options={"verify_signature": False})
-    except jwt.InvalidTokenError:
-        return False
-    expiry = claims.get("exp")
-    return isinstance(expiry, int | float) and expiry <= datetime.now(UTC).timestamp()
+            raise SignInRequiredError("expired" if self.verifier.expired(token) else "invalid") from None
 
 
 def session_cookie(token: str) -> Cookie:
@@ -86,7 +73,8 @@ def cleared_session_cookie() -> Cookie:
 
 
 def csrf_config(jwt_secret: str) -> CSRFConfig:
-    """Double-submit tokens for every console form (never for the API, which takes no cookies).
+    """Double-submit tokens for the console's forms (never for the API, which takes no cookies); once signed in,
+    csrf.py binds them to the session.
 
     The signing key is derived from the JWT secret, so every worker of a deployment agrees on it."""
     secret = hmac.new(jwt_secret.encode(), b"billing console csrf", hashlib.sha256).hexdigest()

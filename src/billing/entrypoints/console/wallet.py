@@ -1,6 +1,8 @@
 """The clinic's wallet page: balance, held, available and status, the runway and the latest low-balance alerts
 (with a link to the settings), recent ledger, top-up requests (ask, cancel), links to invoices and holds, the
-statement download, and the prices of the rate card in force."""
+statement download, and the prices of the rate card in force.
+
+The platform's own tenant is not a clinic: nobody tops it up, so its operators are sent to the clients' wallets."""
 
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ LEDGER_PAGE_SIZE = 10
 REQUESTS_PAGE_SIZE = 10
 ALERTS_SHOWN = 5  # the latest; the API's `/wallet/me/alerts` pages through them all
 TOPUP_FIELDS = ("amount", "note")
+OPERATORS_WALLETS = "/console/wallets"
 NOTICES = {
     "requested": "Your top-up request was sent. An operator will review it and email you the invoice.",
     "cancelled": "The top-up request was cancelled.",
@@ -101,6 +104,8 @@ class WalletPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
+        if console.authorizer.is_root(caller):
+            return Redirect(OPERATORS_WALLETS, status_code=303)
         notice = NOTICES.get(request.query_params.get("done", ""))
         return await wallet_page(request, service, caller, console, notice=notice)
 

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from litestar import Litestar, Request, Router
+from litestar import Litestar, Request, Response, Router
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from billing.application.caller import Caller
@@ -20,6 +19,9 @@ from billing.application.service import BillingService
 from billing.config import Settings, WhatsAppSettings
 from billing.container import Container, close, postgres_container
 from billing.entrypoints.console import console_router, template_config
+from billing.entrypoints.console.headers import security_headers
+from billing.entrypoints.console.session import CONSOLE_PATH
+from billing.entrypoints.console.views import error_page
 from billing.entrypoints.http.asgi import BillingApp
 from billing.entrypoints.http.background import HoldExpiry, OutboxDelivery
 from billing.entrypoints.http.body import RawAmountSchema
@@ -41,6 +43,7 @@ from billing.entrypoints.http.controllers.whatsapp import (
     WhatsAppWebhookController,
 )
 from billing.entrypoints.http.idempotency import Idempotency
+from billing.entrypoints.http.openapi_pages import assets_router, render_plugins
 from billing.entrypoints.http.problems import handle_exception
 
 BASE_PATH = "/api/v1/billing"
@@ -133,13 +136,24 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
         route_handlers=[WhatsAppWebhookController],
         dependencies={"whatsapp_settings": Provide(provide_whatsapp_settings, sync_to_thread=False)},
     )
+    console_headers = dict(security_headers(settings.public_url))
+
+    def answer_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        """An unknown path or method under /console (Litestar answers them before any route): the console's page."""
+        path = request.url.path
+        if path == CONSOLE_PATH or path.startswith(CONSOLE_PATH + "/"):
+            page = error_page(request, exc)
+            page.headers.update(console_headers)
+            return page
+        return handle_exception(request, exc)
+
     return BillingApp(
-        route_handlers=[api, meta, HealthController, console_router(settings, verifier)],
+        route_handlers=[api, meta, HealthController, console_router(settings, verifier), assets_router()],
         dependencies={
             "service": Provide(provide_service, sync_to_thread=False),
             "readiness": Provide(provide_readiness, sync_to_thread=False),
         },
-        exception_handlers={Exception: handle_exception},
+        exception_handlers={Exception: answer_error},
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[RawAmountSchema()],
         template_config=template_config(),
@@ -148,7 +162,7 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
             version="1.0.0",
             description="Prepaid messaging wallet: top-ups, invoices and an exactly-once ledger.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin()],
+            render_plugins=render_plugins(),  # their scripts and styles served by the app: no CDN
             components=Components(
                 security_schemes={
                     BEARER: SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),

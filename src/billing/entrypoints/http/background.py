@@ -15,6 +15,7 @@ import attrs
 
 from billing.application.dispatcher import OutboxDispatcher
 from billing.application.handlers.holds import SWEEP_BATCH
+from billing.application.ports import Sweep
 from billing.application.service import BillingService
 
 DELIVERY_INTERVAL_SECONDS = 5.0
@@ -45,7 +46,13 @@ class OutboxDelivery:
             try:
                 report = await self.dispatcher.dispatch_due()
                 if report.handled:
-                    log.info("outbox: %d sent, %d to retry, %d failed", report.sent, report.retrying, report.failed)
+                    log.info(
+                        "outbox: %d sent, %d logged (not sent: no BILLING_SMTP_URL), %d to retry, %d failed",
+                        report.sent,
+                        report.logged,
+                        report.retrying,
+                        report.failed,
+                    )
             except Exception:
                 log.warning("outbox delivery failed; retrying in %.0f s", self.interval_seconds, exc_info=True)
             with contextlib.suppress(TimeoutError):
@@ -80,22 +87,23 @@ class HoldExpiry:
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
 
-    async def sweep(self) -> int:
-        """Expire every hold due now, batch by batch (each its own transaction); how many were expired."""
+    async def sweep(self) -> Sweep:
+        """Expire every hold due now, batch by batch (each its own transaction): how many were expired, and
+        whether another sweeper held the sweep (then this one stops: that one sweeps what is due)."""
         platform = self.service.as_platform("holds")
         total = 0
         while True:
-            expired = await platform.expire_holds(self.batch)
-            total += expired
-            if expired < self.batch or self._stopping.is_set():
-                return total
+            batch = await platform.expire_holds(self.batch)
+            total += batch.expired
+            if batch.another_sweeper or batch.expired < self.batch or self._stopping.is_set():
+                return Sweep(total, batch.another_sweeper)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                expired = await self.sweep()
-                if expired:
-                    holds_log.info("holds: %d expired", expired)
+                swept = await self.sweep()
+                if swept.expired:
+                    holds_log.info("holds: %d expired", swept.expired)
             except Exception:
                 holds_log.warning("expiring holds failed; retrying in %.0f s", self.interval_seconds, exc_info=True)
             with contextlib.suppress(TimeoutError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -18,14 +19,17 @@ from billing.adapters.sqlalchemy.migrations import upgrade
 
 @contextmanager
 def server(database_url: str | None) -> Iterator[str]:
+    """The server at `database_url`, or an embedded PostgreSQL in a temporary directory, removed afterwards."""
     if database_url:
         yield database_url
         return
-    embedded = EmbeddedPostgres(Path(tempfile.mkdtemp(prefix="billing-bench-")) / "data")
+    home = Path(tempfile.mkdtemp(prefix="billing-bench-"))
+    embedded = EmbeddedPostgres(home / "data")
     try:
         yield embedded.start()
     finally:
         embedded.destroy()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @contextmanager

@@ -44,8 +44,11 @@ async def charge(conn: psycopg.AsyncConnection[tuple[object, ...]], tenant: str,
     return True
 
 
-async def mark_paid(conn: psycopg.AsyncConnection[tuple[object, ...]], tenant: str, invoice_id: uuid.UUID) -> bool:
-    """Lock the invoice, mark it paid, complete the request, credit the wallet: one transaction."""
+async def mark_paid(
+    conn: psycopg.AsyncConnection[tuple[object, ...]], tenant: str, invoice_id: uuid.UUID, reference: str
+) -> bool:
+    """Lock the invoice, mark it paid with `reference` (its key kept unique per tenant by
+    `ux_invoices_payment_reference`, as ours), complete the request, credit the wallet: one transaction."""
     at = datetime.now(UTC)
     async with conn.transaction():
         cursor = await conn.execute(
@@ -56,9 +59,9 @@ async def mark_paid(conn: psycopg.AsyncConnection[tuple[object, ...]], tenant: s
         if invoice is None or invoice[0] != "issued":
             return False
         await conn.execute(
-            "UPDATE invoices SET status = 'paid', paid_at = %s, payment_reference = 'bench' WHERE tenant_id = %s"
-            " AND id = %s",
-            (at, tenant, invoice_id),
+            "UPDATE invoices SET status = 'paid', paid_at = %s, payment_reference = %s, payment_reference_key = %s"
+            " WHERE tenant_id = %s AND id = %s",
+            (at, reference, reference.strip().casefold(), tenant, invoice_id),
         )
         await conn.execute(
             "UPDATE topup_requests SET status = 'completed', completed_at = %s WHERE tenant_id = %s AND id = %s",

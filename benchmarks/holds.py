@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from benchmarks.inprocess import CONCURRENCY, _run_concurrently
 from benchmarks.progress import Progress
 from benchmarks.quotes import _meta_card, recipients
+from benchmarks.size import Size
 from billing.adapters.sqlalchemy.engine import create_engine
 from billing.application.service import BillingService
 from billing.config import Settings
@@ -250,9 +251,9 @@ async def floor_settle(conn: Conn, tenant: str, message_id: str) -> bool:
     return True
 
 
-async def hold_settle(url: str, quick: bool) -> dict[str, Any]:
+async def hold_settle(url: str, size: Size) -> dict[str, Any]:
     """Hold + settle per message over 100 wallets, 8 tasks: ours (two units of work) and the floor."""
-    total = 300 if quick else 2000
+    total = size.pick(2000, 300, 40)
     engine = create_engine(url, pool_size=CONCURRENCY, max_overflow=0)
     billing = billing_on(url, engine)
     ours_tenants = [f"ours-{i}" for i in range(WALLETS)]
@@ -322,9 +323,9 @@ async def floor_hold_batch(conn: Conn, tenant: str, message_ids: list[str], numb
         return placed.rowcount == len(message_ids)
 
 
-async def hold_batches(url: str, quick: bool) -> dict[str, Any]:
+async def hold_batches(url: str, size: Size) -> dict[str, Any]:
     """1,000-message batches, one after another, each a new tenant's: holds/s, ours and the floor."""
-    batches = 4 if quick else 30
+    batches = size.pick(30, 4, 2)
     engine = create_engine(url, pool_size=2, max_overflow=0)
     billing = billing_on(url, engine)
     warm_up = 2
@@ -378,12 +379,12 @@ async def hold_batches(url: str, quick: bool) -> dict[str, Any]:
     }
 
 
-def run_hold_settle(url: str, quick: bool) -> dict[str, Any]:
-    return asyncio.run(hold_settle(url, quick))
+def run_hold_settle(url: str, size: Size) -> dict[str, Any]:
+    return asyncio.run(hold_settle(url, size))
 
 
-def run_hold_batches(url: str, quick: bool) -> dict[str, Any]:
-    result = asyncio.run(hold_batches(url, quick))
+def run_hold_batches(url: str, size: Size) -> dict[str, Any]:
+    result = asyncio.run(hold_batches(url, size))
     print(
         f"hold-batch-1000: ours {result['ours']:,.0f} holds/s (absolute target {result['absolute_target']}:"
         f" {'met' if result['meets_absolute_target'] else 'NOT met'})"

@@ -27,6 +27,7 @@ import psycopg
 from benchmarks import floor
 from benchmarks.inprocess import CHARGE, percentiles
 from benchmarks.progress import Progress
+from benchmarks.size import Size
 from billing.adapters.auth.jwt import issue_token
 from billing.adapters.embedded import free_port
 
@@ -203,12 +204,12 @@ async def _health_load(port: int, clients: int, total: int) -> tuple[float, list
     return rate, samples
 
 
-def health(url: str, clients: int, quick: bool) -> dict[str, Any]:
+def health(url: str, clients: int, size: Size) -> dict[str, Any]:
     """`GET /health` (no database) with 2 workers against 1: a second worker must never serve fewer requests.
 
     Reported as ours = 2 workers, floor = 1 worker, so the ratio is what the second worker adds (issue 16: with
     Nagle's algorithm left on, 2 workers served a quarter of what one did, each answer waiting ~40 ms)."""
-    total = 2000 if quick else 20000
+    total = size.pick(20000, 2000, 200)
     figures: dict[int, tuple[float, list[float]]] = {}
     for workers in (1, 2):
         with served(url, workers) as (port, _):
@@ -274,12 +275,12 @@ async def _latencies(port: int, token: str, path: str, count: int) -> list[float
     return samples
 
 
-def wallet_read_latency(url: str, quick: bool) -> dict[str, Any]:
+def wallet_read_latency(url: str, size: Size) -> dict[str, Any]:
     """GET /wallet/me at 10 and at 1,000,000 ledger rows; the read must not grow with the ledger."""
-    big = 100_000 if quick else 1_000_000
+    big = size.pick(1_000_000, 100_000, 1_000)
     _seed_ledger(url, "small-ledger", 10)
     _seed_ledger(url, "big-ledger", big)
-    count = 500 if quick else 3000
+    count = size.pick(3000, 500, 50)
     with served(url, 1) as (port, secret):
         small = _latencies(port, _token(secret, "small-ledger", ["Billing.View"]), f"{BASE}/wallet/me", count)
         large = _latencies(port, _token(secret, "big-ledger", ["Billing.View"]), f"{BASE}/wallet/me", count)
@@ -331,16 +332,16 @@ def _seed_holds(url: str, tenant: str, count: int) -> None:
         conn.execute("ANALYZE holds")
 
 
-def wallet_read_latency_with_holds(url: str, quick: bool) -> dict[str, Any]:
+def wallet_read_latency_with_holds(url: str, size: Size) -> dict[str, Any]:
     """GET /wallet/me with 1,000,000 ledger rows and 1,000,000 holds against 10 and 10: `held` and `available` are
     kept on the wallet's row, so the read must not grow with either table."""
-    big = 100_000 if quick else 1_000_000
+    big = size.pick(1_000_000, 100_000, 1_000)
     for tenant, rows in (("small-wallet", 10), ("big-wallet", big)):
         _seed_ledger(url, tenant, rows)
         started = time.perf_counter()
         _seed_holds(url, tenant, rows)
         print(f"seeded {rows:,} holds for {tenant} in {time.perf_counter() - started:.1f} s")
-    count = 500 if quick else 3000
+    count = size.pick(3000, 500, 50)
     with served(url, 1) as (port, secret):
         small = _latencies(port, _token(secret, "small-wallet", ["Billing.View"]), f"{BASE}/wallet/me", count)
         large = _latencies(port, _token(secret, "big-wallet", ["Billing.View"]), f"{BASE}/wallet/me", count)

@@ -103,13 +103,13 @@ async def mark_paid(url: str, total: int) -> dict[str, float]:
         await billing.as_platform("bench").wallet(tenant)
     operator = billing.acting_as(Caller("ops", "root", {VIEW, MANAGE}))
 
-    async def ours(_: int, i: int) -> None:
-        await operator.mark_invoice_paid(ours_invoices[i][1], "bench")
+    async def ours(_: int, i: int) -> None:  # a reference per invoice: they are unique per tenant (issue 14)
+        await operator.mark_invoice_paid(ours_invoices[i][1], f"bench-{i}")
 
     connections = [await psycopg.AsyncConnection.connect(url) for _ in range(CONCURRENCY)]
 
     async def raw(worker: int, i: int) -> None:
-        assert await floor.mark_paid(connections[worker], *floor_invoices[i])
+        assert await floor.mark_paid(connections[worker], *floor_invoices[i], f"bench-{i}")
 
     ours_rate = await _run_concurrently(total, "mark-paid: ours", ours)
     floor_rate = await _run_concurrently(total, "mark-paid: floor", raw)

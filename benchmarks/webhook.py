@@ -33,6 +33,7 @@ from benchmarks.holds import CATEGORY, COUNT_SETTLED, LOCK_HOLD, SETTLE, _priced
 from benchmarks.http import KeepAliveClient, served
 from benchmarks.progress import Progress
 from benchmarks.quotes import recipients
+from benchmarks.size import Size
 from billing.adapters.sqlalchemy.engine import create_engine
 from billing.application.handlers.holds import MAX_BATCH
 from billing.application.service import BillingService
@@ -298,9 +299,9 @@ def _check_settled(url: str, side: str, messages: int) -> None:
     assert events == (messages,), (side, events, messages)
 
 
-def webhook_statuses(url: str, quick: bool) -> dict[str, Any]:
+def webhook_statuses(url: str, size: Size) -> dict[str, Any]:
     """Statuses/s through `billing serve` (1 worker, CLIENTS connections) against the floor."""
-    per_tenant = 200 if quick else 2000
+    per_tenant = size.pick(2000, 200, STATUSES_PER_BODY)  # tiny: one body per tenant
     warm_up = STATUSES_PER_BODY
     bodies = asyncio.run(_prepare(url, per_tenant, warm_up))
     with mock.patch.dict(os.environ, {"BILLING_WHATSAPP_APP_SECRET": APP_SECRET}), served(url, 1) as (port, _):
@@ -322,8 +323,8 @@ def webhook_statuses(url: str, quick: bool) -> dict[str, Any]:
     }
 
 
-def run_webhook(url: str, quick: bool) -> dict[str, Any]:
-    result = webhook_statuses(url, quick)
+def run_webhook(url: str, size: Size) -> dict[str, Any]:
+    result = webhook_statuses(url, size)
     print(
         f"webhook-100: ours {result['ours']:,.0f} statuses/s, floor {result['floor']:,.0f}/s"
         f" (absolute target {result['absolute_target']}: {'met' if result['meets_absolute_target'] else 'NOT met'})"

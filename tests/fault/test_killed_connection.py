@@ -1,8 +1,10 @@
 """A unit of work whose database connection is killed mid-transaction (`pg_terminate_backend`).
 
-The kill is deterministic: the test holds the clinic's wallet row locked, so a mark-paid or a charge
-stops at its ledger posting (after a mark-paid has already written the invoice and the request in its
-transaction); the test finds that backend by `pg_blocking_pids` and terminates it. The effect is all or
+The kill is deterministic: the test holds a lock the unit needs at its ledger posting, so the unit stops there:
+a charge waits for the clinic's wallet row; a mark-paid (which locks the wallet first, the lock order) waits on
+the unique index of its credit's reference, held by an uncommitted credit of the same request, after it has
+written the invoice, the request and the wallet in its transaction. The test finds that backend by
+`pg_blocking_pids` and terminates it. The effect is all or
 nothing, the client gets a 503 problem (never a 500 trace), and a retry with the same Idempotency-Key
 completes exactly once.
 """
@@ -52,6 +54,25 @@ async def wallet_locked(url: str, tenant_id: str) -> AsyncIterator[int]:
     async with await psycopg.AsyncConnection.connect(url) as locker:
         found = await locker.execute("SELECT 1 FROM wallets WHERE tenant_id = %s FOR UPDATE", [tenant_id])
         assert await found.fetchone() is not None, f"{tenant_id} has no wallet to lock"
+        try:
+            yield locker.info.backend_pid
+        finally:
+            await locker.rollback()
+
+
+@asynccontextmanager
+async def credit_pending(url: str, tenant_id: str, request_id: str) -> AsyncIterator[int]:
+    """Hold an uncommitted credit of the top-up request (as a concurrent payer's would be) until the block ends;
+    yields the locking backend's pid."""
+    async with await psycopg.AsyncConnection.connect(url) as locker:
+        inserted = await locker.execute(
+            "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+            " reference_id, created_at)"
+            " SELECT tenant_id, gen_random_uuid(), id, 'topup', 0.01, currency, balance + 0.01, %s, now()"
+            " FROM wallets WHERE tenant_id = %s RETURNING 1",
+            [request_id, tenant_id],
+        )
+        assert await inserted.fetchone() is not None, f"{tenant_id} has no wallet to credit"
         try:
             yield locker.info.backend_pid
         finally:
@@ -127,9 +148,9 @@ async def test_a_mark_paid_killed_mid_transaction_is_a_503_that_changed_nothing_
     headers = keyed(OPERATOR, "pay-once")
     pay = _post(client, f"/invoices/{invoice_id}/mark-paid", headers, {"payment_reference": "bank-1"})
 
-    async with wallet_locked(database_url, CLINIC) as locker_pid:
+    async with credit_pending(database_url, CLINIC, request_id) as locker_pid:
         response = await kill_the_unit_blocked_by(
-            database_url, locker_pid, pay, has_updated=frozenset({"invoices", "topup_requests"})
+            database_url, locker_pid, pay, has_updated=frozenset({"invoices", "topup_requests", "wallets"})
         )
 
     assert_unavailable(response)

@@ -5,8 +5,8 @@ The technique is test_killed_connection's: the test holds a lock the unit needs 
 the unit's backend waits for it (`pg_blocking_pids`), and terminates that backend (`pg_terminate_backend`). The
 lock picks the point:
 
-- the hold's row (`SELECT … FOR UPDATE`): the unit has not locked the hold yet, and wrote nothing;
-- the wallet's row: the unit holds the hold's row lock and waits for its wallet's;
+- the wallet's row (`SELECT … FOR UPDATE`): the unit has locked nothing yet, and wrote nothing;
+- the hold's row: the unit holds its wallet's row lock (the lock order: the wallet first) and waits for the hold's;
 - an uncommitted ledger row charging the same message id: the unit has closed the hold, moved the wallet and
   inserted its ledger row, and waits on the charge reference's unique index;
 - an uncommitted tier counter of the message's month, market and category: the settle's money moved, its tier
@@ -126,8 +126,8 @@ def point(lock: str, blocked_in: str, wrote: Iterable[str], *, has_xid: bool, id
 
 
 SETTLE_POINTS = [
-    point(HOLD_ROW, "FROM holds", set(), has_xid=False, id="before-the-hold-row-is-locked"),
-    point(WALLET_ROW, "FROM holds", set(), has_xid=True, id="hold-row-locked-wallet-row-not"),
+    point(WALLET_ROW, "FROM wallets", set(), has_xid=False, id="before-the-wallet-row-is-locked"),
+    point(HOLD_ROW, "FROM holds", set(), has_xid=True, id="wallet-row-locked-hold-row-not"),
     point(
         CHARGE_REFERENCE,
         "INSERT INTO wallet_transactions",
@@ -145,8 +145,8 @@ SETTLE_POINTS = [
     point(IDEMPOTENCY_KEY, "INSERT INTO idempotency_keys", ALL_WRITES, has_xid=True, id="just-before-commit"),
 ]
 VOID_POINTS = [
-    point(HOLD_ROW, "FROM holds", set(), has_xid=False, id="before-the-hold-row-is-locked"),
-    point(WALLET_ROW, "FROM holds", set(), has_xid=True, id="hold-row-locked-wallet-row-not"),
+    point(WALLET_ROW, "FROM wallets", set(), has_xid=False, id="before-the-wallet-row-is-locked"),
+    point(HOLD_ROW, "FROM holds", set(), has_xid=True, id="wallet-row-locked-hold-row-not"),
     point(
         IDEMPOTENCY_KEY,
         "INSERT INTO idempotency_keys",

@@ -85,10 +85,10 @@ async def test_one_round_sweeps_batch_after_batch_until_fewer_were_due(
     await hold_messages(service, message_ids, expires_in_seconds=60)
     clock.advance(timedelta(minutes=5))
 
-    assert await HoldExpiry(service, batch=2).sweep() == 5
+    assert (await HoldExpiry(service, batch=2).sweep()).expired == 5
 
     assert set((await statuses(service)).values()) == {HoldStatus.EXPIRED}
-    assert await HoldExpiry(service, batch=2).sweep() == 0
+    assert (await HoldExpiry(service, batch=2).sweep()).expired == 0
 
 
 async def test_the_first_round_runs_at_start_without_waiting_for_the_interval(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +122,16 @@ async def test_the_openapi_paths_and_operation_ids_are_those_of_v1(client: Async
     expected = json.loads(OPERATIONS.read_text())
 
     assert {key: served.get(key) for key in expected} == expected
+
+
+FREEZE = Path(__file__).with_name("openapi_freeze.py")
+
+
+def test_the_openapi_document_is_the_frozen_one() -> None:
+    """Refactors keep the whole contract, not just its operation ids: the document a fresh process serves is byte for
+    byte the frozen one (a fresh process, because Litestar names the schemas of later apps differently)."""
+    served = subprocess.run([sys.executable, str(FREEZE)], capture_output=True, text=True, check=True).stdout
+
+    assert served == FREEZE.with_name("openapi_document.json").read_text(), (
+        "the OpenAPI document changed; if intended, run `.venv/bin/python tests/http/openapi_freeze.py --write`"
+    )

@@ -73,6 +73,31 @@ class Authorizer:
         if tenant_id != caller.tenant_id and not self.is_root(caller):
             raise NotFoundError(f"{what} not found")
 
+    def tenant_of(
+        self, caller: Caller, named: str | None, what: str, *, operators_view: bool = False, hidden: bool = False
+    ) -> str:
+        """Whose resource a use case acts on: the caller's own tenant when none is named. The one resolver of
+        "own tenant, or the root names one" (contract §3), in its two forms:
+
+        - `operators_view`: a tenant named at all is the operators' view (`/wallets/{tenant_id}/...`): root + View,
+          even when it is the caller's own (the own one is read without naming it: `/wallet/me/...`);
+        - otherwise the own tenant named is the own tenant, and another one needs the root tenant: a clinic naming
+          another tenant is refused, or, with `hidden`, finds nothing (`{what} not found`: its existence is not
+          revealed)."""
+        if named is None:
+            return caller.tenant_id
+        if operators_view:
+            self.require_root_viewer(caller)
+            return validate_tenant_id(named)
+        if named == caller.tenant_id:
+            return caller.tenant_id
+        validate_tenant_id(named)
+        if not self.is_root(caller):
+            if hidden:
+                raise NotFoundError(f"{what} not found")
+            raise ForbiddenError(f"only an operator of the platform may see another tenant's {what}")
+        return named
+
     def list_scope(self, caller: Caller, tenant_id: str | None) -> ListScope:
         """Lists: root sees what it asks for; others only their own tenant, and an empty page
         when they filter by another tenant."""

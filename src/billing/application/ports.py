@@ -462,47 +462,28 @@ class CountryOfNumber(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class Repositories(Protocol):
+    """The repository roster, written once: what a unit of work hands out, by the attribute handlers use. Each
+    adapter family builds its unit of work's repositories from one mapping of these names to its classes (its
+    `REPOSITORIES`); adding a repository is a line here and a line in each mapping."""
+
+    wallets: WalletRepository
+    topups: TopupRequestRepository
+    invoices: InvoiceRepository
+    idempotency_keys: IdempotencyKeyRepository
+    contacts: ContactRepository
+    outbox: OutboxRepository
+    rate_cards: RateCardRepository
+    message_counts: MessageCountRepository
+    holds: HoldRepository
+    wallet_settings: WalletSettingsRepository
+    whatsapp_numbers: WhatsAppNumberRepository
+    webhook_events: WebhookEventRepository
+    alerts: LowBalanceAlertRepository
+
+
+class UnitOfWork(Repositories, Protocol):
     """One transaction. Leaving the block without `commit()` rolls everything back."""
-
-    @property
-    def wallets(self) -> WalletRepository: ...
-
-    @property
-    def topups(self) -> TopupRequestRepository: ...
-
-    @property
-    def invoices(self) -> InvoiceRepository: ...
-
-    @property
-    def idempotency_keys(self) -> IdempotencyKeyRepository: ...
-
-    @property
-    def contacts(self) -> ContactRepository: ...
-
-    @property
-    def outbox(self) -> OutboxRepository: ...
-
-    @property
-    def rate_cards(self) -> RateCardRepository: ...
-
-    @property
-    def message_counts(self) -> MessageCountRepository: ...
-
-    @property
-    def holds(self) -> HoldRepository: ...
-
-    @property
-    def wallet_settings(self) -> WalletSettingsRepository: ...
-
-    @property
-    def whatsapp_numbers(self) -> WhatsAppNumberRepository: ...
-
-    @property
-    def webhook_events(self) -> WebhookEventRepository: ...
-
-    @property
-    def alerts(self) -> LowBalanceAlertRepository: ...
 
     @property
     def events(self) -> Sequence[DomainEvent]:

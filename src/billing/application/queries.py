@@ -9,12 +9,12 @@ from uuid import UUID
 
 import attrs
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import TopupQueueFigures, UnitOfWork
 from billing.application.protections import with_runway
-from billing.application.runtime import Runtime
-from billing.domain.errors import ForbiddenError, NotFoundError, ValidationError
+from billing.application.runtime import Runtime, operators_viewer, requires, viewer
+from billing.domain.errors import NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
 from billing.domain.tenant import validate_tenant_id
@@ -83,30 +83,22 @@ def _empty(page: PageRequest) -> Page[T]:
     return Page((), page.page, page.page_size, 0)
 
 
-def _wallet_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
-    """The own wallet with View (no tenant named: `/wallet/me`); a wallet named by its tenant is the
-    operators' view (`/wallets/{tenant_id}`, root + View), even when it is the caller's own."""
-    rt.auth.require(caller, VIEW)
-    if tenant_id is None:
-        return caller.tenant_id
-    rt.auth.require_root_viewer(caller)
-    return validate_tenant_id(tenant_id)
-
-
+@requires(viewer)
 async def get_wallet(query: GetWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
     """A wallet is opened on first use; reading it never scans the ledger."""
-    tenant_id = _wallet_tenant(caller, query.tenant_id, rt)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "wallet", operators_view=True)
     wallet = await uow.wallets.get_or_open(tenant_id, rt.settings.currency, rt.clock.now())
     return await with_runway(wallet, uow, rt)
 
 
+@requires(viewer)
 async def list_transactions(query: ListTransactions, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[LedgerEntry]:
-    tenant_id = _wallet_tenant(caller, query.tenant_id, rt)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "wallet", operators_view=True)
     return await uow.wallets.list_entries(tenant_id, query.page)
 
 
+@requires(viewer)
 async def get_topup_request(query: GetTopupRequest, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
-    rt.auth.require(caller, VIEW)
     request = await uow.topups.get(query.request_id)
     if request is None:
         raise NotFoundError("top-up request not found")
@@ -114,31 +106,29 @@ async def get_topup_request(query: GetTopupRequest, caller: Caller, uow: UnitOfW
     return request
 
 
+@requires(viewer)
 async def list_topup_requests(
     query: ListTopupRequests, caller: Caller, uow: UnitOfWork, rt: Runtime
 ) -> Page[TopupRequest]:
-    rt.auth.require(caller, VIEW)
     scope = rt.auth.list_scope(caller, query.tenant_id)
     if scope.empty:
         return _empty(query.page)
     return await uow.topups.list(scope.tenant_id, query.status, query.page)
 
 
+@requires(operators_viewer)
 async def get_topup_queue_figures(
     query: GetTopupQueueFigures, caller: Caller, uow: UnitOfWork, rt: Runtime
 ) -> TopupQueueFigures:
     """Pending, invoiced (unpaid), and paid this UTC month: counts and totals, for the operators only."""
-    rt.auth.require(caller, VIEW)
-    if not rt.auth.is_root(caller):
-        raise ForbiddenError("only an operator of the platform may see the top-up queue's figures")
     tenant_id = None if query.tenant_id is None else validate_tenant_id(query.tenant_id)
     start = rt.clock.now().astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     next_month = (start + timedelta(days=32)).replace(day=1)
     return await uow.topups.queue_figures(tenant_id, start, next_month, rt.settings.currency)
 
 
+@requires(viewer)
 async def get_invoice(query: GetInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
-    rt.auth.require(caller, VIEW)
     invoice = await uow.invoices.get(query.invoice_id)
     if invoice is None:
         raise NotFoundError("invoice not found")
@@ -146,8 +136,8 @@ async def get_invoice(query: GetInvoice, caller: Caller, uow: UnitOfWork, rt: Ru
     return invoice
 
 
+@requires(viewer)
 async def list_invoices(query: ListInvoices, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[Invoice]:
-    rt.auth.require(caller, VIEW)
     scope = rt.auth.list_scope(caller, query.tenant_id)
     if scope.empty:
         return _empty(query.page)

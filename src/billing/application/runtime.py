@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
@@ -21,6 +21,7 @@ from billing.application.ports import (
     UnitOfWorkFactory,
 )
 from billing.application.settings import BillingSettings
+from billing.domain.errors import ForbiddenError
 
 R = TypeVar("R")
 ATTEMPTS = 5
@@ -84,7 +85,22 @@ async def run_in_unit_of_work(
 
 
 C = TypeVar("C")
+C_contra = TypeVar("C_contra", contravariant=True)
+R_co = TypeVar("R_co", covariant=True)
 Rule = Callable[[Authorizer, Caller], None]
+
+
+class Handler(Protocol[C_contra, R_co]):
+    """A use case: the command, who asks, its unit of work and the runtime."""
+
+    def __call__(self, cmd: C_contra, caller: Caller, uow: UnitOfWork, rt: Runtime, /) -> Awaitable[R_co]: ...
+
+
+class Runner(Protocol):
+    """Runs use cases for one caller, each in its own unit of work (the facade's `BillingSession`): what a flow of
+    several units (a webhook body of many tenants, a statement read in chunks) is given."""
+
+    async def run(self, handler: Handler[C, R], cmd: C) -> R: ...
 
 
 def operator(auth: Authorizer, caller: Caller) -> None:
@@ -101,6 +117,13 @@ def manager(auth: Authorizer, caller: Caller) -> None:
 
 def root_viewer(auth: Authorizer, caller: Caller) -> None:
     auth.require_root_viewer(caller)
+
+
+def operators_viewer(auth: Authorizer, caller: Caller) -> None:
+    """The root tenant with View, for the operators' own figures (not another tenant's wallet)."""
+    auth.require(caller, VIEW)
+    if not auth.is_root(caller):
+        raise ForbiddenError("only an operator of the platform may see the top-up queue's figures")
 
 
 @attrs.frozen

@@ -9,12 +9,11 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import attrs
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.ports import StatementLine, UnitOfWork
-from billing.application.runtime import Runtime, requires, viewer
+from billing.application.runtime import Runner, Runtime, requires, viewer
 from billing.domain.errors import ValidationError
 from billing.domain.ledger import LedgerEntry
-from billing.domain.tenant import validate_tenant_id
 
 MAX_DAYS = 366
 CHUNK = 1000
@@ -61,12 +60,7 @@ class ReadStatement:
 @requires(viewer)
 async def read_statement(query: ReadStatement, caller: Caller, uow: UnitOfWork, rt: Runtime) -> list[StatementLine]:
     """One chunk: `/wallet/me/statement.csv` (View) or `/wallets/{tenant_id}/statement.csv` (root + View)."""
-    rt.auth.require(caller, VIEW)
-    if query.tenant_id is None:
-        tenant_id = caller.tenant_id
-    else:
-        rt.auth.require_root_viewer(caller)
-        tenant_id = validate_tenant_id(query.tenant_id)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "wallet", operators_view=True)
     period = query.period
     return await uow.wallets.statement(tenant_id, period.start, period.end, query.after, query.limit)
 
@@ -89,3 +83,16 @@ class Statement:
             if len(lines) < self.chunk:
                 return
             lines = await self.read_after(lines[-1].cursor)
+
+
+async def open_statement(
+    runner: Runner, period: StatementPeriod, tenant_id: str | None, chunk: int = CHUNK
+) -> Statement:
+    """Read the first chunk now (a refused caller or a bad period fails here); the rest when iterated, each chunk
+    its own unit of work."""
+
+    async def read_after(after: object) -> list[StatementLine]:
+        return await runner.run(read_statement, ReadStatement(period, tenant_id, after, chunk))
+
+    first = await runner.run(read_statement, ReadStatement(period, tenant_id, None, chunk))
+    return Statement(period, first, read_after, chunk)

@@ -9,18 +9,19 @@ import secrets
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import attrs
 
 from billing.application.caller import MANAGE, VIEW
 from billing.application.dispatcher import DispatchReport
-from billing.application.handlers.rate_cards import CreateRateCard, create_rate_card
+from billing.application.handlers.rate_cards import CreateRateCard, ListRateCards, create_rate_card, list_rate_cards
 from billing.application.outbox import OutboxEntry, OutboxStatus
 from billing.application.pagination import MAX_PAGE_SIZE, PageRequest
 from billing.application.ports import DatabaseUnavailableError, Sweep, TokenIssuer
@@ -46,7 +47,11 @@ from billing.entrypoints.whatsapp_simulator import (
     simulate,
 )
 
-APP_FACTORY = "billing.entrypoints.http.app:create_app_from_env"
+if TYPE_CHECKING:
+    from billing.application.service import BillingService
+    from billing.container import Container
+
+APP_FACTORY = "billing.entrypoints.web:create_app_from_env"
 HOME = Path(".billing")  # the embedded default's data, relative to where `billing serve` runs
 DEMO_CLINIC = "demo-clinic"
 DEMO_TOKEN_TTL = timedelta(hours=24)
@@ -62,6 +67,25 @@ def _say(message: str) -> None:
 
 def _instant(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator[Container]:
+    """The wiring on the database at `settings.database_url` for one command; its connections closed after it."""
+    from billing.container import close, postgres_container
+
+    container = postgres_container(settings)
+    try:
+        yield container
+    finally:
+        await close(container)
+
+
+@asynccontextmanager
+async def _service(settings: Settings) -> AsyncIterator[BillingService]:
+    """The service on the database at `settings.database_url` for one command (see `_database`)."""
+    async with _database(settings) as container:
+        yield container.service()
 
 
 def _token_issuer(settings: Settings, secret: str) -> TokenIssuer:
@@ -289,16 +313,12 @@ def _refuse_a_second_serve(home: Path) -> None:
 async def import_sample_card_on_first_start(settings: Settings) -> RateCard | None:
     """The embedded database's first start: the shipped sample card becomes the default card when the database
     has no rate card at all, and one line says so. Later starts (there is a card) print and import nothing."""
-    from billing.container import close, postgres_container
-
-    container = postgres_container(settings)
     try:
-        card = await import_sample_card(container.service())
+        async with _service(settings) as service:
+            card = await import_sample_card(service)
     except BillingError as error:  # the sample does not fit this deployment (its currency): serve without it
         _say(f"the sample rate card {SAMPLE_CARD} was not imported: {error.detail}")
         return None
-    finally:
-        await close(container)
     if card is not None:
         _say(
             f"first start: imported the sample rate card {SAMPLE_CARD} as the default card ({len(card.rates)} rates, "
@@ -356,14 +376,9 @@ def token(args: argparse.Namespace) -> int:
 
 
 async def _audit(settings: Settings) -> list[str]:
-    from billing.container import close, postgres_container
-
-    container = postgres_container(settings)
-    try:
+    async with _database(settings) as container:
         drifting: list[str] = await container.wallet_audit().drifting()
         return drifting
-    finally:
-        await close(container)
 
 
 def audit(args: argparse.Namespace) -> int:
@@ -387,11 +402,8 @@ OUTBOX_POLL_SECONDS = 5.0
 
 
 async def _outbox_run(once: bool) -> int:
-    from billing.container import close, postgres_container
-
-    container = postgres_container(Settings.from_env())
-    dispatcher = container.outbox_dispatcher()
-    try:
+    async with _database(Settings.from_env()) as container:
+        dispatcher = container.outbox_dispatcher()
         while True:
             # A bad message never gets here (the dispatcher records it and goes on); a round fails only
             # as a whole, say the database went away: `main` reports that for --once, else the next round
@@ -413,8 +425,6 @@ async def _outbox_run(once: bool) -> int:
                 if once:
                     return 0
             await asyncio.sleep(OUTBOX_POLL_SECONDS)
-    finally:
-        await close(container)
 
 
 def _outbox_report(report: DispatchReport) -> str:
@@ -431,14 +441,8 @@ def outbox_run(args: argparse.Namespace) -> int:
 
 
 async def _outbox_list(status: OutboxStatus | None, limit: int) -> list[OutboxEntry]:
-    from billing.container import close, postgres_container
-
-    container = postgres_container(Settings.from_env())
-    try:
-        async with container.unit_of_work() as uow:
-            return list((await uow.outbox.list(status, PageRequest(1, limit))).items)
-    finally:
-        await close(container)
+    async with _database(Settings.from_env()) as container, container.unit_of_work() as uow:
+        return list((await uow.outbox.list(status, PageRequest(1, limit))).items)
 
 
 def _one_line(text: str) -> str:
@@ -478,13 +482,8 @@ def _tenant_label(card: RateCard) -> str:
 
 
 async def _add_rate_card(settings: Settings, command: CreateRateCard) -> RateCard:
-    from billing.container import close, postgres_container
-
-    container = postgres_container(settings)
-    try:
-        return await container.service().as_platform("cli").run(create_rate_card, command)
-    finally:
-        await close(container)
+    async with _service(settings) as service:
+        return await service.as_platform("cli").run(create_rate_card, command)
 
 
 def _refused(what: str, problems: list[str]) -> int:
@@ -538,21 +537,16 @@ def ratecard_import(args: argparse.Namespace) -> int:
 
 
 async def _rate_cards(settings: Settings, tenant_id: str | None) -> list[RateCard]:
-    from billing.container import close, postgres_container
-
-    container = postgres_container(settings)
-    try:
-        platform = container.service().as_platform("cli")
+    async with _service(settings) as service:
+        platform = service.as_platform("cli")
         cards: list[RateCard] = []
         page = 1
         while True:
-            found = await platform.rate_cards(tenant_id, page=page, page_size=MAX_PAGE_SIZE)
+            found = await platform.run(list_rate_cards, ListRateCards(tenant_id, PageRequest(page, MAX_PAGE_SIZE)))
             cards.extend(found.items)
             if not found.items or len(cards) >= found.total:
                 return cards
             page += 1
-    finally:
-        await close(container)
 
 
 def ratecard_list(args: argparse.Namespace) -> int:
@@ -582,14 +576,10 @@ EXIT_ANOTHER_SWEEPER = 75
 
 
 async def _expire_holds(settings: Settings) -> Sweep:
-    from billing.container import close, postgres_container
     from billing.entrypoints.http.background import HoldExpiry
 
-    container = postgres_container(settings)
-    try:
-        return await HoldExpiry(container.service()).sweep()  # the sweep `billing serve` runs every 15 s
-    finally:
-        await close(container)
+    async with _service(settings) as service:
+        return await HoldExpiry(service).sweep()  # the sweep `billing serve` runs every 15 s
 
 
 def holds_expire(args: argparse.Namespace) -> int:

@@ -32,8 +32,7 @@ from billing.application.handlers.rate_cards import CreateRateCard, create_rate_
 from billing.application.service import BillingService
 from billing.domain.errors import FieldError, ValidationError
 from billing.domain.pricing import RateCard
-from billing.entrypoints.http.body import decode_body
-from billing.entrypoints.http.controllers.rate_cards import RateCardCreate
+from billing.entrypoints.json_body import AwareDatetime, Body, RawAmount, amount_text, decode_body
 
 CardFormat = Literal["json", "csv"]
 CSV_COLUMNS = ("country", "market", "category", "unit_price", "tier_from")
@@ -52,6 +51,49 @@ EFFECTIVE_FROM_FORMAT = "must be a date (2026-01-01: midnight UTC) or a date-tim
 SAMPLE_CARD = "meta_usd.json"
 _RATE_FIELD = re.compile(r"rates\[\d+\]")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class RateIn(Body):
+    # Missing ones are left to the domain, which names them with the card's other problems.
+    market: Any = None
+    category: Any = None
+    unit_price: RawAmount | msgspec.UnsetType = msgspec.UNSET
+    tier_from: Any = 1
+
+
+class RateCardCreate(Body):
+    """Loosely typed on purpose: the domain checks every rule and lists every problem at once."""
+
+    name: str
+    currency: str
+    effective_from: AwareDatetime
+    markets: Any
+    rates: list[RateIn]
+    tenant_id: str | None = None
+    free_in_service_window: Any = msgspec.field(default_factory=list)
+
+    def command(self) -> CreateRateCard:
+        """The use case's command, as the API, the CLI and the console all send it."""
+        return CreateRateCard(
+            self.name,
+            self.currency,
+            self.effective_from,
+            self.tenant_id,
+            self.free_in_service_window,
+            self.markets,
+            [_rate_as_sent(index, rate) for index, rate in enumerate(self.rates)],
+        )
+
+
+def _rate_as_sent(index: int, rate: RateIn) -> dict[str, Any]:
+    """A rate's unit price as its literal text (never a float), for the domain to read."""
+    price: str | None = None
+    if isinstance(rate.unit_price, msgspec.Raw):
+        try:
+            price = amount_text(rate.unit_price, f"rates[{index}].unit_price")
+        except ValidationError:  # not a string or number: the domain names it with the card's other problems
+            price = bytes(rate.unit_price).decode("utf-8", "replace")
+    return {"market": rate.market, "category": rate.category, "unit_price": price, "tier_from": rate.tier_from}
 
 
 @attrs.frozen

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+from billing.adapters.memory.base import InMemoryRepository
 from billing.adapters.memory.repositories import InMemoryWalletRepository, movement_of, paginate
-from billing.adapters.memory.store import State
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ConcurrencyConflictError, HoldFilter, HoldPlacement, LockedHold, Movement, Sweep
 from billing.domain.errors import BillingError
@@ -18,10 +18,7 @@ from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
 
 
-class InMemoryHoldRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryHoldRepository(InMemoryRepository):
     async def place(self, hold: Hold) -> HoldPlacement:
         earlier = self._state.holds.get((hold.tenant_id, hold.message_id))
         if earlier is not None:

@@ -11,6 +11,7 @@ from uuid import UUID, uuid4
 
 import attrs
 
+from billing.adapters.memory.base import InMemoryRepository
 from billing.adapters.memory.store import State
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
@@ -18,7 +19,6 @@ from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ChargeAttempt, Movement, StatementLine, Tally, TopupQueueFigures
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
-from billing.domain.events import DomainEvent
 from billing.domain.hold import Funds
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
@@ -46,10 +46,7 @@ def paginate(items: Iterable[T], newest_first: Callable[[T], object], page: Page
     return Page(tuple(copy.deepcopy(chunk)), page.page, page.page_size, len(ordered))
 
 
-class InMemoryWalletRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryWalletRepository(InMemoryRepository):
     async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
         if tenant_id not in self._state.wallets:
             self._state.wallets[tenant_id] = Wallet.open(uuid4(), tenant_id, currency, at)
@@ -141,11 +138,7 @@ class InMemoryWalletRepository:
         return [StatementLine(entry, cursor) for cursor, entry in rows[:limit]]
 
 
-class InMemoryTopupRequestRepository:
-    def __init__(self, state: State, events: list[DomainEvent]) -> None:
-        self._state = state
-        self._events = events  # what saved requests recorded: the unit of work hears it
-
+class InMemoryTopupRequestRepository(InMemoryRepository):
     async def get(
         self, request_id: UUID, *, for_update: bool = False, tenant_id: str | None = None
     ) -> TopupRequest | None:
@@ -228,11 +221,7 @@ class InMemoryTopupRequestRepository:
         )
 
 
-class InMemoryInvoiceRepository:
-    def __init__(self, state: State, events: list[DomainEvent]) -> None:
-        self._state = state
-        self._events = events
-
+class InMemoryInvoiceRepository(InMemoryRepository):
     async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
         return copy.deepcopy(self._state.invoices.get(invoice_id))
 
@@ -275,11 +264,8 @@ class InMemoryInvoiceRepository:
         return paginate(matches, lambda i: (i.created_at, i.id), page)
 
 
-class InMemoryIdempotencyKeyRepository:
+class InMemoryIdempotencyKeyRepository(InMemoryRepository):
     """Units of work run one at a time in memory, so a key is never held by another."""
-
-    def __init__(self, state: State) -> None:
-        self._state = state
 
     async def claim(self, tenant_id: str, key: str) -> bool:
         return True
@@ -298,10 +284,7 @@ class InMemoryIdempotencyKeyRepository:
         return len(expired)
 
 
-class InMemoryContactRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryContactRepository(InMemoryRepository):
     async def get(self, tenant_id: str) -> BillingContact | None:
         return self._state.contacts.get(tenant_id)
 
@@ -309,10 +292,7 @@ class InMemoryContactRepository:
         self._state.contacts[contact.tenant_id] = contact
 
 
-class InMemoryOutboxRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryOutboxRepository(InMemoryRepository):
     async def add(self, message: EmailMessage) -> None:
         status = OutboxStatus.PENDING if message.recipient else OutboxStatus.UNDELIVERABLE
         error = None if message.recipient else "no billing contact and no requester email"
@@ -349,10 +329,7 @@ class InMemoryOutboxRepository:
         return paginate(matches, lambda e: (e.message.created_at, e.message.id), page)
 
 
-class InMemoryRateCardRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryRateCardRepository(InMemoryRepository):
     async def add(self, card: RateCard) -> None:
         self._state.rate_cards[card.id] = card  # immutable: stored as it is
 
@@ -370,10 +347,7 @@ class InMemoryRateCardRepository:
         return scope_card_in_force(self._state.rate_cards.values(), tenant_id, at)
 
 
-class InMemoryMessageCountRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryMessageCountRepository(InMemoryRepository):
     async def settled(self, tenant_id: str, month: str, category: Category, markets: Iterable[str]) -> dict[str, int]:
         return {
             market: self._state.message_counts.get((tenant_id, month, market, category.value), 0) for market in markets
@@ -391,10 +365,7 @@ def movement_of(state: State, tenant_id: str, before: Money) -> Movement:
     return Movement(tenant_id, before, after, None if settings is None else settings.watch_below)
 
 
-class InMemoryLowBalanceAlertRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryLowBalanceAlertRepository(InMemoryRepository):
     async def add(self, alert: LowBalanceAlert) -> None:
         self._state.alerts[alert.id] = alert  # frozen: stored as it is
 
@@ -403,10 +374,7 @@ class InMemoryLowBalanceAlertRepository:
         return paginate(mine, lambda alert: (alert.created_at, alert.id), page)
 
 
-class InMemoryWalletSettingsRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryWalletSettingsRepository(InMemoryRepository):
     async def get(self, tenant_id: str) -> WalletSettings | None:
         return self._state.wallet_settings.get(tenant_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Self
 
+from billing.adapters.memory.base import InMemoryRepository
 from billing.adapters.memory.holds import InMemoryHoldRepository
 from billing.adapters.memory.repositories import (
     InMemoryContactRepository,
@@ -20,25 +21,31 @@ from billing.adapters.memory.repositories import (
 )
 from billing.adapters.memory.store import InMemoryStore, State
 from billing.adapters.memory.whatsapp import InMemoryWebhookEventRepository, InMemoryWhatsAppNumberRepository
+from billing.application.ports import Repositories
 from billing.domain.events import DomainEvent
 
+# The roster's in-memory classes, by the names application/ports.py's Repositories gives them; every repository is
+# given the unit's events (those whose aggregates record events add them as they save).
+REPOSITORIES: dict[str, type[InMemoryRepository]] = {
+    "wallets": InMemoryWalletRepository,
+    "topups": InMemoryTopupRequestRepository,
+    "invoices": InMemoryInvoiceRepository,
+    "idempotency_keys": InMemoryIdempotencyKeyRepository,
+    "contacts": InMemoryContactRepository,
+    "outbox": InMemoryOutboxRepository,
+    "rate_cards": InMemoryRateCardRepository,
+    "message_counts": InMemoryMessageCountRepository,
+    "holds": InMemoryHoldRepository,
+    "wallet_settings": InMemoryWalletSettingsRepository,
+    "whatsapp_numbers": InMemoryWhatsAppNumberRepository,
+    "webhook_events": InMemoryWebhookEventRepository,
+    "alerts": InMemoryLowBalanceAlertRepository,
+}
 
-class InMemoryUnitOfWork:
-    """Units run one at a time (the store's lock), so they are serializable like the database."""
 
-    wallets: InMemoryWalletRepository
-    topups: InMemoryTopupRequestRepository
-    invoices: InMemoryInvoiceRepository
-    idempotency_keys: InMemoryIdempotencyKeyRepository
-    contacts: InMemoryContactRepository
-    outbox: InMemoryOutboxRepository
-    rate_cards: InMemoryRateCardRepository
-    message_counts: InMemoryMessageCountRepository
-    holds: InMemoryHoldRepository
-    wallet_settings: InMemoryWalletSettingsRepository
-    whatsapp_numbers: InMemoryWhatsAppNumberRepository
-    webhook_events: InMemoryWebhookEventRepository
-    alerts: InMemoryLowBalanceAlertRepository
+class InMemoryUnitOfWork(Repositories):
+    """Units run one at a time (the store's lock), so they are serializable like the database. Its repositories
+    (`wallets`, `holds`, …) are built on entering, from REPOSITORIES."""
 
     def __init__(self, store: InMemoryStore) -> None:
         self._store = store
@@ -49,19 +56,8 @@ class InMemoryUnitOfWork:
         await self._store.lock.acquire()
         self._staged = self._store.state.copy()
         self.events = []
-        self.wallets = InMemoryWalletRepository(self._staged)
-        self.topups = InMemoryTopupRequestRepository(self._staged, self.events)
-        self.invoices = InMemoryInvoiceRepository(self._staged, self.events)
-        self.idempotency_keys = InMemoryIdempotencyKeyRepository(self._staged)
-        self.contacts = InMemoryContactRepository(self._staged)
-        self.outbox = InMemoryOutboxRepository(self._staged)
-        self.rate_cards = InMemoryRateCardRepository(self._staged)
-        self.message_counts = InMemoryMessageCountRepository(self._staged)
-        self.holds = InMemoryHoldRepository(self._staged)
-        self.wallet_settings = InMemoryWalletSettingsRepository(self._staged)
-        self.whatsapp_numbers = InMemoryWhatsAppNumberRepository(self._staged)
-        self.webhook_events = InMemoryWebhookEventRepository(self._staged)
-        self.alerts = InMemoryLowBalanceAlertRepository(self._staged)
+        for name, repository in REPOSITORIES.items():
+            setattr(self, name, repository(self._staged, self.events))
         return self
 
     async def __aexit__(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from billing.adapters.memory.base import InMemoryRepository
 from billing.adapters.memory.repositories import paginate
-from billing.adapters.memory.store import State
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import WebhookEventFilter
 from billing.domain.webhook_events import WebhookEvent, WhatsAppNumber
@@ -13,10 +13,7 @@ from billing.domain.webhook_events import WebhookEvent, WhatsAppNumber
 EventKey = tuple[str | None, str | None, str | None, str | None]
 
 
-class InMemoryWhatsAppNumberRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryWhatsAppNumberRepository(InMemoryRepository):
     async def add(self, number: WhatsAppNumber) -> tuple[WhatsAppNumber, bool]:
         mapped = self._state.whatsapp_numbers.setdefault(number.phone_number_id, number)
         return mapped, mapped is number
@@ -42,10 +39,7 @@ def event_key(event: WebhookEvent) -> EventKey:
     return (event.tenant_id, number, event.message_id, event.status)
 
 
-class InMemoryWebhookEventRepository:
-    def __init__(self, state: State) -> None:
-        self._state = state
-
+class InMemoryWebhookEventRepository(InMemoryRepository):
     async def seen(self, tenant_id: str, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
         return {(m, s) for m, s in keys if (tenant_id, None, m, s) in self._state.webhook_events}
 

@@ -1,4 +1,8 @@
-"""What every PostgreSQL repository shares: the unit of work's connection, and errors translated."""
+"""What every PostgreSQL repository shares: the unit of work's connection, and errors translated.
+
+Each repository's module ends with its tables' explicit row <-> domain functions, one pair per table (the ledger's,
+which several repositories post to, are in ledger.py): every field is written and read back (a test reloads them),
+and the repositories build no domain object themselves."""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from billing.adapters.sqlalchemy.errors import translate, translate_driver
 from billing.application.pagination import PageRequest
 from billing.application.ports import RecordsEvents
 from billing.domain.events import DomainEvent
+
+# A row as the mappers read it: SQLAlchemy's RowMapping or the driver's dict.
+Row = Mapping[Any, Any]
 
 
 class SqlAlchemyRepository:

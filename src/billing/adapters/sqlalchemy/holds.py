@@ -19,8 +19,9 @@ from uuid import UUID
 from sqlalchemy import String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from billing.adapters.sqlalchemy import rows, tables
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy import ledger, tables
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
+from billing.adapters.sqlalchemy.ledger import append_entry
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import (
     ConcurrencyConflictError,
@@ -30,10 +31,10 @@ from billing.application.ports import (
     Movement,
     Sweep,
 )
-from billing.domain.hold import Funds, Hold
+from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.ledger import LedgerEntry, Posting
 from billing.domain.money import Money
-from billing.domain.pricing import Category
+from billing.domain.pricing import Category, FreeReason, Quote, Window
 from billing.domain.wallet import WalletStatus
 
 _TABLE = tables.holds
@@ -153,12 +154,7 @@ SETTLE_WITH_CHARGE = f"""
         FROM closed WHERE wallets.tenant_id = %(tenant_id)s
         RETURNING wallets.id, wallets.balance
     )
-    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
-                                     balance_after, reference_id, description, created_at, price)
-    SELECT %(tenant_id)s, %(id)s, moved.id, %(kind)s, %(amount)s, %(currency)s,
-           moved.balance, %(reference_id)s, %(description)s, %(at)s, %(price)s::jsonb
-    FROM moved
-    RETURNING wallet_id, balance_after
+    {append_entry("moved", "driver")}
 """
 
 # A voided or expired hold charged after all (Meta's webhook, contract v2 §11), one round trip: the hold keeps its
@@ -167,7 +163,7 @@ SETTLE_WITH_CHARGE = f"""
 # hold holds nothing), and the ledger row with its price snapshot, as a settle's. The wallet's CHECK (balance >=
 # held) refuses a charge `available` cannot cover; the ledger's unique charge reference refuses a second charge of
 # the message.
-CHARGE_RELEASED = """
+CHARGE_RELEASED = f"""
     WITH charged AS (
         UPDATE holds SET charged = %(charged)s, shortfall = %(shortfall)s, transaction_id = %(transaction_id)s
         WHERE tenant_id = %(tenant_id)s AND id = %(hold_id)s AND status IN ('voided', 'expired') AND charged IS NULL
@@ -177,12 +173,7 @@ CHARGE_RELEASED = """
         FROM charged WHERE wallets.tenant_id = %(tenant_id)s
         RETURNING wallets.id, wallets.balance
     )
-    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
-                                     balance_after, reference_id, description, created_at, price)
-    SELECT %(tenant_id)s, %(id)s, moved.id, %(kind)s, %(amount)s, %(currency)s,
-           moved.balance, %(reference_id)s, %(description)s, %(at)s, %(price)s::jsonb
-    FROM moved
-    RETURNING wallet_id, balance_after
+    {append_entry("moved", "driver")}
 """
 
 # Settled free, voided or expired: the hold closed and `held` less its amount.
@@ -253,14 +244,14 @@ def _place_params(hold: Hold, amount: Money, marketing: Money) -> dict[str, Any]
 class SqlAlchemyHoldRepository(SqlAlchemyRepository):
     async def place(self, hold: Hold) -> HoldPlacement:
         marketing = hold.amount if hold.category is Category.MARKETING else Money.zero(hold.amount.currency)
-        params = {**rows.hold_to_row(hold), **_place_params(hold, hold.amount, marketing)}
+        params = {**hold_to_row(hold), **_place_params(hold, hold.amount, marketing)}
         row = await self._fetch_one_on_driver(PLACE, params)
         if row is None:
             return HoldPlacement(hold=None, earlier=None)
-        found = rows.hold_from_row(row)
+        found = hold_from_row(row)
         if not row["is_new"]:
             return HoldPlacement(hold=None, earlier=found)
-        return HoldPlacement(hold=found, earlier=None, movement=rows.movement_from_row(row, hold.amount))
+        return HoldPlacement(hold=found, earlier=None, movement=ledger.movement_from_row(row, hold.amount))
 
     async def place_batch(self, holds: Sequence[Hold]) -> Movement | None:
         if not holds:
@@ -269,7 +260,7 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         currency = first.amount.currency
         total = sum((hold.amount for hold in holds), Money.zero(currency))
         marketing = sum((hold.amount for hold in holds if hold.category is Category.MARKETING), Money.zero(currency))
-        values = [rows.hold_to_row(hold) for hold in holds]
+        values = [hold_to_row(hold) for hold in holds]
         if any(value["tenant_id"] != first.tenant_id for value in values):
             raise ValueError("a batch of holds belongs to one tenant")
         params: dict[str, Any] = {name: [value[name] for value in values] for name in _BATCH_COLUMNS}
@@ -282,23 +273,23 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         assert placed in (0, len(holds)), placed
         if placed == 0:
             return None
-        return rows.movement_from_row({**row, "tenant_id": first.tenant_id, "currency": currency}, total)
+        return ledger.movement_from_row({**row, "tenant_id": first.tenant_id, "currency": currency}, total)
 
     async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
         if not message_ids:
             return []
         found = await self._execute(FIND, {"tenant_id": tenant_id, "message_ids": list(message_ids)})
-        return [rows.hold_from_row(row) for row in found.mappings()]
+        return [hold_from_row(row) for row in found.mappings()]
 
     async def get(self, tenant_id: str, hold_id: UUID) -> Hold | None:
         row = await self._by_id(_TABLE, hold_id, for_update=False, tenant_id=tenant_id)
-        return None if row is None else rows.hold_from_row(row)
+        return None if row is None else hold_from_row(row)
 
     async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
         row = await self._fetch_one_on_driver(LOCK, {"tenant_id": tenant_id, "message_id": message_id})
         if row is None:
             return None
-        hold = rows.hold_from_row(row)
+        hold = hold_from_row(row)
         currency = row["currency"]
         funds = Funds(
             Money(row["wallet_balance"], currency),
@@ -310,32 +301,32 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         return LockedHold(hold, funds, None if watch_below is None else Money(watch_below, currency))
 
     async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
-        params = {**rows.hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
+        params = {**hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
         if charge is None:
             await self._closed(RELEASE, params)
             return None
         if charge.tenant_id != hold.tenant_id:
             raise ValueError("a hold is charged to its own tenant's wallet")
-        row = await self._closed(SETTLE_WITH_CHARGE, {**params, **rows.posting_params(charge)})
-        return rows.entry_from_posting(charge, row)
+        row = await self._closed(SETTLE_WITH_CHARGE, {**params, **ledger.posting_params(charge)})
+        return ledger.entry_from_posting(charge, row)
 
     async def save_released(self, hold: Hold) -> None:
-        params = {**rows.hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
+        params = {**hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
         await self._closed(RELEASE, params)
 
     async def save_released_charge(self, hold: Hold, charge: Posting) -> LedgerEntry:
         if charge.tenant_id != hold.tenant_id or charge.reference_id != hold.message_id:
             raise ValueError("a hold's late charge is its own message's, on its own tenant's wallet")
         params = {
-            **rows.hold_state_to_row(hold),
-            **rows.posting_params(charge),
+            **hold_state_to_row(hold),
+            **ledger.posting_params(charge),
             "tenant_id": hold.tenant_id,
             "hold_id": hold.id,
         }
         row = await self._fetch_one_on_driver(CHARGE_RELEASED, params)
         if row is None:  # charged (or reopened) meanwhile: its caller did not hold its lock
             raise ConcurrencyConflictError(f"hold {hold.id} is no longer a released hold to charge")
-        return rows.entry_from_posting(charge, row)
+        return ledger.entry_from_posting(charge, row)
 
     async def _closed(self, statement: str, params: dict[str, Any]) -> dict[str, Any]:
         row = await self._fetch_one_on_driver(statement, params)
@@ -360,4 +351,73 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         if filters.message_id is not None:
             query = query.where(columns.message_id == filters.message_id)
         found, total = await self._page(query, [columns.created_at.desc(), columns.id.desc()], page)
-        return Page(tuple(rows.hold_from_row(row) for row in found), page.page, page.page_size, total)
+        return Page(tuple(hold_from_row(row) for row in found), page.page, page.page_size, total)
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def hold_to_row(hold: Hold) -> dict[str, Any]:
+    quote = hold.quote
+    return {
+        "tenant_id": hold.tenant_id,
+        "id": hold.id,
+        "message_id": hold.message_id,
+        "recipient": quote.recipient,
+        "country": quote.country,
+        "market": quote.market,
+        "category": quote.category.value,
+        "tier": quote.tier,
+        "rate_card_id": quote.rate_card_id,
+        "unit_price": quote.unit_price.amount,
+        "amount": quote.amount.amount,
+        "free_reason": None if quote.free_reason is None else quote.free_reason.value,
+        "message_window": hold.window.value,
+        "currency": quote.amount.currency,
+        "created_at": hold.created_at,
+        "expires_at": hold.expires_at,
+        **hold_state_to_row(hold),
+    }
+
+
+def hold_state_to_row(hold: Hold) -> dict[str, Any]:
+    """What settling, voiding, expiring or a late charge changes on a hold's row."""
+    return {
+        "status": hold.status.value,
+        "settled_at": hold.settled_at,
+        "voided_at": hold.voided_at,
+        "charged": None if hold.charged is None else hold.charged.amount,
+        "shortfall": None if hold.shortfall is None else hold.shortfall.amount,
+        "transaction_id": hold.transaction_id,
+        "settled_category": None if hold.settled_category is None else hold.settled_category.value,
+    }
+
+
+def hold_from_row(row: Row) -> Hold:
+    currency = row["currency"]
+    return Hold(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        message_id=row["message_id"],
+        quote=Quote(
+            recipient=row["recipient"],
+            country=row["country"],
+            market=row["market"],
+            category=Category(row["category"]),
+            tier=row["tier"],
+            rate_card_id=row["rate_card_id"],
+            unit_price=Money(row["unit_price"], currency),
+            amount=Money(row["amount"], currency),
+            free_reason=None if row["free_reason"] is None else FreeReason(row["free_reason"]),
+        ),
+        window=Window(row["message_window"]),
+        status=HoldStatus(row["status"]),
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        settled_at=row["settled_at"],
+        voided_at=row["voided_at"],
+        charged=None if row["charged"] is None else Money(row["charged"], currency),
+        shortfall=None if row["shortfall"] is None else Money(row["shortfall"], currency),
+        transaction_id=row["transaction_id"],
+        settled_category=None if row["settled_category"] is None else Category(row["settled_category"]),
+    )

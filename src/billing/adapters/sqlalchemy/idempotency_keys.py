@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, text, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import idempotency_keys
 from billing.application.idempotency import IdempotencyRecord
 
@@ -28,11 +28,11 @@ class SqlAlchemyIdempotencyKeyRepository(SqlAlchemyRepository):
             idempotency_keys.c.expires_at > now,
         )
         row = (await self._execute(query)).mappings().first()
-        return None if row is None else rows.idempotency_record_from_row(row)
+        return None if row is None else idempotency_record_from_row(row)
 
     async def add(self, record: IdempotencyRecord) -> None:
         # An expired record of the same key may still be there: the new first use replaces it.
-        values = rows.idempotency_record_to_row(record)
+        values = idempotency_record_to_row(record)
         statement = pg_insert(idempotency_keys).values(values)
         await self._execute(
             statement.on_conflict_do_update(
@@ -52,3 +52,32 @@ class SqlAlchemyIdempotencyKeyRepository(SqlAlchemyRepository):
         key = tuple_(idempotency_keys.c.tenant_id, idempotency_keys.c.key)
         result = await self._execute(delete(idempotency_keys).where(key.in_(expired)))
         return int(result.rowcount)
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def idempotency_record_to_row(record: IdempotencyRecord) -> dict[str, Any]:
+    return {
+        "tenant_id": record.tenant_id,
+        "key": record.key,
+        "fingerprint": record.fingerprint,
+        "status_code": record.status_code,
+        "body": record.body,
+        "content_type": record.content_type,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+    }
+
+
+def idempotency_record_from_row(row: Row) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        tenant_id=row["tenant_id"],
+        key=row["key"],
+        fingerprint=row["fingerprint"],
+        status_code=row["status_code"],
+        body=bytes(row["body"]),
+        content_type=row["content_type"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+    )

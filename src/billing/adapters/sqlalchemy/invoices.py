@@ -8,11 +8,11 @@ from uuid import UUID
 
 from sqlalchemy import insert, select, update
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import invoice_lines, invoices
 from billing.application.pagination import Page, PageRequest
-from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
+from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, InvoiceStatus
+from billing.domain.money import Money
 
 LINE_COLUMNS = ("line_no", "description", "quantity", "unit_price")
 
@@ -49,7 +49,7 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
         by_invoice: dict[UUID, list[Mapping[Any, Any]]] = {}
         for line in lines.mappings():
             by_invoice.setdefault(line["invoice_id"], []).append(line)
-        return [rows.invoice_from_rows(row, by_invoice.get(row["id"], [])) for row in found]
+        return [invoice_from_rows(row, by_invoice.get(row["id"], [])) for row in found]
 
     async def get(self, invoice_id: UUID, *, for_update: bool = False) -> Invoice | None:
         if for_update:
@@ -69,7 +69,7 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
         lines = [
             {name: row[f"line_{name}"] for name in LINE_COLUMNS} for row in found if row["line_line_no"] is not None
         ]
-        return rows.invoice_from_rows(found[0], lines)
+        return invoice_from_rows(found[0], lines)
 
     async def find_subscription(self, tenant_id: str, period: str) -> Invoice | None:
         query = select(invoices).where(
@@ -89,8 +89,8 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
 
     async def add(self, invoice: Invoice) -> None:
         self._collect(invoice)
-        await self._execute(insert(invoices), [rows.invoice_to_row(invoice)])
-        await self._execute(insert(invoice_lines), rows.line_rows(invoice))
+        await self._execute(insert(invoices), [invoice_to_row(invoice)])
+        await self._execute(insert(invoice_lines), line_rows(invoice))
 
     async def save(self, invoice: Invoice) -> None:
         """Lines never change after creation; the invoice row carries every state change."""
@@ -98,7 +98,7 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
         await self._execute(
             update(invoices)
             .where(invoices.c.tenant_id == invoice.tenant_id, invoices.c.id == invoice.id)
-            .values(rows.invoice_to_row(invoice))
+            .values(invoice_to_row(invoice))
         )
 
     async def list(
@@ -117,3 +117,69 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
             query = query.where(invoices.c.purpose == purpose.value)
         found, total = await self._page(query, [invoices.c.created_at.desc(), invoices.c.id.desc()], page)
         return Page(tuple(await self._with_lines(found)), page.page, page.page_size, total)
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def invoice_to_row(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "tenant_id": invoice.tenant_id,
+        "id": invoice.id,
+        "number": invoice.number,
+        "purpose": invoice.purpose.value,
+        "status": invoice.status.value,
+        "currency": invoice.currency,
+        "total": invoice.total.amount,
+        "period": invoice.period,
+        "topup_request_id": invoice.topup_request_id,
+        "issued_at": invoice.issued_at,
+        "due_date": invoice.due_date,
+        "paid_at": invoice.paid_at,
+        "payment_reference": invoice.payment_reference,
+        "payment_reference_key": invoice.payment_reference_key,
+        "voided_at": invoice.voided_at,
+        "void_reason": invoice.void_reason,
+        "created_at": invoice.created_at,
+    }
+
+
+def line_rows(invoice: Invoice) -> list[dict[str, Any]]:
+    return [
+        {
+            "tenant_id": invoice.tenant_id,
+            "invoice_id": invoice.id,
+            "line_no": number,
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit_price": line.unit_price.amount,
+            "amount": line.amount.amount,
+        }
+        for number, line in enumerate(invoice.lines, start=1)
+    ]
+
+
+def invoice_from_rows(row: Row, lines: Sequence[Row]) -> Invoice:
+    currency = row["currency"]
+    return Invoice(
+        id=row["id"],
+        number=row["number"],
+        tenant_id=row["tenant_id"],
+        purpose=InvoicePurpose(row["purpose"]),
+        status=InvoiceStatus(row["status"]),
+        currency=currency,
+        lines=tuple(
+            InvoiceLine(line["description"], line["quantity"], Money(line["unit_price"], currency))
+            for line in sorted(lines, key=lambda line: int(line["line_no"]))
+        ),
+        period=row["period"],
+        created_at=row["created_at"],
+        topup_request_id=row["topup_request_id"],
+        issued_at=row["issued_at"],
+        due_date=row["due_date"],
+        paid_at=row["paid_at"],
+        payment_reference=row["payment_reference"],
+        payment_reference_key=row["payment_reference_key"],
+        voided_at=row["voided_at"],
+        void_reason=row["void_reason"],
+    )

@@ -7,8 +7,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, select, update
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import outbox_messages
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
@@ -35,7 +34,7 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             last_error=None if deliverable else "no billing contact and no requester email",
             sent_at=None,
         )
-        await self._execute_on_driver(INSERT_MESSAGE, rows.outbox_entry_to_row(entry))
+        await self._execute_on_driver(INSERT_MESSAGE, outbox_entry_to_row(entry))
 
     async def claim_next_due(self, now: datetime) -> OutboxEntry | None:
         query = (
@@ -46,7 +45,7 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             .with_for_update(skip_locked=True)
         )
         row = (await self._execute(query)).mappings().first()
-        return None if row is None else rows.outbox_entry_from_row(row)
+        return None if row is None else outbox_entry_from_row(row)
 
     async def mark_sent(self, message: EmailMessage, at: datetime) -> None:
         await self._execute(
@@ -76,4 +75,47 @@ class SqlAlchemyOutboxRepository(SqlAlchemyRepository):
             query = query.where(outbox_messages.c.status == status.value)
         order = [outbox_messages.c.created_at.desc(), outbox_messages.c.id.desc()]
         found, total = await self._page(query, order, page)
-        return Page(tuple(rows.outbox_entry_from_row(r) for r in found), page.page, page.page_size, total)
+        return Page(tuple(outbox_entry_from_row(r) for r in found), page.page, page.page_size, total)
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def outbox_entry_to_row(entry: OutboxEntry) -> dict[str, Any]:
+    message = entry.message
+    return {
+        "tenant_id": message.tenant_id,
+        "id": message.id,
+        "kind": message.kind,
+        "recipient": message.recipient,
+        "subject": message.subject,
+        "text_body": message.text,
+        "html_body": message.html,
+        "status": entry.status.value,
+        "attempts": entry.attempts,
+        "next_attempt_at": entry.next_attempt_at,
+        "last_error": entry.last_error,
+        "created_at": message.created_at,
+        "sent_at": entry.sent_at,
+    }
+
+
+def outbox_entry_from_row(row: Row) -> OutboxEntry:
+    message = EmailMessage(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        kind=row["kind"],
+        recipient=row["recipient"],
+        subject=row["subject"],
+        text=row["text_body"],
+        html=row["html_body"],
+        created_at=row["created_at"],
+    )
+    return OutboxEntry(
+        message=message,
+        status=OutboxStatus(row["status"]),
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        last_error=row["last_error"],
+        sent_at=row["sent_at"],
+    )

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, insert, literal, select, union_all
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import default_rate_cards, rate_cards
 from billing.application.pagination import Page, PageRequest
-from billing.domain.pricing import Category, RateCard
+from billing.domain.money import Money
+from billing.domain.pricing import Category, Rate, RateCard
 
 _COLUMNS = [column.name for column in default_rate_cards.columns]
 
@@ -71,7 +72,7 @@ def _cards(tenant_id: str | None) -> Select[Any]:
 
 class SqlAlchemyRateCardRepository(SqlAlchemyRepository):
     async def add(self, card: RateCard) -> None:
-        row = rows.card_to_row(card)
+        row = card_to_row(card)
         if card.tenant_id is None:
             del row["tenant_id"]
             await self._execute(insert(default_rate_cards), [row])
@@ -81,14 +82,14 @@ class SqlAlchemyRateCardRepository(SqlAlchemyRepository):
     async def get(self, card_id: UUID) -> RateCard | None:
         cards = _cards(None).subquery()
         row = (await self._execute(select(cards).where(cards.c.id == card_id))).mappings().first()
-        return None if row is None else rows.card_from_row(row)
+        return None if row is None else card_from_row(row)
 
     async def list(self, tenant_id: str | None, page: PageRequest) -> Page[RateCard]:
         cards = _cards(tenant_id).subquery()
         found, total = await self._page(
             select(cards), [cards.c.effective_from.desc(), cards.c.created_at.desc(), cards.c.id], page
         )
-        return Page(tuple(rows.card_from_row(row) for row in found), page.page, page.page_size, total)
+        return Page(tuple(card_from_row(row) for row in found), page.page, page.page_size, total)
 
     async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
         """The tenant's latest card in force, else the default's."""
@@ -102,7 +103,7 @@ class SqlAlchemyRateCardRepository(SqlAlchemyRepository):
             else:
                 query = select(rate_cards).where(rate_cards.c.tenant_id == tenant_id, rate_cards.c.id == found["id"])
             row = (await self._execute(query)).mappings().one()
-            card = _remember(rows.card_from_row({"tenant_id": None, **row}))
+            card = _remember(card_from_row({"tenant_id": None, **row}))
         return card
 
     async def in_force_in_scope(self, tenant_id: str | None, at: datetime) -> RateCard | None:
@@ -112,7 +113,7 @@ class SqlAlchemyRateCardRepository(SqlAlchemyRepository):
             query = query.where(table.c.tenant_id == tenant_id)
         latest = query.order_by(table.c.effective_from.desc(), table.c.created_at.desc(), table.c.id.desc()).limit(1)
         row = (await self._execute(latest)).mappings().first()
-        return None if row is None else rows.card_from_row({"tenant_id": None, **row})
+        return None if row is None else card_from_row({"tenant_id": None, **row})
 
 
 class SqlAlchemyMessageCountRepository(SqlAlchemyRepository):
@@ -130,3 +131,53 @@ class SqlAlchemyMessageCountRepository(SqlAlchemyRepository):
     async def add_settled(self, tenant_id: str, month: str, market: str, category: Category, count: int = 1) -> None:
         params = {"tenant_id": tenant_id, "month": month, "market": market, "category": category.value, "count": count}
         await self._execute_on_driver(_ADD_SETTLED, params)
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def card_to_row(card: RateCard) -> dict[str, Any]:
+    return {
+        "tenant_id": card.tenant_id,
+        "id": card.id,
+        "name": card.name,
+        "currency": card.currency,
+        "effective_from": card.effective_from,
+        "free_in_service_window": sorted(category.value for category in card.free_in_service_window),
+        "markets": dict(card.markets),
+        "rates": [
+            {
+                "market": rate.market,
+                "category": rate.category.value,
+                "unit_price": str(rate.unit_price.amount),
+                "tier_from": rate.tier_from,
+            }
+            for rate in card.rates
+        ],
+        "created_by": card.created_by,
+        "created_at": card.created_at,
+    }
+
+
+def card_from_row(row: Row) -> RateCard:
+    currency = row["currency"]
+    return RateCard(
+        id=row["id"],
+        name=row["name"],
+        currency=currency,
+        effective_from=row["effective_from"],
+        tenant_id=row["tenant_id"],
+        free_in_service_window=frozenset(Category(value) for value in row["free_in_service_window"]),
+        markets=dict(row["markets"]),
+        rates=tuple(
+            Rate(
+                rate["market"],
+                Category(rate["category"]),
+                Money(Decimal(rate["unit_price"]), currency),
+                rate["tier_from"],
+            )
+            for rate in row["rates"]
+        ),
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )

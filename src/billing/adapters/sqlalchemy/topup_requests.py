@@ -12,9 +12,11 @@ from sqlalchemy import and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
-from billing.adapters.sqlalchemy.tables import invoices, topup_requests, wallet_transactions
+from billing.adapters.sqlalchemy import ledger
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
+from billing.adapters.sqlalchemy.invoices import invoice_to_row
+from billing.adapters.sqlalchemy.ledger import append_entry
+from billing.adapters.sqlalchemy.tables import invoices, topup_requests
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import Tally, TopupQueueFigures
 from billing.domain.errors import InsufficientFundsError
@@ -37,14 +39,12 @@ LOCK = f"""
     SELECT {", ".join(column.name for column in topup_requests.c)} FROM topup_requests
     WHERE tenant_id = %(tenant_id)s AND id = %(id)s FOR UPDATE
 """
-# A top-up's row: no `seq` (the identity) and no `price` (a message charge's only).
-_LEDGER_COLUMNS = ", ".join(column.name for column in wallet_transactions.c if column.name not in ("seq", "price"))
 
 # Mark paid's writes in one round trip, as the charge's (wallets.CHARGE_ONCE): the invoice paid, its request
-# completed, the wallet credited (opened on first use: the upsert) and the ledger row appended. Every statement
-# names the tenant (Citus routes the whole to one shard). A wallet in another currency is not credited: no row
-# comes back, and the caller's error rolls the unit back. The wallet's row lock is taken last, so it is held for
-# the shortest time, as by the charge.
+# completed, the wallet credited (opened on first use: the upsert) and the ledger row appended (no `price`: a
+# message charge's only). Every statement names the tenant (Citus routes the whole to one shard). A wallet in
+# another currency is not credited: no row comes back, and the caller's error rolls the unit back. The wallet's
+# row lock is taken last, so it is held for the shortest time, as by the charge.
 PAY_TOPUP = f"""
     WITH paid AS (
         UPDATE invoices SET {_assignments([c.name for c in invoices.c], "invoice_")}
@@ -59,11 +59,7 @@ PAY_TOPUP = f"""
         WHERE w.currency = EXCLUDED.currency
         RETURNING id, balance
     )
-    INSERT INTO wallet_transactions ({_LEDGER_COLUMNS})
-    SELECT %(tenant_id)s, %(id)s, credited.id, %(kind)s, %(amount)s, %(currency)s,
-           credited.balance, %(reference_id)s, %(description)s, %(at)s
-    FROM credited
-    RETURNING wallet_id, balance_after
+    {append_entry("credited", "driver", price=False)}
 """
 
 
@@ -80,7 +76,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
     ) -> TopupRequest | None:
         held = self._held.get(request_id)
         if held is not None:
-            return rows.request_from_row(held) if tenant_id in (None, held["tenant_id"]) else None
+            return request_from_row(held) if tenant_id in (None, held["tenant_id"]) else None
         row: Mapping[str, Any] | None
         if for_update and tenant_id is not None:  # mark paid, void: on the driver connection (as the charge)
             row = await self._fetch_one_on_driver(LOCK, {"tenant_id": tenant_id, "id": request_id})
@@ -90,17 +86,17 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
             return None
         if for_update:
             self._held[request_id] = dict(row)
-        return rows.request_from_row(row)
+        return request_from_row(row)
 
     async def add(self, request: TopupRequest) -> None:
         self._collect(request)
-        values = rows.request_to_row(request)
+        values = request_to_row(request)
         await self._execute(insert(topup_requests), [values])
         self._held[request.id] = values
 
     async def save(self, request: TopupRequest) -> None:
         self._collect(request)
-        values = rows.request_to_row(request)
+        values = request_to_row(request)
         await self._execute(
             update(topup_requests)
             .where(topup_requests.c.tenant_id == request.tenant_id, topup_requests.c.id == request.id)
@@ -111,11 +107,11 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
     async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
         self._collect(invoice)  # the order the events were recorded in: the invoice's, then the request's
         self._collect(request)
-        request_row = rows.request_to_row(request)
+        request_row = request_to_row(request)
         params = {
-            **{f"invoice_{name}": value for name, value in rows.invoice_to_row(invoice).items()},
+            **{f"invoice_{name}": value for name, value in invoice_to_row(invoice).items()},
             **{f"request_{name}": value for name, value in request_row.items()},
-            **rows.posting_params(credit),
+            **ledger.posting_params(credit),
             "wallet_id": uuid4(),
         }
         row = await self._fetch_one_on_driver(PAY_TOPUP, params)
@@ -124,7 +120,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
                 f"the wallet of {credit.tenant_id} is not in {credit.amount.currency}: it cannot be credited"
             )
         self._held[request.id] = request_row
-        return rows.entry_from_posting(credit, row)
+        return ledger.entry_from_posting(credit, row)
 
     async def has_open(self, tenant_id: str) -> bool:
         columns = topup_requests.c
@@ -141,7 +137,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
 
     async def add_automatic(self, request: TopupRequest) -> bool:
         """ON CONFLICT on `ux_topup_requests_open_automatic`: a racer's open automatic request wins, quietly."""
-        values = rows.request_to_row(request)
+        values = request_to_row(request)
         statement = (
             pg_insert(topup_requests)
             .values(values)
@@ -164,7 +160,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
             query = query.where(topup_requests.c.status == status.value)
         order = [topup_requests.c.requested_at.desc(), topup_requests.c.id.desc()]
         found, total = await self._page(query, order, page)
-        return Page(tuple(rows.request_from_row(r) for r in found), page.page, page.page_size, total)
+        return Page(tuple(request_from_row(r) for r in found), page.page, page.page_size, total)
 
     async def queue_figures(
         self, tenant_id: str | None, paid_from: datetime, paid_before: datetime, currency: str
@@ -190,3 +186,49 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
             name: Tally(int(row[f"{name}_count"]), Money(Decimal(row[f"{name}_total"]), currency)) for name in kinds
         }
         return TopupQueueFigures(tallies["pending"], tallies["invoiced"], tallies["paid"])
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def request_to_row(request: TopupRequest) -> dict[str, Any]:
+    return {
+        "tenant_id": request.tenant_id,
+        "id": request.id,
+        "amount": request.amount.amount,
+        "currency": request.currency,
+        "note": request.note,
+        "status": request.status.value,
+        "requested_by": request.requested_by,
+        "requester_email": request.requester_email,
+        "requested_at": request.requested_at,
+        "decided_by": request.decided_by,
+        "decided_at": request.decided_at,
+        "decision_note": request.decision_note,
+        "rejection_reason": request.rejection_reason,
+        "invoice_id": request.invoice_id,
+        "invoice_number": request.invoice_number,
+        "completed_at": request.completed_at,
+        "cancelled_at": request.cancelled_at,
+    }
+
+
+def request_from_row(row: Row) -> TopupRequest:
+    return TopupRequest(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        amount=Money(row["amount"], row["currency"]),
+        note=row["note"],
+        status=TopupStatus(row["status"]),
+        requested_by=row["requested_by"],
+        requester_email=row["requester_email"],
+        requested_at=row["requested_at"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        decision_note=row["decision_note"],
+        rejection_reason=row["rejection_reason"],
+        invoice_id=row["invoice_id"],
+        invoice_number=row["invoice_number"],
+        completed_at=row["completed_at"],
+        cancelled_at=row["cancelled_at"],
+    )

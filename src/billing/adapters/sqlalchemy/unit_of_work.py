@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from billing.adapters.sqlalchemy.alerts import SqlAlchemyLowBalanceAlertRepository
+from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.adapters.sqlalchemy.contacts import SqlAlchemyContactRepository
 from billing.adapters.sqlalchemy.errors import translate
 from billing.adapters.sqlalchemy.holds import SqlAlchemyHoldRepository
@@ -20,23 +21,31 @@ from billing.adapters.sqlalchemy.topup_requests import SqlAlchemyTopupRequestRep
 from billing.adapters.sqlalchemy.wallet_settings import SqlAlchemyWalletSettingsRepository
 from billing.adapters.sqlalchemy.wallets import SqlAlchemyWalletRepository
 from billing.adapters.sqlalchemy.whatsapp import SqlAlchemyWebhookEventRepository, SqlAlchemyWhatsAppNumberRepository
+from billing.application.ports import Repositories
 from billing.domain.events import DomainEvent
 
+# The roster's PostgreSQL classes, by the names application/ports.py's Repositories gives them. Every repository
+# is given the unit's events: those whose aggregates record events (top-ups, invoices) add them as they save. Holds
+# record none: their handlers record HoldPlaced, HoldSettled and HoldVoided on the unit.
+REPOSITORIES: dict[str, type[SqlAlchemyRepository]] = {
+    "wallets": SqlAlchemyWalletRepository,
+    "topups": SqlAlchemyTopupRequestRepository,
+    "invoices": SqlAlchemyInvoiceRepository,
+    "idempotency_keys": SqlAlchemyIdempotencyKeyRepository,
+    "contacts": SqlAlchemyContactRepository,
+    "outbox": SqlAlchemyOutboxRepository,
+    "rate_cards": SqlAlchemyRateCardRepository,
+    "message_counts": SqlAlchemyMessageCountRepository,
+    "holds": SqlAlchemyHoldRepository,
+    "wallet_settings": SqlAlchemyWalletSettingsRepository,
+    "whatsapp_numbers": SqlAlchemyWhatsAppNumberRepository,
+    "webhook_events": SqlAlchemyWebhookEventRepository,
+    "alerts": SqlAlchemyLowBalanceAlertRepository,
+}
 
-class SqlAlchemyUnitOfWork:
-    wallets: SqlAlchemyWalletRepository
-    topups: SqlAlchemyTopupRequestRepository
-    invoices: SqlAlchemyInvoiceRepository
-    idempotency_keys: SqlAlchemyIdempotencyKeyRepository
-    contacts: SqlAlchemyContactRepository
-    outbox: SqlAlchemyOutboxRepository
-    rate_cards: SqlAlchemyRateCardRepository
-    message_counts: SqlAlchemyMessageCountRepository
-    holds: SqlAlchemyHoldRepository
-    wallet_settings: SqlAlchemyWalletSettingsRepository
-    whatsapp_numbers: SqlAlchemyWhatsAppNumberRepository
-    webhook_events: SqlAlchemyWebhookEventRepository
-    alerts: SqlAlchemyLowBalanceAlertRepository
+
+class SqlAlchemyUnitOfWork(Repositories):
+    """Its repositories (`wallets`, `holds`, …) are built on entering, from REPOSITORIES, on the unit's connection."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -57,20 +66,8 @@ class SqlAlchemyUnitOfWork:
             await self._close()
             raise translate(error) from error
         self.events = []
-        self.wallets = SqlAlchemyWalletRepository(self._connection)
-        self.topups = SqlAlchemyTopupRequestRepository(self._connection, self.events)
-        self.invoices = SqlAlchemyInvoiceRepository(self._connection, self.events)
-        self.idempotency_keys = SqlAlchemyIdempotencyKeyRepository(self._connection)
-        self.contacts = SqlAlchemyContactRepository(self._connection)
-        self.outbox = SqlAlchemyOutboxRepository(self._connection)
-        self.rate_cards = SqlAlchemyRateCardRepository(self._connection)
-        self.message_counts = SqlAlchemyMessageCountRepository(self._connection)
-        # Holds record no events: their handlers record HoldPlaced, HoldSettled and HoldVoided on the unit.
-        self.holds = SqlAlchemyHoldRepository(self._connection)
-        self.wallet_settings = SqlAlchemyWalletSettingsRepository(self._connection)
-        self.whatsapp_numbers = SqlAlchemyWhatsAppNumberRepository(self._connection)
-        self.webhook_events = SqlAlchemyWebhookEventRepository(self._connection)
-        self.alerts = SqlAlchemyLowBalanceAlertRepository(self._connection)
+        for name, repository in REPOSITORIES.items():
+            setattr(self, name, repository(self._connection, self.events))
         return self
 
     async def __aexit__(

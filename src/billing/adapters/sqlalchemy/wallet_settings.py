@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import wallet_settings
-from billing.domain.wallet_settings import WalletSettings
+from billing.domain.money import Money
+from billing.domain.wallet_settings import AutoTopup, WalletSettings
 
 
 class SqlAlchemyWalletSettingsRepository(SqlAlchemyRepository):
     async def get(self, tenant_id: str) -> WalletSettings | None:
         query = select(wallet_settings).where(wallet_settings.c.tenant_id == tenant_id)
         row = (await self._execute(query)).mappings().first()
-        return None if row is None else rows.settings_from_row(row)
+        return None if row is None else settings_from_row(row)
 
     async def save(self, settings: WalletSettings) -> None:
         """A PUT replaces the whole: an upsert, so that two first saves racing end with the later one."""
-        values = rows.settings_to_row(settings)
+        values = settings_to_row(settings)
         statement = pg_insert(wallet_settings).values(values)
         await self._execute(
             statement.on_conflict_do_update(
@@ -27,3 +30,51 @@ class SqlAlchemyWalletSettingsRepository(SqlAlchemyRepository):
                 set_={name: statement.excluded[name] for name in values if name != "tenant_id"},
             )
         )
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def settings_to_row(settings: WalletSettings) -> dict[str, Any]:
+    if settings.updated_by is None or settings.updated_at is None:
+        raise ValueError("only saved settings (with who and when) are stored; the defaults are not")
+    auto = settings.auto_topup
+    watch_below = settings.watch_below
+    return {
+        "tenant_id": settings.tenant_id,
+        "currency": settings.marketing_reserve.currency,
+        "marketing_reserve": settings.marketing_reserve.amount,
+        "updated_by": settings.updated_by,
+        "updated_at": settings.updated_at,
+        "low_balance_levels": [level.amount for level in settings.low_balance_levels],
+        "auto_topup_enabled": auto.enabled,
+        "auto_topup_threshold": _amount_or_none(auto.threshold),
+        "auto_topup_target": _amount_or_none(auto.target),
+        "auto_topup_monthly_cap": _amount_or_none(auto.monthly_cap),
+        "watch_below": _amount_or_none(watch_below),
+    }
+
+
+def settings_from_row(row: Row) -> WalletSettings:
+    currency = row["currency"]
+    return WalletSettings(
+        tenant_id=row["tenant_id"],
+        marketing_reserve=Money(row["marketing_reserve"], currency),
+        low_balance_levels=tuple(Money(level, currency) for level in row["low_balance_levels"]),
+        auto_topup=AutoTopup(
+            row["auto_topup_enabled"],
+            _money_or_none(row["auto_topup_threshold"], currency),
+            _money_or_none(row["auto_topup_target"], currency),
+            _money_or_none(row["auto_topup_monthly_cap"], currency),
+        ),
+        updated_by=row["updated_by"],
+        updated_at=row["updated_at"],
+    )
+
+
+def _amount_or_none(money: Money | None) -> Decimal | None:
+    return None if money is None else money.amount
+
+
+def _money_or_none(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money(amount, currency)

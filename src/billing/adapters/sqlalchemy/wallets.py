@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 from uuid import uuid4
 
 from sqlalchemy import String, any_, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy import ledger
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
+from billing.adapters.sqlalchemy.ledger import append_entry
 from billing.adapters.sqlalchemy.tables import wallet_settings, wallet_spend, wallet_transactions, wallets
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ChargeAttempt, StatementLine
@@ -19,25 +22,20 @@ from billing.domain.errors import InsufficientFundsError
 from billing.domain.hold import Funds
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
-from billing.domain.wallet import Wallet
+from billing.domain.wallet import Wallet, WalletStatus
 
 # The hot path of every charge, credit and refund: one round trip. The conditional UPDATE locks
 # the wallet row, so postings of one tenant are serialized and `balance_after` chains; a debit
 # that would take the balance below what is held matches no row and inserts nothing (a credit
 # always matches: `balance >= held` already).
 POST_TO_LEDGER = text(
-    """
+    f"""
     WITH moved AS (
         UPDATE wallets SET balance = balance + :amount, updated_at = :at
         WHERE tenant_id = :tenant_id AND currency = :currency AND balance + :amount >= held
         RETURNING id, balance
     )
-    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
-                                     balance_after, reference_id, description, created_at, price)
-    SELECT :tenant_id, :id, moved.id, :kind, :amount, :currency,
-           moved.balance, :reference_id, :description, :at, CAST(:price AS JSONB)
-    FROM moved
-    RETURNING wallet_id, balance_after
+    {append_entry("moved", "text")}
     """
 )
 
@@ -51,13 +49,11 @@ POST_TO_LEDGER = text(
 # wallet's row is seen by `billing_message_held` (a fresh snapshot: migration 0005 says why).
 # It runs on the driver connection (same transaction): the hottest statement skips SQLAlchemy's
 # per-execution work, which measured 30-40% of an in-process charge (docs/performance.md).
-CHARGE_ONCE = """
+CHARGE_ONCE = f"""
     WITH held AS (
         SELECT FROM holds WHERE tenant_id = %(tenant_id)s AND message_id = %(reference_id)s
     ), earlier AS (
-        SELECT tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description, created_at,
-               price
-        FROM wallet_transactions
+        SELECT {", ".join(ledger.COLUMNS)} FROM wallet_transactions
         WHERE tenant_id = %(tenant_id)s AND kind = 'charge' AND reference_id = %(reference_id)s
           AND NOT EXISTS (SELECT FROM held)
     ), moved AS (
@@ -69,13 +65,7 @@ CHARGE_ONCE = """
         RETURNING id, balance, balance - held AS available_after,
                   (SELECT watch_below FROM wallet_settings WHERE tenant_id = %(tenant_id)s) AS watch_below
     ), inserted AS (
-        INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency,
-                                         balance_after, reference_id, description, created_at, price)
-        SELECT %(tenant_id)s, %(id)s, moved.id, 'charge', %(amount)s, %(currency)s,
-               moved.balance, %(reference_id)s, %(description)s, %(at)s, %(price)s::jsonb
-        FROM moved
-        RETURNING tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id, description,
-                  created_at, price
+        {append_entry("moved", "driver", kind=EntryKind.CHARGE.value, returning=ledger.COLUMNS)}
     )
     SELECT true AS is_new, inserted.*, moved.available_after, moved.watch_below FROM inserted, moved
     UNION ALL
@@ -128,7 +118,7 @@ SPENT_SINCE = select(
 class SqlAlchemyWalletRepository(SqlAlchemyRepository):
     async def _find(self, tenant_id: str) -> Wallet | None:
         row = (await self._execute(select(wallets).where(wallets.c.tenant_id == tenant_id))).mappings().first()
-        return None if row is None else rows.wallet_from_row(row)
+        return None if row is None else wallet_from_row(row)
 
     async def get_or_open(self, tenant_id: str, currency: str, at: datetime) -> Wallet:
         """A read in the common case; the first use inserts. Race-safe: after losing the insert race,
@@ -139,44 +129,44 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
         opened = Wallet.open(uuid4(), tenant_id, currency, at)
         inserted = await self._execute(
             pg_insert(wallets)
-            .values(rows.wallet_to_row(opened))
+            .values(wallet_to_row(opened))
             .on_conflict_do_nothing(index_elements=[wallets.c.tenant_id])
             .returning(wallets)
         )
         row = inserted.mappings().first()
         if row is not None:
-            return rows.wallet_from_row(row)
+            return wallet_from_row(row)
         wallet = await self._find(tenant_id)
         assert wallet is not None
         return wallet
 
     async def post(self, posting: Posting) -> LedgerEntry:
-        result = await self._execute(POST_TO_LEDGER, rows.posting_params(posting))
+        result = await self._execute(POST_TO_LEDGER, ledger.posting_params(posting))
         row = result.mappings().first()
         if row is None:
             raise InsufficientFundsError(
                 f"the wallet of {posting.tenant_id} cannot cover {-posting.amount} {posting.amount.currency}"
             )
-        return rows.entry_from_posting(posting, row)
+        return ledger.entry_from_posting(posting, row)
 
     async def charge_once(self, posting: Posting, *, despite_freeze: bool = False) -> ChargeAttempt:
-        params = {**rows.posting_params(posting), "despite_freeze": despite_freeze}
+        params = {**ledger.posting_params(posting), "despite_freeze": despite_freeze}
         row = await self._fetch_one_on_driver(CHARGE_ONCE, params)
         if row is None:
             return ChargeAttempt(entry=None, earlier=None)
-        entry = rows.entry_from_row(row)
+        entry = ledger.entry_from_row(row)
         if not row["is_new"]:
             return ChargeAttempt(entry=None, earlier=entry)
-        return ChargeAttempt(entry=entry, earlier=None, movement=rows.movement_from_row(row, -entry.amount))
+        return ChargeAttempt(entry=entry, earlier=None, movement=ledger.movement_from_row(row, -entry.amount))
 
     async def lock(self, tenant_id: str) -> Wallet | None:
         row = (await self._execute(LOCK_WALLET, {"tenant_id": tenant_id})).mappings().first()
-        return None if row is None else rows.wallet_from_row(row)
+        return None if row is None else wallet_from_row(row)
 
     async def find_charge(self, tenant_id: str, reference_id: str) -> LedgerEntry | None:
         params = {"tenant_id": tenant_id, "reference_id": reference_id}
         row = (await self._execute(FIND_CHARGE, params)).mappings().first()
-        return None if row is None else rows.entry_from_row(row)
+        return None if row is None else ledger.entry_from_row(row)
 
     async def refunded_total(self, tenant_id: str, reference_id: str, currency: str) -> Money:
         total = (
@@ -188,12 +178,12 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
                 )
             )
         ).scalar_one()
-        return Money(rows.decimal_or_zero(total), currency)
+        return Money(decimal_or_zero(total), currency)
 
     async def list_entries(self, tenant_id: str, page: PageRequest) -> Page[LedgerEntry]:
         query = select(wallet_transactions).where(wallet_transactions.c.tenant_id == tenant_id)
         found, total = await self._page(query, [wallet_transactions.c.seq.desc()], page)
-        return Page(tuple(rows.entry_from_row(r) for r in found), page.page, page.page_size, total)
+        return Page(tuple(ledger.entry_from_row(r) for r in found), page.page, page.page_size, total)
 
     async def charged(self, tenant_id: str, reference_ids: Sequence[str]) -> set[str]:
         if not reference_ids:
@@ -203,11 +193,11 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
 
     async def funds(self, tenant_id: str) -> Funds | None:
         row = (await self._execute(FUNDS, {"tenant_id": tenant_id})).mappings().first()
-        return None if row is None else rows.funds_from_row(row)
+        return None if row is None else funds_from_row(row)
 
     async def spent_since(self, tenant_id: str, since: datetime) -> Money | None:
         row = (await self._execute(SPENT_SINCE, {"tenant_id": tenant_id, "since": since})).first()
-        return None if row is None else Money(rows.decimal_or_zero(row.spent), row.currency)
+        return None if row is None else Money(decimal_or_zero(row.spent), row.currency)
 
     async def save_status(self, wallet: Wallet) -> None:
         await self._execute(
@@ -221,12 +211,58 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
     ) -> list[StatementLine]:
         """Keyset pages on (created_at, seq), the statement index's order: each chunk is one index range scan,
         however deep into the year it starts. The cursor is the last line's (created_at, seq)."""
-        ledger = wallet_transactions.c
-        query = select(wallet_transactions).where(ledger.tenant_id == tenant_id, ledger.created_at >= start)
-        query = query.where(ledger.created_at < end)
+        columns = wallet_transactions.c
+        query = select(wallet_transactions).where(columns.tenant_id == tenant_id, columns.created_at >= start)
+        query = query.where(columns.created_at < end)
         if after is not None:
             if not (isinstance(after, tuple) and len(after) == 2):
                 raise ValueError(f"not a statement cursor: {after!r}")
-            query = query.where(tuple_(ledger.created_at, ledger.seq) > tuple_(*after))
-        found = await self._execute(query.order_by(ledger.created_at, ledger.seq).limit(limit))
-        return [StatementLine(rows.entry_from_row(row), (row["created_at"], row["seq"])) for row in found.mappings()]
+            query = query.where(tuple_(columns.created_at, columns.seq) > tuple_(*after))
+        found = await self._execute(query.order_by(columns.created_at, columns.seq).limit(limit))
+        return [StatementLine(ledger.entry_from_row(row), (row["created_at"], row["seq"])) for row in found.mappings()]
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def wallet_to_row(wallet: Wallet) -> dict[str, Any]:
+    return {
+        "tenant_id": wallet.tenant_id,
+        "id": wallet.id,
+        "currency": wallet.currency,
+        "balance": wallet.balance.amount,
+        "created_at": wallet.created_at,
+        "updated_at": wallet.updated_at,
+        "held": wallet.held.amount,
+        "status": wallet.status.value,
+        "frozen_reason": wallet.frozen_reason,
+    }
+
+
+def wallet_from_row(row: Row) -> Wallet:
+    return Wallet(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        currency=row["currency"],
+        balance=Money(row["balance"], row["currency"]),
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        held=Money(row["held"], row["currency"]),
+        status=WalletStatus(row["status"]),
+        frozen_reason=row["frozen_reason"],
+    )
+
+
+def funds_from_row(row: Row) -> Funds:
+    """A wallet's funds from its row and its settings' reserve (null: never set, so none)."""
+    currency = row["currency"]
+    return Funds(
+        Money(row["balance"], currency),
+        Money(row["held"], currency),
+        WalletStatus(row["status"]),
+        Money(decimal_or_zero(row["marketing_reserve"]), currency),
+    )
+
+
+def decimal_or_zero(value: Decimal | None) -> Decimal:
+    return value if value is not None else Decimal(0)

@@ -17,12 +17,11 @@ from typing import Any
 from sqlalchemy import Select, Uuid, cast, null, select, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from billing.adapters.sqlalchemy import rows
-from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
+from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import TENANT, webhook_events, webhook_unknown_events, whatsapp_numbers
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ConcurrencyConflictError, WebhookEventFilter
-from billing.domain.webhook_events import WebhookEvent, WhatsAppNumber
+from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
 
 # The body's numbers and their tenants: one read, whatever their number.
 TENANTS_OF = """
@@ -62,19 +61,19 @@ class SqlAlchemyWhatsAppNumberRepository(SqlAlchemyRepository):
         table = whatsapp_numbers
         inserted = await self._execute(
             pg_insert(table)
-            .values(rows.whatsapp_number_to_row(number))
+            .values(whatsapp_number_to_row(number))
             .on_conflict_do_nothing(index_elements=[table.c.phone_number_id])
             .returning(table)
         )
         row = inserted.mappings().first()
         if row is not None:
-            return rows.whatsapp_number_from_row(row), True
+            return whatsapp_number_from_row(row), True
         # Mapped already, maybe by a unit that committed while the insert waited: a new statement (a new snapshot
         # under READ COMMITTED) sees it.
         found = (await self._execute(select(table).where(table.c.phone_number_id == number.phone_number_id))).first()
         if found is None:  # unmapped between the two statements
             raise ConcurrencyConflictError(f"phone number {number.phone_number_id} was unmapped meanwhile")
-        return rows.whatsapp_number_from_row(found._mapping), False
+        return whatsapp_number_from_row(found._mapping), False
 
     async def tenants_of(self, phone_number_ids: Sequence[str]) -> dict[str, str]:
         if not phone_number_ids:
@@ -88,7 +87,7 @@ class SqlAlchemyWhatsAppNumberRepository(SqlAlchemyRepository):
         if tenant_id is not None:
             query = query.where(table.c.tenant_id == tenant_id)
         found, total = await self._page(query, [table.c.created_at.desc(), table.c.phone_number_id.desc()], page)
-        return Page(tuple(rows.whatsapp_number_from_row(row) for row in found), page.page, page.page_size, total)
+        return Page(tuple(whatsapp_number_from_row(row) for row in found), page.page, page.page_size, total)
 
     async def remove(self, phone_number_id: str) -> bool:
         table = whatsapp_numbers
@@ -113,8 +112,8 @@ class SqlAlchemyWebhookEventRepository(SqlAlchemyRepository):
     async def record(self, events: Sequence[WebhookEvent]) -> None:
         """At most two statements: a tenant's events, and those of numbers nobody mapped (a body's statuses are
         applied one tenant per unit of work, so one of the two in practice)."""
-        tenants = [rows.webhook_event_to_row(event) for event in events if event.tenant_id is not None]
-        unknown = [rows.webhook_event_to_row(event) for event in events if event.tenant_id is None]
+        tenants = [webhook_event_to_row(event) for event in events if event.tenant_id is not None]
+        unknown = [webhook_event_to_row(event) for event in events if event.tenant_id is None]
         if tenants:
             await self._execute_on_driver(RECORD_EVENTS, _columns(tenants, _TENANT_COLUMNS))
         if unknown:
@@ -124,7 +123,7 @@ class SqlAlchemyWebhookEventRepository(SqlAlchemyRepository):
         query = _events_query(filters)
         columns = query.selected_columns
         found, total = await self._page(query, [columns.received_at.desc(), columns.id.desc()], page)
-        return Page(tuple(rows.webhook_event_from_row(row) for row in found), page.page, page.page_size, total)
+        return Page(tuple(webhook_event_from_row(row) for row in found), page.page, page.page_size, total)
 
 
 def _columns(values: Sequence[dict[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
@@ -155,3 +154,59 @@ def _events_query(filters: WebhookEventFilter) -> Select[Any]:
         unknown = unknown.where(columns.outcome == filters.outcome.value)
     both = union_all(tenants, unknown).subquery("events")
     return select(both)
+
+
+# Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
+
+
+def whatsapp_number_to_row(number: WhatsAppNumber) -> dict[str, Any]:
+    return {
+        "phone_number_id": number.phone_number_id,
+        "tenant_id": number.tenant_id,
+        "created_by": number.created_by,
+        "created_at": number.created_at,
+    }
+
+
+def whatsapp_number_from_row(row: Row) -> WhatsAppNumber:
+    return WhatsAppNumber(
+        phone_number_id=row["phone_number_id"],
+        tenant_id=row["tenant_id"],
+        created_by=row["created_by"],
+        created_at=row["created_at"],
+    )
+
+
+def webhook_event_to_row(event: WebhookEvent) -> dict[str, Any]:
+    """A tenant's event (`webhook_events`); an unknown number's (no tenant) leaves out the three columns
+    `webhook_unknown_events` does not have, which are always null for it."""
+    row = {
+        "id": event.id,
+        "phone_number_id": event.phone_number_id,
+        "message_id": event.message_id,
+        "status": event.status,
+        "outcome": event.outcome.value,
+        "reason": event.reason,
+        "received_at": event.received_at,
+    }
+    if event.tenant_id is None:
+        if event.hold_id is not None or event.transaction_id is not None:
+            raise ValueError("a status of no tenant touches no hold and no ledger")
+        return row
+    return {"tenant_id": event.tenant_id, **row, "hold_id": event.hold_id, "transaction_id": event.transaction_id}
+
+
+def webhook_event_from_row(row: Row) -> WebhookEvent:
+    """From either table (an unknown number's rows are read with null tenant, hold and transaction)."""
+    return WebhookEvent(
+        id=row["id"],
+        tenant_id=row["tenant_id"],
+        phone_number_id=row["phone_number_id"],
+        message_id=row["message_id"],
+        status=row["status"],
+        outcome=Outcome(row["outcome"]),
+        reason=row["reason"],
+        received_at=row["received_at"],
+        hold_id=row["hold_id"],
+        transaction_id=row["transaction_id"],
+    )

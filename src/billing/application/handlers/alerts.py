@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import attrs
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, requires, viewer
 from billing.domain.protections import LowBalanceAlert
-from billing.domain.tenant import validate_tenant_id
 
 
 @attrs.frozen
@@ -21,10 +20,5 @@ class ListAlerts:
 
 @requires(viewer)
 async def list_alerts(query: ListAlerts, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[LowBalanceAlert]:
-    rt.auth.require(caller, VIEW)
-    if query.tenant_id is None:
-        tenant_id = caller.tenant_id
-    else:
-        rt.auth.require_root_viewer(caller)
-        tenant_id = validate_tenant_id(query.tenant_id)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "wallet", operators_view=True)
     return await uow.alerts.list(tenant_id, query.page)

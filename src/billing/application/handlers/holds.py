@@ -13,7 +13,7 @@ from uuid import UUID
 
 import attrs
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, Movement, Sweep, UnitOfWork
@@ -238,12 +238,7 @@ async def get_hold(query: GetHold, caller: Caller, uow: UnitOfWork, rt: Runtime)
 @requires(viewer)
 async def list_holds(query: ListHolds, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[Hold]:
     """`/wallet/me/holds` (the own tenant, View) or `/wallets/{tenant_id}/holds` (root + View)."""
-    rt.auth.require(caller, VIEW)
-    if query.tenant_id is None:
-        tenant_id = caller.tenant_id
-    else:
-        rt.auth.require_root_viewer(caller)
-        tenant_id = validate_tenant_id(query.tenant_id)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "wallet", operators_view=True)
     filters = query.filters
     if filters.message_id is not None:
         filters = attrs.evolve(filters, message_id=validate_message_id(filters.message_id))

@@ -11,7 +11,6 @@ from uuid import UUID
 import attrs
 
 from billing.application.caller import Caller
-from billing.application.handlers.rate_cards import priced_tenant
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, requires, viewer
 from billing.domain.errors import (
@@ -77,7 +76,7 @@ def markets_of(card: RateCard, countries: list[str]) -> list[str]:
 
 @requires(viewer)
 async def quote_messages(cmd: QuoteMessages, caller: Caller, uow: UnitOfWork, rt: Runtime) -> QuoteSet:
-    tenant_id = priced_tenant(caller, cmd.tenant_id, rt)
+    tenant_id = rt.auth.tenant_of(caller, cmd.tenant_id, "rate card", hidden=True)
     countries = countries_of(cmd.recipients, rt)
     now = rt.clock.now()
     card = await uow.rate_cards.in_force(tenant_id, now)

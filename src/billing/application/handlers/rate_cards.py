@@ -7,10 +7,10 @@ from uuid import UUID
 
 import attrs
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, operator, requires
+from billing.application.runtime import Runtime, operator, requires, root_viewer, viewer
 from billing.domain.errors import NotFoundError, UnchangedRateCardError
 from billing.domain.invoice import utc_instant
 from billing.domain.pricing import RateCard
@@ -84,34 +84,23 @@ async def _refuse_unchanged(card: RateCard, uow: UnitOfWork) -> None:
         )
 
 
+@requires(root_viewer)
 async def list_rate_cards(query: ListRateCards, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[RateCard]:
-    rt.auth.require_root_viewer(caller)
     tenant_id = None if query.tenant_id is None else validate_tenant_id(query.tenant_id)
     return await uow.rate_cards.list(tenant_id, query.page)
 
 
+@requires(root_viewer)
 async def get_rate_card(query: GetRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
-    rt.auth.require_root_viewer(caller)
     card = await uow.rate_cards.get(query.card_id)
     if card is None:
         raise NotFoundError("rate card not found")
     return card
 
 
-def priced_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
-    """Whose prices: the caller's own tenant, or (root only) the one named; a clinic naming another tenant
-    finds nothing (404), as with every other resource of another tenant."""
-    if tenant_id is None or tenant_id == caller.tenant_id:
-        return caller.tenant_id
-    validate_tenant_id(tenant_id)
-    if not rt.auth.is_root(caller):
-        raise NotFoundError("rate card not found")
-    return tenant_id
-
-
+@requires(viewer)
 async def get_current_rate_card(query: GetCurrentRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
-    rt.auth.require(caller, VIEW)
-    tenant_id = priced_tenant(caller, query.tenant_id, rt)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "rate card", hidden=True)
     card = await uow.rate_cards.in_force(tenant_id, rt.clock.now())
     if card is None:
         raise NotFoundError(f"no rate card is in force for {tenant_id}")

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import attrs
 
-from billing.application.caller import VIEW, Caller
+from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Runtime, manager, requires, viewer
-from billing.domain.errors import ForbiddenError
 from billing.domain.money import Money
-from billing.domain.tenant import validate_tenant_id
 from billing.domain.wallet_settings import AutoTopup, WalletSettings
 
 
@@ -27,20 +25,9 @@ class PutWalletSettings:
     auto_topup: AutoTopup = attrs.field(factory=AutoTopup)
 
 
-def _settings_tenant(caller: Caller, tenant_id: str | None, rt: Runtime) -> str:
-    """The caller's own tenant, or (root only) the one named."""
-    if tenant_id is None or tenant_id == caller.tenant_id:
-        return caller.tenant_id
-    validate_tenant_id(tenant_id)
-    if not rt.auth.is_root(caller):
-        raise ForbiddenError("only an operator of the platform may see another tenant's settings")
-    return tenant_id
-
-
 @requires(viewer)
 async def get_wallet_settings(query: GetWalletSettings, caller: Caller, uow: UnitOfWork, rt: Runtime) -> WalletSettings:
-    rt.auth.require(caller, VIEW)
-    tenant_id = _settings_tenant(caller, query.tenant_id, rt)
+    tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "settings")
     stored = await uow.wallet_settings.get(tenant_id)
     return stored or WalletSettings.defaults(tenant_id, rt.settings.currency)
 
@@ -48,7 +35,7 @@ async def get_wallet_settings(query: GetWalletSettings, caller: Caller, uow: Uni
 @requires(manager)
 async def put_wallet_settings(cmd: PutWalletSettings, caller: Caller, uow: UnitOfWork, rt: Runtime) -> WalletSettings:
     """A PUT replaces the whole; Manage is needed on whichever tenant it names."""
-    tenant_id = _settings_tenant(caller, cmd.tenant_id, rt)
+    tenant_id = rt.auth.tenant_of(caller, cmd.tenant_id, "settings")
     currency = rt.settings.currency
     settings = WalletSettings.create(
         tenant_id,

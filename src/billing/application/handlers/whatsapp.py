@@ -18,6 +18,7 @@ conflict that outlives its re-runs fails a body (Meta then delivers it again).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from uuid import UUID
 
 import attrs
@@ -28,7 +29,7 @@ from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import LockedHold, Movement, UnitOfWork, WebhookEventFilter
 from billing.application.protections import protect
-from billing.application.runtime import Runtime, operator, requires, root_viewer
+from billing.application.runtime import Runner, Runtime, operator, requires, root_viewer
 from billing.domain.errors import DuplicateError, NotFoundError, NotPricedError, ValidationError
 from billing.domain.hold import FREE_PRICING_TYPES
 from billing.domain.ledger import Posting, PriceSnapshot
@@ -44,7 +45,7 @@ from billing.domain.webhook_events import (
     decide,
     validate_phone_number_id,
 )
-from billing.domain.whatsapp import IgnoredStatus, StatusNotice
+from billing.domain.whatsapp import IgnoredStatus, ParsedWebhook, StatusNotice
 
 
 @attrs.frozen
@@ -133,6 +134,33 @@ async def list_webhook_events(
 async def find_numbers(query: FindNumbers, caller: Caller, uow: UnitOfWork, rt: Runtime) -> dict[str, str]:
     """phone_number_id -> tenant_id of the numbers mapped (the webhook's first read of a body)."""
     return await uow.whatsapp_numbers.tenants_of(query.phone_number_ids)
+
+
+async def apply_body(runner: Runner, parsed: ParsedWebhook) -> list[WebhookEvent]:
+    """A verified body's statuses, one tenant per unit of work (one shard per transaction); the events recorded
+    now (a status recorded before is skipped). A failure leaves the tenants not yet applied to Meta's redelivery."""
+    numbers = {s.phone_number_id for s in parsed.statuses} | {
+        i.phone_number_id for i in parsed.ignored if i.phone_number_id is not None
+    }
+    tenants = await runner.run(find_numbers, FindNumbers(tuple(sorted(numbers)))) if numbers else {}
+    events: list[WebhookEvent] = []
+    for group in statuses_by_tenant(parsed, tenants):
+        events += await runner.run(apply_statuses, group)
+    return events
+
+
+def statuses_by_tenant(parsed: ParsedWebhook, tenants: Mapping[str, str]) -> list[ApplyStatuses]:
+    """A body's statuses grouped by their number's tenant (None: nobody's), each group in the body's order."""
+    statuses: dict[str | None, list[StatusNotice]] = {}
+    ignored: dict[str | None, list[IgnoredStatus]] = {}
+    for notice in parsed.statuses:
+        statuses.setdefault(tenants.get(notice.phone_number_id), []).append(notice)
+    for status in parsed.ignored:
+        ignored.setdefault(tenants.get(status.phone_number_id or ""), []).append(status)
+    return [
+        ApplyStatuses(tenant, tuple(statuses.get(tenant, ())), tuple(ignored.get(tenant, ())))
+        for tenant in dict.fromkeys([*statuses, *ignored])
+    ]
 
 
 @requires(operator)

@@ -15,8 +15,7 @@ from billing.application.handlers.invoices import MarkInvoicePaid, VoidInvoice, 
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError
 from billing.entrypoints.console.topups import Filters, back_to_queue, topups_page
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, render, text
-from billing.entrypoints.console.wallet import parse_id
+from billing.entrypoints.console.views import ConsoleConfig, FormProblem, parse_id, render, text
 
 NOTICES = {
     "paid": "Marked paid: the clinic's wallet was credited and its request completed.",

@@ -25,11 +25,19 @@ from billing.application.handlers.rate_cards import (
 )
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, ForbiddenError, ValidationError
+from billing.domain.errors import BillingError, ValidationError
 from billing.domain.pricing import Category
 from billing.entrypoints.console.prices import CATEGORY_LABELS, PriceTable
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, page_number, render, text
-from billing.entrypoints.console.wallet import parse_id
+from billing.entrypoints.console.views import (
+    ConsoleConfig,
+    FormProblem,
+    Pager,
+    page_number,
+    parse_id,
+    render,
+    require_operator_page,
+    text,
+)
 from billing.entrypoints.rate_card_files import CSV_LAYOUT, CardFile, CardOptions, read_card
 
 PAGE_SIZE = 20
@@ -43,12 +51,10 @@ CREATED = "The rate card was added. It prices messages from its effective date o
 # The operators' pages ---------------------------------------------------------------------------------------------
 
 
-def require_operator_page(console: ConsoleConfig, caller: Caller) -> None:
-    if not console.authorizer.is_operator_viewer(caller):
-        raise ForbiddenError(
-            "rate cards are for operators of the platform (the root tenant with Billing.View); "
-            "your wallet page shows the prices in force for you"
-        )
+FOR_OPERATORS = (
+    "rate cards are for operators of the platform (the root tenant with Billing.View); "
+    "your wallet page shows the prices in force for you"
+)
 
 
 @attrs.frozen
@@ -84,7 +90,7 @@ async def rate_cards_page(
     problem: FormProblem | None = None,
     problems: tuple[str, ...] = (),
 ) -> Response[Any]:
-    require_operator_page(console, caller)
+    require_operator_page(console, caller, FOR_OPERATORS)
     query = ListRateCards(None, PageRequest(page_number(request), PAGE_SIZE))
     cards = await service.execute(list_rate_cards, query, caller)
     return render(
@@ -133,7 +139,7 @@ class RateCardsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, FOR_OPERATORS)
         form = await request.form()
         upload = UploadForm.of(form)
         card_file: CardFile | None = None
@@ -160,7 +166,7 @@ class RateCardsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, FOR_OPERATORS)
         card = await service.execute(get_rate_card, GetRateCard(parse_id(card_id, "rate card")), caller)
         return render(
             "rate_card.html",

@@ -20,14 +20,22 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from billing.application import inputs
 from billing.application.caller import MANAGE, Caller
 from billing.application.handlers.wallet_settings import GetWalletSettings, get_wallet_settings, put_wallet_settings
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, FieldError, ValidationError
 from billing.domain.money import Money
 from billing.domain.wallet_settings import MAX_LEVELS, WalletSettings
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, optional, render, text
-from billing.entrypoints.console.wallets import require_operator_page
+from billing.entrypoints.console.views import (
+    TENANT_WALLETS_FOR_OPERATORS,
+    ConsoleConfig,
+    FormProblem,
+    optional,
+    render,
+    require_operator_page,
+    text,
+)
 
 SETTINGS = "settings"  # the form's name, for the messages beside its fields
 RESERVE = "marketing_reserve"
@@ -101,7 +109,8 @@ class SettingsForm:
         slots = self.filled_slots
         auto = {"enabled": self.enabled, **{name: optional(getattr(self, name).strip()) for name in AUTO_AMOUNTS}}
         try:
-            cmd = service.wallet_settings_command(
+            cmd = inputs.wallet_settings(
+                service.runtime.settings.currency,
                 optional(self.marketing_reserve.strip()),
                 [self.levels[slot].strip() for slot in slots],
                 auto,
@@ -224,7 +233,7 @@ class TenantSettingsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         return await settings_page(service, console, caller, tenant_id, notice=_notice(request))
 
     @post("/", status_code=303)
@@ -236,5 +245,5 @@ class TenantSettingsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         return await save_settings(request, service, console, caller, tenant_id)

@@ -11,7 +11,7 @@ from litestar.response import Stream
 
 from billing.application.caller import Caller
 from billing.application.service import BillingService
-from billing.application.statements import StatementPeriod
+from billing.application.statements import StatementPeriod, open_statement
 from billing.domain.errors import FieldError, ValidationError
 from billing.entrypoints import statement_csv
 
@@ -57,8 +57,9 @@ async def statement_download(
     """The CSV as an attachment. The first chunk is read before the answer starts, so a refused caller or a bad
     period raises here (the page says why) rather than in the middle of a download."""
     first_day, last_day = form.days()
-    statement = await service.acting_as(caller).statement(first_day, last_day, tenant_id)
-    period = statement.period
+    today = service.runtime.clock.now().astimezone(UTC).date()
+    period = StatementPeriod.of(first_day, last_day, today)
+    statement = await open_statement(service.acting_as(caller), period, tenant_id)
     disposition = statement_csv.attachment(tenant_id or caller.tenant_id, period.first_day, period.last_day)
     return Stream(
         statement_csv.statement_csv(statement.entries()),

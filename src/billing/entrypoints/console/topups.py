@@ -22,10 +22,19 @@ from billing.application.handlers.topups import ApproveTopup, RejectTopup, appro
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import TopupQueueFigures
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, ForbiddenError, ValidationError
+from billing.domain.errors import BillingError, ValidationError
 from billing.domain.topup import TopupRequest, TopupStatus
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, optional, page_number, render, text
-from billing.entrypoints.console.wallet import parse_id
+from billing.entrypoints.console.views import (
+    ConsoleConfig,
+    FormProblem,
+    Pager,
+    optional,
+    page_number,
+    parse_id,
+    render,
+    require_operator_page,
+    text,
+)
 
 PAGE_SIZE = 20
 ALL = "all"
@@ -57,12 +66,10 @@ class Filters:
         return {**({"tenant_id": self.tenant_id} if self.tenant_id else {}), "status": self.status, **extra}
 
 
-def require_operator_page(console: ConsoleConfig, caller: Caller) -> None:
-    if not console.authorizer.is_operator_viewer(caller):
-        raise ForbiddenError(
-            "the top-up queue is for operators of the platform (the root tenant with Billing.View); "
-            "your wallet page shows your own requests"
-        )
+FOR_OPERATORS = (
+    "the top-up queue is for operators of the platform (the root tenant with Billing.View); "
+    "your wallet page shows your own requests"
+)
 
 
 async def topups_page(
@@ -75,7 +82,7 @@ async def topups_page(
     notice: str | None = None,
     problem: FormProblem | None = None,
 ) -> Response[Any]:
-    require_operator_page(console, caller)
+    require_operator_page(console, caller, FOR_OPERATORS)
     page_request = PageRequest(page_number(request), PAGE_SIZE)
     figures: TopupQueueFigures | None = None  # the strip: the tenant filter's, whatever the status filter
     try:
@@ -132,7 +139,7 @@ class TopupsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, FOR_OPERATORS)
         form = await request.form()
         command = ApproveTopup(parse_id(request_id, "top-up request"), optional(text(form, "note")))
         try:
@@ -151,7 +158,7 @@ class TopupsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, FOR_OPERATORS)
         form = await request.form()
         command = RejectTopup(parse_id(request_id, "top-up request"), text(form, "reason"))
         try:

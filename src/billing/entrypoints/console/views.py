@@ -6,13 +6,13 @@ the fields), with the HTTP status the API would answer; never a 500 for a user's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 import attrs
 from litestar import Request, Response
@@ -25,11 +25,11 @@ from litestar.template.config import TemplateConfig
 from billing.application.caller import Authorizer, Caller
 from billing.application.pagination import Page
 from billing.application.settings import BillingSettings
-from billing.domain.errors import BillingError, ValidationError
+from billing.domain.errors import BillingError, ForbiddenError, NotFoundError, ValidationError
 from billing.domain.ledger import LedgerEntry
 from billing.domain.money import Money
 from billing.entrypoints.console.session import SignInRequiredError, cleared_session_cookie
-from billing.entrypoints.http.problems import problem_for, status_of
+from billing.entrypoints.errors import fault_of, status_of
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -131,6 +131,28 @@ def render(
     )
 
 
+# Pages of operators, ids in URLs -------------------------------------------------------------------
+
+TENANT_WALLETS_FOR_OPERATORS = (
+    "tenants' wallets are for operators of the platform (the root tenant with Billing.View); "
+    "your wallet page shows your own"
+)
+
+
+def require_operator_page(console: ConsoleConfig, caller: Caller, refusal: str) -> None:
+    """An operators' page (the root tenant with Billing.View); `refusal` says what it is, and where to look instead."""
+    if not console.authorizer.is_operator_viewer(caller):
+        raise ForbiddenError(refusal)
+
+
+def parse_id(value: str, what: str) -> UUID:
+    """A malformed id in a console URL is simply 'not found', as the API's lookups answer."""
+    try:
+        return UUID(value)
+    except ValueError:
+        raise NotFoundError(f"{what} not found") from None
+
+
 # Filters ------------------------------------------------------------------------------------------
 
 
@@ -177,15 +199,15 @@ def redirect_to_sign_in(request: Request[Any, Any, Any], exc: SignInRequiredErro
 
 def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Any other error on a console route: an HTML page with the status and wording of the API's problem."""
-    problem = json.loads(problem_for(exc).body)
-    detail = CSRF_REFUSED if isinstance(exc, PermissionDeniedException) else sentence(problem["detail"])
+    fault = fault_of(exc)
+    detail = CSRF_REFUSED if isinstance(exc, PermissionDeniedException) else sentence(fault.detail)
     return Template(
         "error.html",
         context={
             "caller": getattr(request.state, "console_caller", None),
-            "status": problem["status"],
-            "title": problem["title"],
+            "status": fault.kind.status,
+            "title": fault.kind.title,
             "detail": detail,
         },
-        status_code=problem["status"],
+        status_code=fault.kind.status,
     )

@@ -7,20 +7,19 @@ The platform's own tenant is not a clinic: nobody tops it up, so its operators a
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect, Stream
 
-from billing.application import queries
+from billing.application import inputs, queries
 from billing.application.caller import Caller
 from billing.application.handlers.alerts import ListAlerts, list_alerts
 from billing.application.handlers.topups import CancelTopup, RequestTopup, cancel_topup, request_topup
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, NotFoundError
+from billing.domain.errors import BillingError
 from billing.entrypoints.console.prices import PriceTable, card_in_force
 from billing.entrypoints.console.statements import STATEMENT, StatementForm, statement_download
 from billing.entrypoints.console.views import (
@@ -29,6 +28,7 @@ from billing.entrypoints.console.views import (
     Pager,
     optional,
     page_number,
+    parse_id,
     render,
     text,
 )
@@ -42,14 +42,6 @@ NOTICES = {
     "requested": "Your top-up request was sent. An operator will review it and email you the invoice.",
     "cancelled": "The top-up request was cancelled.",
 }
-
-
-def parse_id(value: str, what: str) -> UUID:
-    """A malformed id in a console URL is simply 'not found', as the API's lookups answer."""
-    try:
-        return UUID(value)
-    except ValueError:
-        raise NotFoundError(f"{what} not found") from None
 
 
 async def wallet_page(
@@ -119,7 +111,8 @@ class WalletPage(Controller):
     ) -> Response[Any]:
         form = await request.form()
         try:
-            command = RequestTopup(service.money(text(form, "amount")), optional(text(form, "note")))
+            amount = inputs.money(text(form, "amount"), service.runtime.settings.currency)
+            command = RequestTopup(amount, optional(text(form, "note")))
             await service.execute(request_topup, command, caller)
         except BillingError as error:
             problem = FormProblem.of(error, "topup", form, known=TOPUP_FIELDS)

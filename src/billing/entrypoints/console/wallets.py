@@ -20,10 +20,19 @@ from billing.application.handlers.alerts import ListAlerts, list_alerts
 from billing.application.handlers.wallets import FreezeWallet, UnfreezeWallet, freeze_wallet, unfreeze_wallet
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, ForbiddenError, ValidationError
+from billing.domain.errors import BillingError, ValidationError
 from billing.domain.tenant import validate_tenant_id
 from billing.entrypoints.console.statements import STATEMENT, StatementForm, statement_download
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, page_number, render, text
+from billing.entrypoints.console.views import (
+    TENANT_WALLETS_FOR_OPERATORS,
+    ConsoleConfig,
+    FormProblem,
+    Pager,
+    page_number,
+    render,
+    require_operator_page,
+    text,
+)
 
 LEDGER_PAGE_SIZE = 10
 ALERTS_SHOWN = 5
@@ -33,14 +42,6 @@ NOTICES = {
     "frozen": "The wallet is frozen: it takes no new holds or direct charges. Top-ups, settles and voids go on.",
     "unfrozen": "The wallet is active again.",
 }
-
-
-def require_operator_page(console: ConsoleConfig, caller: Caller) -> None:
-    if not console.authorizer.is_operator_viewer(caller):
-        raise ForbiddenError(
-            "tenants' wallets are for operators of the platform (the root tenant with Billing.View); "
-            "your wallet page shows your own"
-        )
 
 
 async def tenant_wallet_page(
@@ -54,7 +55,7 @@ async def tenant_wallet_page(
     problem: FormProblem | None = None,
     statement: StatementForm | None = None,
 ) -> Response[Any]:
-    require_operator_page(console, caller)
+    require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
     wallet = await service.execute(queries.get_wallet, queries.GetWallet(tenant_id), caller)
     ledger_page = PageRequest(page_number(request), LEDGER_PAGE_SIZE)
     ledger = await service.execute(queries.list_transactions, queries.ListTransactions(tenant_id, ledger_page), caller)
@@ -86,7 +87,7 @@ class TenantWalletsPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         """A tenant's wallet by its id (the lookup form), or the form alone."""
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         tenant_id = (request.query_params.get("tenant_id") or "").strip()
         if not tenant_id:
             return render("wallets.html", console, caller, active="wallets", tenant_id="", problem=None)
@@ -120,7 +121,7 @@ class TenantWalletsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         form = await request.form()
         try:
             await service.execute(freeze_wallet, FreezeWallet(tenant_id, text(form, "reason")), caller)
@@ -138,7 +139,7 @@ class TenantWalletsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         try:
             await service.execute(unfreeze_wallet, UnfreezeWallet(tenant_id), caller)
         except BillingError as error:
@@ -156,7 +157,7 @@ class TenantWalletsPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any] | Stream:
         """The tenant's statement, as `GET /wallets/{tenant_id}/statement.csv` serves it."""
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         form = StatementForm.of(request.query_params)
         try:
             return await statement_download(service, caller, form, tenant_id)

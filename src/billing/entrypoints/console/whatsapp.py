@@ -15,12 +15,32 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
 
+from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.pagination import Page
+from billing.application.handlers.whatsapp import (
+    ListNumbers,
+    ListWebhookEvents,
+    MapNumber,
+    UnmapNumber,
+    list_numbers,
+    list_webhook_events,
+    map_number,
+    unmap_number,
+)
+from billing.application.pagination import Page, PageRequest
+from billing.application.ports import WebhookEventFilter
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, ForbiddenError, ValidationError
+from billing.domain.errors import BillingError, ValidationError
 from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, page_number, render, text
+from billing.entrypoints.console.views import (
+    ConsoleConfig,
+    FormProblem,
+    Pager,
+    page_number,
+    render,
+    require_operator_page,
+    text,
+)
 
 PAGE_SIZE = 20
 ALL = "all"
@@ -36,12 +56,9 @@ NOTICES = {
 }
 
 
-def require_operator_page(console: ConsoleConfig, caller: Caller) -> None:
-    if not console.authorizer.is_operator_viewer(caller):
-        raise ForbiddenError(
-            "the WhatsApp webhook's events and numbers are for operators of the platform "
-            "(the root tenant with Billing.View)"
-        )
+FOR_OPERATORS = (
+    "the WhatsApp webhook's events and numbers are for operators of the platform (the root tenant with Billing.View)"
+)
 
 
 def _chosen(values: Any, name: str, default: str = "") -> str:
@@ -70,15 +87,14 @@ class EventFilters:
 async def webhook_events_page(
     request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller
 ) -> Response[Any]:
-    require_operator_page(console, caller)
+    require_operator_page(console, caller, FOR_OPERATORS)
     filters = EventFilters.of(request.query_params)
     page = page_number(request)
     problem: FormProblem | None = None
     try:
-        outcome = None if filters.outcome == ALL else filters.outcome
-        events: Page[WebhookEvent] = await service.acting_as(caller).webhook_events(
-            outcome, filters.tenant_id or None, page, PAGE_SIZE
-        )
+        outcome = queries.parse_choice(Outcome, None if filters.outcome == ALL else filters.outcome, "outcome")
+        query = ListWebhookEvents(WebhookEventFilter(outcome, filters.tenant_id or None), PageRequest(page, PAGE_SIZE))
+        events: Page[WebhookEvent] = await service.execute(list_webhook_events, query, caller)
     except ValidationError as error:  # a bad filter: say so beside it, list nothing
         events = Page((), page, PAGE_SIZE, 0)
         problem = FormProblem.of(error, "filters", known=EVENT_FILTERS)
@@ -124,12 +140,11 @@ async def numbers_page(
     problem: FormProblem | None = None,
 ) -> Response[Any]:
     """The mapped numbers, newest first, of one tenant (`tenant_id`) or all ('')."""
-    require_operator_page(console, caller)
+    require_operator_page(console, caller, FOR_OPERATORS)
     page = page_number(request)
     try:
-        numbers: Page[WhatsAppNumber] = await service.acting_as(caller).whatsapp_numbers(
-            tenant_id or None, page, PAGE_SIZE
-        )
+        query = ListNumbers(tenant_id or None, PageRequest(page, PAGE_SIZE))
+        numbers: Page[WhatsAppNumber] = await service.execute(list_numbers, query, caller)
     except ValidationError as error:  # a bad filter: say so beside it, list nothing
         numbers = Page((), page, PAGE_SIZE, 0)
         problem = problem or FormProblem.of(error, "filters", known=("tenant_id",))
@@ -177,11 +192,11 @@ class WhatsAppNumbersPage(Controller):
     ) -> Response[Any]:
         """Map a number to a tenant, as `POST /whatsapp-numbers` does: the same mapping again changes nothing, a
         number another tenant has is refused (`duplicate`, 409: unmap it first)."""
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, FOR_OPERATORS)
         form = await request.form()
         phone_number_id, tenant_id = (text(form, name).strip() for name in MAP_FIELDS)
         try:
-            mapping = await service.acting_as(caller).map_whatsapp_number(phone_number_id, tenant_id)
+            mapping = await service.execute(map_number, MapNumber(phone_number_id, tenant_id), caller)
         except BillingError as error:
             problem = FormProblem.of(error, MAP, form, known=MAP_FIELDS)
             return await numbers_page(request, service, console, caller, "", problem=problem)
@@ -197,11 +212,11 @@ class WhatsAppNumbersPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         """Unmap a number, as `DELETE /whatsapp-numbers/{phone_number_id}` does; back to the list as it was filtered."""
-        require_operator_page(console, caller)
+        require_operator_page(console, caller, FOR_OPERATORS)
         form = await request.form()
         tenant_id = _chosen(form, "tenant_id")  # the list's filter, kept in a hidden field
         try:
-            await service.acting_as(caller).unmap_whatsapp_number(phone_number_id)
+            await service.execute(unmap_number, UnmapNumber(phone_number_id), caller)
         except BillingError as error:
             problem = FormProblem.of(error, phone_number_id)
             return await numbers_page(request, service, console, caller, tenant_id, problem=problem)

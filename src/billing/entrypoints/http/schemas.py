@@ -8,21 +8,17 @@ Amounts leave as strings with exactly the currency's minor digits. They arrive a
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, overload
+from typing import overload
 from uuid import UUID
 
 import msgspec
 
 from billing.domain.contact import BillingContact
-from billing.domain.errors import ValidationError
 from billing.domain.invoice import Invoice, InvoiceLine
 from billing.domain.ledger import LedgerEntry, PriceSnapshot
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
-
-# A request amount: a JSON string or number, kept as its literal text until Money.parse reads it.
-RawAmount = msgspec.Raw
-AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+from billing.entrypoints.json_body import AwareDatetime, Body, RawAmount
 
 
 @overload
@@ -32,24 +28,6 @@ def _utc(at: None) -> None: ...
 def _utc(at: datetime | None) -> datetime | None:
     """Every time leaves in UTC, whatever zone the database handed it back in."""
     return None if at is None else at.astimezone(UTC)
-
-
-def amount_text(raw: msgspec.Raw | msgspec.UnsetType, field: str = "amount") -> str | None:
-    """The literal of a JSON string or number; None for an absent amount or JSON null."""
-    if isinstance(raw, msgspec.UnsetType):
-        return None
-    literal = bytes(raw)
-    if literal in (b"", b"null"):
-        return None
-    if literal.startswith(b'"'):
-        return str(msgspec.json.decode(literal, type=str))
-    if literal[:1] in b"-0123456789":
-        return literal.decode("ascii")
-    raise ValidationError.of(field, "must be a decimal string or number such as 150.00")
-
-
-class Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """A request body: unknown fields are refused, so a misspelt optional field is never ignored."""
 
 
 class TopupCreate(Body):

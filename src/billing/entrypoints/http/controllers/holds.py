@@ -39,7 +39,8 @@ from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import JSON, parse_id, rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered, problem_responses
-from billing.entrypoints.http.schemas import Body, encode
+from billing.entrypoints.http.schemas import encode
+from billing.entrypoints.json_body import Body
 
 # A batch of 1,000 messages with 200-character ids is about 350 KB: more than the API's usual 64 KiB.
 MAX_BATCH_BODY_BYTES = 1024 * 1024

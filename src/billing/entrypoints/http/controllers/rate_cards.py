@@ -5,7 +5,6 @@ The request and response structs live beside their routes."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
@@ -16,59 +15,16 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from billing.application.caller import Caller
 from billing.application.handlers import quotes, rate_cards
 from billing.application.handlers.quotes import QuoteMessages, QuoteSet
-from billing.application.handlers.rate_cards import CreateRateCard, GetCurrentRateCard, GetRateCard, ListRateCards
+from billing.application.handlers.rate_cards import GetCurrentRateCard, GetRateCard, ListRateCards
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
-from billing.domain.errors import ValidationError
 from billing.domain.pricing import Quote, RateCard, parse_category, parse_window
 from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import parse_id, rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import problem_responses
-from billing.entrypoints.http.schemas import AwareDatetime, Body, RawAmount, amount_text
-
-
-class RateIn(Body):
-    # Missing ones are left to the domain, which names them with the card's other problems.
-    market: Any = None
-    category: Any = None
-    unit_price: RawAmount | msgspec.UnsetType = msgspec.UNSET
-    tier_from: Any = 1
-
-
-class RateCardCreate(Body):
-    """Loosely typed on purpose: the domain checks every rule and lists every problem at once."""
-
-    name: str
-    currency: str
-    effective_from: AwareDatetime
-    markets: Any
-    rates: list[RateIn]
-    tenant_id: str | None = None
-    free_in_service_window: Any = msgspec.field(default_factory=list)
-
-    def command(self) -> CreateRateCard:
-        """The use case's command, as the API, the CLI and the console all send it."""
-        return CreateRateCard(
-            self.name,
-            self.currency,
-            self.effective_from,
-            self.tenant_id,
-            self.free_in_service_window,
-            self.markets,
-            [_rate_as_sent(index, rate) for index, rate in enumerate(self.rates)],
-        )
-
-
-def _rate_as_sent(index: int, rate: RateIn) -> dict[str, Any]:
-    """A rate's unit price as its literal text (never a float), for the domain to read."""
-    price: str | None = None
-    if isinstance(rate.unit_price, msgspec.Raw):
-        try:
-            price = amount_text(rate.unit_price, f"rates[{index}].unit_price")
-        except ValidationError:  # not a string or number: the domain names it with the card's other problems
-            price = bytes(rate.unit_price).decode("utf-8", "replace")
-    return {"market": rate.market, "category": rate.category, "unit_price": price, "tier_from": rate.tier_from}
+from billing.entrypoints.json_body import Body
+from billing.entrypoints.rate_card_files import RateCardCreate
 
 
 class RateOut(msgspec.Struct, kw_only=True):

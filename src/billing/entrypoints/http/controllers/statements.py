@@ -6,7 +6,7 @@ problem response; the rest is read chunk by chunk while it is sent (`billing.ent
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import UTC, date
 from typing import Annotated
 
 from litestar import Controller, get
@@ -17,6 +17,7 @@ from litestar.response import Stream
 
 from billing.application.caller import Caller
 from billing.application.service import BillingService
+from billing.application.statements import StatementPeriod, open_statement
 from billing.domain.errors import ValidationError
 from billing.entrypoints.http.problems import problem_responses
 from billing.entrypoints.statement_csv import HEADER_LINE, MEDIA_TYPE, attachment, statement_csv
@@ -58,9 +59,9 @@ def _day(value: str | None, field: str) -> date | None:
 async def _stream(
     service: BillingService, caller: Caller, tenant_id: str | None, first_day: str | None, last_day: str | None
 ) -> Stream:
-    days = _day(first_day, "from"), _day(last_day, "to")
-    statement = await service.acting_as(caller).statement(*days, tenant_id)
-    period = statement.period
+    today = service.runtime.clock.now().astimezone(UTC).date()
+    period = StatementPeriod.of(_day(first_day, "from"), _day(last_day, "to"), today)
+    statement = await open_statement(service.acting_as(caller), period, tenant_id)
     disposition = attachment(tenant_id or caller.tenant_id, period.first_day, period.last_day)
     return Stream(
         statement_csv(statement.entries()),

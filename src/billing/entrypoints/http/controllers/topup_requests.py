@@ -6,7 +6,7 @@ from litestar import Controller, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody
 
-from billing.application import queries
+from billing.application import inputs, queries
 from billing.application.caller import Caller
 from billing.application.handlers import topups
 from billing.application.handlers.topups import ApproveTopup, CancelTopup, RejectTopup, RequestTopup
@@ -17,14 +17,8 @@ from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import parse_id, rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import problem_responses
-from billing.entrypoints.http.schemas import (
-    TopupApprove,
-    TopupCreate,
-    TopupReject,
-    TopupRequestOut,
-    TopupRequestPage,
-    amount_text,
-)
+from billing.entrypoints.http.schemas import TopupApprove, TopupCreate, TopupReject, TopupRequestOut, TopupRequestPage
+from billing.entrypoints.json_body import amount_text
 
 ID = "request_id"
 
@@ -54,7 +48,7 @@ class TopupRequestController(Controller):
         idempotency: NamedDependency[Idempotency],
     ) -> Response[TopupRequestOut]:
         """Ask for a top-up of the caller's wallet; it starts `pending`."""
-        cmd = RequestTopup(service.money(amount_text(data.amount)), data.note)
+        cmd = RequestTopup(inputs.money(amount_text(data.amount), service.runtime.settings.currency), data.note)
         return await idempotency.run(topups.request_topup, cmd, caller, rendered(201, TopupRequestOut.of))
 
     @get("/me", operation_id="list_my_topup_requests", responses=problem_responses("forbidden"))

@@ -10,6 +10,7 @@ from litestar import Controller, Response, get, put
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody
 
+from billing.application import inputs
 from billing.application.caller import Caller
 from billing.application.handlers import wallet_settings
 from billing.application.handlers.wallet_settings import GetWalletSettings
@@ -20,7 +21,7 @@ from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import problem_responses
-from billing.entrypoints.http.schemas import Body, RawAmount, amount_text
+from billing.entrypoints.json_body import Body, RawAmount, amount_text
 
 RESERVE = "marketing_reserve"
 
@@ -113,7 +114,8 @@ class WalletSettingsController(Controller):
             amount_text(level, f"low_balance_levels[{i}]") for i, level in enumerate(data.low_balance_levels or [])
         ]
         auto = None if data.auto_topup is None else data.auto_topup.values()
-        cmd = service.wallet_settings_command(amount_text(data.marketing_reserve, RESERVE), levels, auto, tenant_id)
+        reserve = amount_text(data.marketing_reserve, RESERVE)
+        cmd = inputs.wallet_settings(service.runtime.settings.currency, reserve, levels, auto, tenant_id)
         return await idempotency.run(
             wallet_settings.put_wallet_settings, cmd, caller, rendered(200, WalletSettingsOut.of)
         )

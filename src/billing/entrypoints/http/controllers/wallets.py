@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody
 
-from billing.application import queries
+from billing.application import inputs, queries
 from billing.application.caller import Caller
 from billing.application.handlers import wallets
 from billing.application.handlers.wallets import ChargeResult, ChargeWallet, FreezeWallet, RefundCharge, UnfreezeWallet
@@ -19,15 +19,14 @@ from billing.entrypoints.http.controllers.params import JSON, rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered, problem_responses
 from billing.entrypoints.http.schemas import (
-    Body,
     ChargeCreate,
     RefundCreate,
     TransactionOut,
     TransactionPage,
     WalletOut,
-    amount_text,
     encode,
 )
+from billing.entrypoints.json_body import Body, amount_text
 
 
 class WalletFreeze(Body):
@@ -89,7 +88,8 @@ class WalletsController(Controller):
         tenant_id: FromPath[str],
     ) -> Response[TransactionOut]:
         """Debit a wallet once per reference: a repeat with the same amount answers 200 with the first row."""
-        amount = service.money(amount_text(data.amount), scale=Scale.MESSAGE)
+        currency = service.runtime.settings.currency
+        amount = inputs.money(amount_text(data.amount), currency, scale=Scale.MESSAGE)
         cmd = ChargeWallet(tenant_id, amount, data.reference_id, data.description)
         return await idempotency.run(wallets.charge_wallet, cmd, caller, _charged)
 
@@ -111,7 +111,8 @@ class WalletsController(Controller):
     ) -> Response[TransactionOut]:
         """Credit back a charge: the rest of it by default, never more than was charged."""
         given = amount_text(data.amount)
-        amount = None if given is None else service.money(given, scale=Scale.MESSAGE)
+        currency = service.runtime.settings.currency
+        amount = None if given is None else inputs.money(given, currency, scale=Scale.MESSAGE)
         cmd = RefundCharge(tenant_id, data.reference_id, amount, data.description)
         return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, TransactionOut.of))
 

@@ -47,11 +47,12 @@ from billing.domain.errors import ValidationError
 from billing.domain.text import validate_text
 from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
 from billing.domain.whatsapp import SIGNATURE_HEADER, parse_status_notifications, signature_matches
-from billing.entrypoints.http.body import TOO_DEEP, JsonBody
+from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import JSON
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered, problem_responses, render_problem
-from billing.entrypoints.http.schemas import Body, encode
+from billing.entrypoints.http.schemas import encode
+from billing.entrypoints.json_body import TOO_DEEP, Body
 
 # Meta's bodies are a few KB (a handful of statuses); 1 MiB leaves room for a large batch, and nothing past it is
 # read: Litestar refuses a larger Content-Length at once, and a chunked body as soon as it streams past the limit.
@@ -255,7 +256,7 @@ class WhatsAppWebhookController(Controller):
             detail = f"{SIGNATURE_HEADER} is missing or does not sign this body"
             return render_problem("unauthorized", detail).to_response()
         parsed = parse_status_notifications(_decode(raw))
-        events = await service.as_platform(WEBHOOK_MODULE).apply_whatsapp_statuses(parsed)
+        events = await whatsapp.apply_body(service.as_platform(WEBHOOK_MODULE), parsed)
         receipt = WebhookReceiptOut.of(len(parsed.statuses) + len(parsed.ignored), events)
         return Response(receipt, status_code=200)
 

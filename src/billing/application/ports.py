@@ -501,7 +501,9 @@ class UnitOfWork(Repositories, Protocol):
     ) -> None: ...
 
     def record(self, *events: DomainEvent) -> None:
-        """Events that no saved aggregate carries (they are heard like the others; dropped on rollback)."""
+        """Events that no saved aggregate carries (they are heard like the others; dropped on rollback). The
+        package's own use cases never need it: their aggregates record their events and the repositories that
+        write them hand them to the unit of work; it is here for another module's unit of work and for tests."""
         ...
 
     async def commit(self) -> None: ...

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 
 from billing.application.ports import Movement, UnitOfWork
 from billing.application.runtime import Runtime
-from billing.domain.events import LowBalance
 from billing.domain.money import Money
 from billing.domain.protections import AUTO_REQUESTER, LowBalanceAlert, Runway, spend_window_start
 from billing.domain.topup import TopupRequest
@@ -31,9 +30,7 @@ async def protect(movement: Movement | None, uow: UnitOfWork, rt: Runtime) -> No
         return
     now = rt.clock.now()
     for level in settings.levels_crossed(movement.before, movement.after):
-        alert = LowBalanceAlert(rt.ids.new_id(), movement.tenant_id, level, movement.after, now)
-        await uow.alerts.add(alert)
-        uow.record(LowBalance(alert.id, alert.tenant_id, level, alert.available, now))
+        await uow.alerts.add(LowBalanceAlert.raised(rt.ids.new_id(), movement.tenant_id, level, movement.after, now))
     if settings.auto_topup.is_due(movement.after):
         await _request_automatic_topup(settings, movement.after, now, uow, rt)
 
@@ -55,9 +52,7 @@ async def _request_automatic_topup(
     threshold = settings.auto_topup.threshold
     note = f"Automatic top-up: available {available} {currency} fell below the threshold of {threshold} {currency}."
     request = TopupRequest.submit(rt.ids.new_id(), tenant_id, amount, note, AUTO_REQUESTER, None, now)
-    events = request.pull_events()
-    if await uow.topups.add_automatic(request):
-        uow.record(*events)
+    await uow.topups.add_automatic(request)  # a racer's open automatic request wins, quietly
 
 
 def month_start(at: datetime) -> datetime:

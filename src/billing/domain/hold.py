@@ -45,6 +45,7 @@ from billing.domain.errors import (
     ValidationError,
     WalletFrozenError,
 )
+from billing.domain.events import DomainEvent, HoldPlaced, HoldSettled, HoldVoided
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, parse_category, quote
 from billing.domain.text import validate_text
@@ -199,6 +200,8 @@ class Hold:
     shortfall: Money | None = None
     transaction_id: UUID | None = None
     settled_category: Category | None = None
+    # What happened to it in this unit of work, heard by the unit once the hold is written (`pull_events`).
+    events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
     @classmethod
     def place(
@@ -218,7 +221,7 @@ class Hold:
             raise ValidationError.of(
                 "expires_in_seconds", f"must be from 1 to {int(MAX_HOLD_TTL.total_seconds())} seconds"
             )
-        return cls(
+        hold = cls(
             id=hold_id,
             tenant_id=tenant_id,
             message_id=validate_message_id(message_id),
@@ -228,6 +231,12 @@ class Hold:
             created_at=at,
             expires_at=at + expires_in,
         )
+        hold.events.append(HoldPlaced(hold_id, tenant_id, hold.message_id, quote.amount, str(quote.category), at))
+        return hold
+
+    def pull_events(self) -> list[DomainEvent]:
+        events, self.events = self.events, []
+        return events
 
     @property
     def amount(self) -> Money:
@@ -289,6 +298,9 @@ class Hold:
         self.shortfall = shortfall
         self.transaction_id = transaction_id
         self.settled_category = category
+        self.events.append(
+            HoldSettled(self.id, self.tenant_id, self.message_id, charged, shortfall, transaction_id, at)
+        )
 
     def void(self, at: datetime) -> bool:
         """The message failed: release the hold. True when this call released it (take its amount off `held`);
@@ -302,6 +314,7 @@ class Hold:
             return True
         self.status = HoldStatus.VOIDED
         self.voided_at = at
+        self.events.append(HoldVoided(self.id, self.tenant_id, self.message_id, self.amount, at))
         return True
 
     def expire(self, at: datetime) -> bool:

@@ -19,6 +19,7 @@ from uuid import UUID
 
 import attrs
 
+from billing.domain.events import DomainEvent, LowBalance
 from billing.domain.money import Money
 
 AUTO_REQUESTER = "auto"
@@ -35,6 +36,20 @@ class LowBalanceAlert:
     level: Money
     available: Money  # just after the move that crossed the level
     created_at: datetime
+    # LowBalance once raised, heard by the unit of work once the alert is written (`pull_events`).
+    events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
+
+    @classmethod
+    def raised(cls, alert_id: UUID, tenant_id: str, level: Money, available: Money, at: datetime) -> LowBalanceAlert:
+        """A new alert: `available` fell below `level`."""
+        alert = cls(alert_id, tenant_id, level, available, at)
+        alert.events.append(LowBalance(alert_id, tenant_id, level, available, at))
+        return alert
+
+    def pull_events(self) -> list[DomainEvent]:
+        events = list(self.events)
+        self.events.clear()  # frozen: the list is emptied, not replaced
+        return events
 
 
 def spend_hour(at: datetime) -> datetime:

@@ -25,6 +25,7 @@ class InMemoryHoldRepository(InMemoryRepository):
             return HoldPlacement(hold=None, earlier=copy.deepcopy(earlier))
         if (hold.tenant_id, hold.message_id) in self._state.charges or not self._admits(hold.tenant_id, [hold]):
             return HoldPlacement(hold=None, earlier=None)
+        self._collect(hold)
         movement = self._add(hold.tenant_id, [hold])
         return HoldPlacement(hold=copy.deepcopy(hold), earlier=None, movement=movement)
 
@@ -38,6 +39,8 @@ class InMemoryHoldRepository(InMemoryRepository):
                 raise ConcurrencyConflictError(f"message {hold.message_id!r} was held or charged meanwhile")
         if not self._admits(tenant_id, holds):
             return None
+        for hold in holds:
+            self._collect(hold)
         return self._add(tenant_id, holds)
 
     async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
@@ -60,12 +63,14 @@ class InMemoryHoldRepository(InMemoryRepository):
         return LockedHold(copy.deepcopy(hold), Funds.of(self._state.wallets[tenant_id]), watch_below)
 
     async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
+        self._collect(hold)
         self._release(hold)
         entry = None if charge is None else await InMemoryWalletRepository(self._state).post(charge)
         self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
         return entry
 
     async def save_released(self, hold: Hold) -> None:
+        self._collect(hold)
         self._release(hold)
         self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
 

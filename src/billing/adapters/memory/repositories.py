@@ -148,11 +148,11 @@ class InMemoryTopupRequestRepository(InMemoryRepository):
         return copy.deepcopy(request)
 
     async def add(self, request: TopupRequest) -> None:
-        self._events.extend(request.pull_events())
+        self._collect(request)
         self._state.requests[request.id] = stored_copy(request)
 
     async def save(self, request: TopupRequest) -> None:
-        self._events.extend(request.pull_events())
+        self._collect(request)
         self._state.requests[request.id] = stored_copy(request)
 
     async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
@@ -185,6 +185,7 @@ class InMemoryTopupRequestRepository(InMemoryRepository):
         )  # the partial unique index ux_topup_requests_open_automatic
         if open_automatic:
             return False
+        self._collect(request)
         self._state.requests[request.id] = stored_copy(request)
         return True
 
@@ -240,11 +241,11 @@ class InMemoryInvoiceRepository(InMemoryRepository):
         return None if invoice_id is None else copy.deepcopy(self._state.invoices[invoice_id])
 
     async def add(self, invoice: Invoice) -> None:
-        self._events.extend(invoice.pull_events())
+        self._collect(invoice)
         self._state.insert_invoice(stored_copy(invoice))
 
     async def save(self, invoice: Invoice) -> None:
-        self._events.extend(invoice.pull_events())
+        self._collect(invoice)
         self._state.replace_invoice(stored_copy(invoice))
 
     async def list(
@@ -367,6 +368,7 @@ def movement_of(state: State, tenant_id: str, before: Money) -> Movement:
 
 class InMemoryLowBalanceAlertRepository(InMemoryRepository):
     async def add(self, alert: LowBalanceAlert) -> None:
+        self._collect(alert)
         self._state.alerts[alert.id] = alert  # frozen: stored as it is
 
     async def list(self, tenant_id: str, page: PageRequest) -> Page[LowBalanceAlert]:

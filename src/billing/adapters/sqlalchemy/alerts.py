@@ -16,6 +16,7 @@ from billing.domain.protections import LowBalanceAlert
 class SqlAlchemyLowBalanceAlertRepository(SqlAlchemyRepository):
     async def add(self, alert: LowBalanceAlert) -> None:
         await self._execute(insert(low_balance_alerts), [alert_to_row(alert)])
+        self._collect(alert)
 
     async def list(self, tenant_id: str, page: PageRequest) -> Page[LowBalanceAlert]:
         columns = low_balance_alerts.c

@@ -251,6 +251,7 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         found = hold_from_row(row)
         if not row["is_new"]:
             return HoldPlacement(hold=None, earlier=found)
+        self._collect(hold)
         return HoldPlacement(hold=found, earlier=None, movement=ledger.movement_from_row(row, hold.amount))
 
     async def place_batch(self, holds: Sequence[Hold]) -> Movement | None:
@@ -273,6 +274,8 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         assert placed in (0, len(holds)), placed
         if placed == 0:
             return None
+        for hold in holds:
+            self._collect(hold)
         return ledger.movement_from_row({**row, "tenant_id": first.tenant_id, "currency": currency}, total)
 
     async def find(self, tenant_id: str, message_ids: Sequence[str]) -> list[Hold]:
@@ -304,15 +307,18 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         params = {**hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
         if charge is None:
             await self._closed(RELEASE, params)
+            self._collect(hold)
             return None
         if charge.tenant_id != hold.tenant_id:
             raise ValueError("a hold is charged to its own tenant's wallet")
         row = await self._closed(SETTLE_WITH_CHARGE, {**params, **ledger.posting_params(charge)})
+        self._collect(hold)
         return ledger.entry_from_posting(charge, row)
 
     async def save_released(self, hold: Hold) -> None:
         params = {**hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
         await self._closed(RELEASE, params)
+        self._collect(hold)
 
     async def save_released_charge(self, hold: Hold, charge: Posting) -> LedgerEntry:
         if charge.tenant_id != hold.tenant_id or charge.reference_id != hold.message_id:

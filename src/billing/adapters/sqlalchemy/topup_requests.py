@@ -149,6 +149,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
         )
         added = (await self._execute(statement)).first() is not None
         if added:
+            self._collect(request)
             self._held[request.id] = values
         return added
 

@@ -25,8 +25,8 @@ from billing.application.ports import Repositories
 from billing.domain.events import DomainEvent
 
 # The roster's PostgreSQL classes, by the names application/ports.py's Repositories gives them. Every repository
-# is given the unit's events: those whose aggregates record events (top-ups, invoices) add them as they save. Holds
-# record none: their handlers record HoldPlaced, HoldSettled and HoldVoided on the unit.
+# is given the unit's events: every aggregate records its own (top-ups, invoices, holds, alerts), and its
+# repository adds them as it writes the aggregate.
 REPOSITORIES: dict[str, type[SqlAlchemyRepository]] = {
     "wallets": SqlAlchemyWalletRepository,
     "topups": SqlAlchemyTopupRequestRepository,

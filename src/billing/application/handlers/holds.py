@@ -20,7 +20,6 @@ from billing.application.ports import ConcurrencyConflictError, HoldFilter, Lock
 from billing.application.protections import protect
 from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.errors import DuplicateError, FieldError, NotFoundError, NotPricedError, ValidationError
-from billing.domain.events import HoldPlaced, HoldSettled, HoldVoided
 from billing.domain.hold import MAX_HOLD_TTL, Hold, reprice, reprices_category, validate_message_id
 from billing.domain.ledger import Posting, PriceSnapshot
 from billing.domain.money import Money
@@ -114,7 +113,6 @@ async def place_hold(cmd: PlaceHold, caller: Caller, uow: UnitOfWork, rt: Runtim
     for _ in range(2):
         placement = await uow.holds.place(hold)
         if placement.hold is not None:
-            uow.record(_placed(placement.hold))
             await protect(placement.movement, uow, rt)
             return HoldResult(placement.hold, created=True)
         if placement.earlier is not None:
@@ -197,7 +195,6 @@ async def settle_locked(locked: LockedHold, price: Quote, uow: UnitOfWork, rt: R
     await uow.holds.save_settled(hold, charge)
     if price.amount.is_positive:  # a billable message moves its market's tier
         await uow.message_counts.add_settled(tenant_id, month_of(now), price.market, price.category)
-    uow.record(HoldSettled(hold.id, tenant_id, hold.message_id, charged, shortfall, hold.transaction_id, now))
     # Above its hold, the settle took the difference from `available`.
     await protect(Movement(tenant_id, funds.available, after.available, locked.watch_below), uow, rt)
     return hold
@@ -218,10 +215,8 @@ async def void_locked(locked: LockedHold, uow: UnitOfWork, rt: Runtime) -> Hold:
     """Void a locked hold (see `Hold.void`): the void route and Meta's webhook share it."""
     hold = locked.hold
     now = rt.clock.now()
-    if hold.void(now):
+    if hold.void(now):  # an open hold past expires_at expires instead (no HoldVoided)
         await uow.holds.save_released(hold)
-        if hold.voided_at is not None:  # an open hold past expires_at expired instead: no HoldVoided
-            uow.record(HoldVoided(hold.id, hold.tenant_id, hold.message_id, hold.amount, now))
     return hold
 
 
@@ -328,7 +323,6 @@ async def _place_all(tenant_id: str, holds: list[Hold], uow: UnitOfWork, rt: Run
     for _ in range(2):
         movement = await uow.holds.place_batch(holds)
         if movement is not None:
-            uow.record(*(_placed(hold) for hold in holds))
             await protect(movement, uow, rt)
             return
         if not await _refusal_explained(tenant_id, holds, uow, rt):
@@ -358,7 +352,3 @@ async def _card_of(hold: Hold, uow: UnitOfWork) -> RateCard:
 
 def _description(price: Quote) -> str:
     return f"WhatsApp {price.category} message to {price.recipient} ({price.market})"
-
-
-def _placed(hold: Hold) -> HoldPlaced:
-    return HoldPlaced(hold.id, hold.tenant_id, hold.message_id, hold.amount, str(hold.category), hold.created_at)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
@@ -13,9 +15,9 @@ from billing.application import queries
 from billing.application.caller import Caller
 from billing.application.handlers.invoices import MarkInvoicePaid, VoidInvoice, mark_invoice_paid, void_invoice
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError
-from billing.entrypoints.console.topups import Filters, back_to_queue, topups_page
-from billing.entrypoints.console.views import ConsoleConfig, FormProblem, parse_id, render, text
+from billing.entrypoints.console import topups
+from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
+from billing.entrypoints.console.views import ConsoleConfig, FormProblem, parse_id, render, require_operator_page, text
 
 NOTICES = {
     "paid": "Marked paid: the clinic's wallet was credited and its request completed.",
@@ -45,6 +47,32 @@ async def invoice_page(
     )
 
 
+def _from_queue(form: FormMultiDict) -> bool:
+    return text(form, "back") == FROM_QUEUE
+
+
+def page_again(
+    request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller, invoice_id: str
+) -> Again:
+    """The page the form came from, again: the top-up queue (for operators only), or the invoice's page."""
+    queue = topups.queue_again(request, service, console, caller)
+
+    async def again(form: FormMultiDict, problem: FormProblem) -> Response[Any]:
+        if _from_queue(form):
+            require_operator_page(console, caller, topups.FOR_OPERATORS)
+            return await queue(form, problem)
+        return await invoice_page(service, console, caller, invoice_id, problem=problem)
+
+    return again
+
+
+def back_to(invoice_id: UUID, form: FormMultiDict, done: str) -> Redirect:
+    """Back to the page the form came from: the top-up queue, or the invoice's page."""
+    if _from_queue(form):
+        return topups.back_to_queue(form, done)
+    return see_other(f"/console/invoices/{invoice_id}", done=done)
+
+
 class InvoicePage(Controller):
     path = "/invoices"
 
@@ -69,20 +97,18 @@ class InvoicePage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        form = await request.form()
-        from_queue = text(form, "back") == FROM_QUEUE
-        parsed = parse_id(invoice_id, "invoice")
-        command = MarkInvoicePaid(parsed, text(form, "payment_reference"))
-        try:
-            await service.execute(mark_invoice_paid, command, caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, invoice_id, form, known=("payment_reference",))
-            if from_queue:
-                return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
-            return await invoice_page(service, console, caller, invoice_id, problem=problem)
-        if from_queue:
-            return back_to_queue(form, "paid")
-        return Redirect(f"/console/invoices/{parsed}", query_params={"done": "paid"}, status_code=303)
+        invoice = parse_id(invoice_id, "invoice")
+        return await form_action(
+            request,
+            service,
+            caller,
+            mark_invoice_paid,
+            lambda form: MarkInvoicePaid(invoice, text(form, "payment_reference")),
+            refused=Refused(
+                invoice_id, page_again(request, service, console, caller, invoice_id), known=("payment_reference",)
+            ),
+            done=lambda form, _: back_to(invoice, form, "paid"),
+        )
 
     @post("/{invoice_id:str}/void", status_code=303)
     async def void(
@@ -94,16 +120,13 @@ class InvoicePage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         """`POST /invoices/{id}/void`'s use case: the invoice void, an unpaid top-up's request cancelled."""
-        form = await request.form()
-        from_queue = text(form, "back") == FROM_QUEUE
-        parsed = parse_id(invoice_id, "invoice")
-        try:
-            await service.execute(void_invoice, VoidInvoice(parsed, text(form, "reason")), caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, str(parsed), form, known=("reason",))
-            if from_queue:
-                return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
-            return await invoice_page(service, console, caller, invoice_id, problem=problem)
-        if from_queue:
-            return back_to_queue(form, "voided")
-        return Redirect(f"/console/invoices/{parsed}", query_params={"done": "voided"}, status_code=303)
+        invoice = parse_id(invoice_id, "invoice")
+        return await form_action(
+            request,
+            service,
+            caller,
+            void_invoice,
+            lambda form: VoidInvoice(invoice, text(form, "reason")),
+            refused=Refused(str(invoice), page_again(request, service, console, caller, invoice_id), known=("reason",)),
+            done=lambda form, _: back_to(invoice, form, "voided"),
+        )

@@ -13,10 +13,10 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict, UploadFile
 from litestar.di import NamedDependency
 from litestar.params import FromPath
-from litestar.response import Redirect
 
 from billing.application.caller import Caller
 from billing.application.handlers.rate_cards import (
+    CreateRateCard,
     GetRateCard,
     ListRateCards,
     create_rate_card,
@@ -27,15 +27,16 @@ from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, ValidationError
 from billing.domain.pricing import Category
+from billing.entrypoints.console.forms import Refusal, form_action, see_other
 from billing.entrypoints.console.prices import CATEGORY_LABELS, PriceTable
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
     Pager,
+    operators_only,
     page_number,
     parse_id,
     render,
-    require_operator_page,
     text,
 )
 from billing.entrypoints.rate_card_files import CSV_LAYOUT, CardFile, CardOptions, read_card
@@ -90,7 +91,6 @@ async def rate_cards_page(
     problem: FormProblem | None = None,
     problems: tuple[str, ...] = (),
 ) -> Response[Any]:
-    require_operator_page(console, caller, FOR_OPERATORS)
     query = ListRateCards(None, PageRequest(page_number(request), PAGE_SIZE))
     cards = await service.execute(list_rate_cards, query, caller)
     return render(
@@ -110,16 +110,55 @@ async def rate_cards_page(
     )
 
 
-async def _read_upload(form: FormMultiDict, upload: UploadForm, console: ConsoleConfig) -> CardFile:
-    file = form.get("file")
-    if not isinstance(file, UploadFile) or not file.filename:
-        raise ValidationError.of("file", "choose a .json or .csv file")
-    content = await file.read()
-    return read_card(file.filename, content, upload.options(), default_currency=console.billing.currency)
+@attrs.define
+class CardUpload:
+    """The upload's file, and the card read from it once the form is acted on: what names each problem's line."""
+
+    filename: str = ""
+    content: bytes = b""
+    card_file: CardFile | None = None
+
+    @classmethod
+    async def of(cls, form: FormMultiDict) -> CardUpload:
+        file = form.get("file")
+        if not isinstance(file, UploadFile) or not file.filename:
+            return cls()
+        return cls(file.filename, await file.read())
+
+    def command(self, form: FormMultiDict, console: ConsoleConfig) -> CreateRateCard:
+        if not self.filename:
+            raise ValidationError.of("file", "choose a .json or .csv file")
+        options = UploadForm.of(form).options()
+        self.card_file = read_card(self.filename, self.content, options, default_currency=console.billing.currency)
+        return self.card_file.command
+
+    def problems(self, error: BillingError) -> tuple[str, ...]:
+        """Every problem of the card, with its line in the file when it came from one."""
+        listed = error.errors if isinstance(error, ValidationError) else ()
+        card_file = self.card_file
+        return tuple(card_file.describe(e) if card_file else f"{e.field}: {e.message}" for e in listed)
+
+
+def upload_again(
+    request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller, upload: CardUpload
+) -> Refusal:
+    """The list again with the form as it was typed: beside a field only what was typed into it, every problem of
+    the card in the list beside the form."""
+
+    async def again(form: FormMultiDict, error: BillingError) -> Response[Any]:
+        typed = tuple(name for name in UPLOAD_FIELDS if text(form, name).strip())
+        problem = FormProblem.of(error, UPLOAD, form, known=typed)
+        problems = upload.problems(error)
+        return await rate_cards_page(
+            request, service, console, caller, upload=UploadForm.of(form), problem=problem, problems=problems
+        )
+
+    return again
 
 
 class RateCardsPage(Controller):
     path = "/rate-cards"
+    opt = operators_only(FOR_OPERATORS)
 
     @get("/", name="console-rate-cards")
     async def show(
@@ -139,23 +178,16 @@ class RateCardsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, FOR_OPERATORS)
-        form = await request.form()
-        upload = UploadForm.of(form)
-        card_file: CardFile | None = None
-        try:
-            card_file = await _read_upload(form, upload, console)
-            card = await service.execute(create_rate_card, card_file.command, caller)
-        except BillingError as error:
-            # Beside a field only what was typed into it; every problem of the card in the list beside the form.
-            typed = tuple(name for name in UPLOAD_FIELDS if text(form, name).strip())
-            problem = FormProblem.of(error, UPLOAD, form, known=typed)
-            listed = error.errors if isinstance(error, ValidationError) else ()
-            problems = tuple(card_file.describe(e) if card_file else f"{e.field}: {e.message}" for e in listed)
-            return await rate_cards_page(
-                request, service, console, caller, upload=upload, problem=problem, problems=problems
-            )
-        return Redirect(f"/console/rate-cards/{card.id}", query_params={"done": "created"}, status_code=303)
+        upload = await CardUpload.of(await request.form())
+        return await form_action(
+            request,
+            service,
+            caller,
+            create_rate_card,
+            lambda form: upload.command(form, console),
+            refused=upload_again(request, service, console, caller, upload),
+            done=lambda _, card: see_other(f"/console/rate-cards/{card.id}", done="created"),
+        )
 
     @get("/{card_id:str}", name="console-rate-card")
     async def card(
@@ -166,7 +198,6 @@ class RateCardsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, FOR_OPERATORS)
         card = await service.execute(get_rate_card, GetRateCard(parse_id(card_id, "rate card")), caller)
         return render(
             "rate_card.html",

@@ -10,7 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Router
+from litestar.connection import ASGIConnection
 from litestar.di import Provide
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import DefineMiddleware
 from litestar.static_files import create_static_files_router
 
@@ -26,7 +28,15 @@ from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignI
 from billing.entrypoints.console.settings import TenantSettingsPage, WalletSettingsPage
 from billing.entrypoints.console.sign_in import SignInController
 from billing.entrypoints.console.topups import TopupsPage
-from billing.entrypoints.console.views import STATIC, STATIC_NAME, ConsoleConfig, error_page, redirect_to_sign_in
+from billing.entrypoints.console.views import (
+    OPERATORS_ONLY,
+    STATIC,
+    STATIC_NAME,
+    ConsoleConfig,
+    error_page,
+    redirect_to_sign_in,
+    require_operator_page,
+)
 from billing.entrypoints.console.wallet import WalletPage
 from billing.entrypoints.console.wallets import TenantWalletsPage
 from billing.entrypoints.console.whatsapp import WebhookEventsPage, WhatsAppNumbersPage
@@ -51,10 +61,22 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
     def provide_config() -> ConsoleConfig:
         return config
 
-    def provide_caller(request: Request[Any, Any, Any]) -> Caller:
-        caller = auth.caller(request)
-        request.state.console_caller = caller  # for the error page's header
+    def signed_in(connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+        """The request's caller, verified once (the guard may have asked first)."""
+        caller: Caller | None = getattr(connection.state, "console_caller", None)
+        if caller is None:
+            caller = auth.caller(connection)
+            connection.state.console_caller = caller  # for the error page's header
         return caller
+
+    def provide_caller(request: Request[Any, Any, Any]) -> Caller:
+        return signed_in(request)
+
+    def operators_pages(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+        """The console's one guard: a page whose controller is `operators_only` refuses everyone else, first."""
+        refusal = handler.opt.get(OPERATORS_ONLY)
+        if refusal is not None:
+            require_operator_page(config, signed_in(connection), refusal)
 
     static = create_static_files_router(path="/static", directories=[STATIC], name=STATIC_NAME)
     return Router(
@@ -85,6 +107,7 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
             ),
             DefineMiddleware(SessionCSRFMiddleware, config=csrf_config(settings.jwt.secret)),
         ],
+        guards=[operators_pages],
         exception_handlers={SignInRequiredError: redirect_to_sign_in, Exception: error_page},
         include_in_schema=False,
     )

@@ -11,8 +11,8 @@ import hmac
 from typing import Any, Literal
 
 import attrs
-from litestar import Request
 from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
 from billing.application.caller import Caller
@@ -42,8 +42,8 @@ class ConsoleAuth:
         """The caller a pasted token proves, or the API's own `unauthorized` error."""
         return self.verifier.verify(f"Bearer {token}")
 
-    def caller(self, request: Request[Any, Any, Any]) -> Caller:
-        token = request.cookies.get(SESSION_COOKIE)
+    def caller(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Caller:
+        token = connection.cookies.get(SESSION_COOKIE)
         if not token:
             raise SignInRequiredError("required")
         try:

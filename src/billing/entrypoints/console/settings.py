@@ -18,22 +18,27 @@ from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
-from litestar.response import Redirect
 
 from billing.application import inputs
 from billing.application.caller import MANAGE, Caller
-from billing.application.handlers.wallet_settings import GetWalletSettings, get_wallet_settings, put_wallet_settings
+from billing.application.handlers.wallet_settings import (
+    GetWalletSettings,
+    PutWalletSettings,
+    get_wallet_settings,
+    put_wallet_settings,
+)
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, FieldError, ValidationError
 from billing.domain.money import Money
 from billing.domain.wallet_settings import MAX_LEVELS, WalletSettings
+from billing.entrypoints.console.forms import Refusal, form_action, see_other
 from billing.entrypoints.console.views import (
     TENANT_WALLETS_FOR_OPERATORS,
     ConsoleConfig,
     FormProblem,
+    operators_only,
     optional,
     render,
-    require_operator_page,
     text,
 )
 
@@ -102,23 +107,17 @@ class SettingsForm:
         """The slots with a level typed in: an empty slot is no level."""
         return [slot for slot, level in enumerate(self.levels) if level.strip()]
 
-    async def save(self, service: BillingService, caller: Caller, tenant_id: str | None) -> None:
-        """The PUT, with the caller's permission checked before the values are looked at; a ValidationError's
-        levels are named by the slot they were typed in."""
+    def command(self, service: BillingService, caller: Caller, tenant_id: str | None) -> PutWalletSettings:
+        """The PUT's command, with the caller's permission checked before the values are looked at."""
         put_wallet_settings.authorize(caller, service.runtime)
-        slots = self.filled_slots
         auto = {"enabled": self.enabled, **{name: optional(getattr(self, name).strip()) for name in AUTO_AMOUNTS}}
-        try:
-            cmd = inputs.wallet_settings(
-                service.runtime.settings.currency,
-                optional(self.marketing_reserve.strip()),
-                [self.levels[slot].strip() for slot in slots],
-                auto,
-                tenant_id,
-            )
-            await service.execute(put_wallet_settings, cmd, caller)
-        except ValidationError as error:
-            raise in_slots(error, slots) from None
+        return inputs.wallet_settings(
+            service.runtime.settings.currency,
+            optional(self.marketing_reserve.strip()),
+            [self.levels[slot].strip() for slot in self.filled_slots],
+            auto,
+            tenant_id,
+        )
 
 
 def in_slots(error: ValidationError, slots: Sequence[int]) -> ValidationError:
@@ -173,6 +172,19 @@ def _settings_path(tenant_id: str | None) -> str:
     return "/console/wallet/settings" if tenant_id is None else f"/console/wallets/{tenant_id}/settings"
 
 
+def settings_again(service: BillingService, console: ConsoleConfig, caller: Caller, tenant_id: str | None) -> Refusal:
+    """The form again as it was typed, a ValidationError's levels named by the slot they were typed in."""
+
+    async def again(sent: FormMultiDict, error: BillingError) -> Response[Any]:
+        form = SettingsForm.of_form(sent)
+        if isinstance(error, ValidationError):
+            error = in_slots(error, form.filled_slots)
+        problem = FormProblem.of(error, SETTINGS, known=FIELDS)
+        return await settings_page(service, console, caller, tenant_id, form=form, problem=problem)
+
+    return again
+
+
 async def save_settings(
     request: Request[Any, Any, Any],
     service: BillingService,
@@ -180,13 +192,15 @@ async def save_settings(
     caller: Caller,
     tenant_id: str | None,
 ) -> Response[Any]:
-    form = SettingsForm.of_form(await request.form())
-    try:
-        await form.save(service, caller, tenant_id)
-    except BillingError as error:
-        problem = FormProblem.of(error, SETTINGS, known=FIELDS)
-        return await settings_page(service, console, caller, tenant_id, form=form, problem=problem)
-    return Redirect(_settings_path(tenant_id), query_params={"done": "saved"}, status_code=303)
+    return await form_action(
+        request,
+        service,
+        caller,
+        put_wallet_settings,
+        lambda form: SettingsForm.of_form(form).command(service, caller, tenant_id),
+        refused=settings_again(service, console, caller, tenant_id),
+        done=lambda _, __: see_other(_settings_path(tenant_id), done="saved"),
+    )
 
 
 def _notice(request: Request[Any, Any, Any]) -> str | None:
@@ -223,6 +237,7 @@ class TenantSettingsPage(Controller):
     """A tenant's settings, from the operators' page of its wallet."""
 
     path = "/wallets/{tenant_id:str}/settings"
+    opt = operators_only(TENANT_WALLETS_FOR_OPERATORS)
 
     @get("/", name="console-tenant-settings")
     async def show(
@@ -233,7 +248,6 @@ class TenantSettingsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         return await settings_page(service, console, caller, tenant_id, notice=_notice(request))
 
     @post("/", status_code=303)
@@ -245,5 +259,4 @@ class TenantSettingsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         return await save_settings(request, service, console, caller, tenant_id)

@@ -22,17 +22,18 @@ from billing.application.handlers.topups import ApproveTopup, RejectTopup, appro
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import TopupQueueFigures
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, ValidationError
+from billing.domain.errors import ValidationError
 from billing.domain.topup import TopupRequest, TopupStatus
+from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
     Pager,
+    operators_only,
     optional,
     page_number,
     parse_id,
     render,
-    require_operator_page,
     text,
 )
 
@@ -82,7 +83,6 @@ async def topups_page(
     notice: str | None = None,
     problem: FormProblem | None = None,
 ) -> Response[Any]:
-    require_operator_page(console, caller, FOR_OPERATORS)
     page_request = PageRequest(page_number(request), PAGE_SIZE)
     figures: TopupQueueFigures | None = None  # the strip: the tenant filter's, whatever the status filter
     try:
@@ -112,12 +112,20 @@ async def topups_page(
     )
 
 
+def queue_again(
+    request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller
+) -> Again:
+    """The queue again, filtered as the form's hidden fields say, with a refused action's problem."""
+    return lambda form, problem: topups_page(request, service, console, caller, Filters.of(form), problem=problem)
+
+
 def back_to_queue(form: FormMultiDict, done: str) -> Redirect:
-    return Redirect("/console/topups", query_params=Filters.of(form).query(done=done), status_code=303)
+    return see_other("/console/topups", **Filters.of(form).query(done=done))
 
 
 class TopupsPage(Controller):
     path = "/topups"
+    opt = operators_only(FOR_OPERATORS)
 
     @get("/", name="console-topups")
     async def show(
@@ -139,15 +147,16 @@ class TopupsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, FOR_OPERATORS)
-        form = await request.form()
-        command = ApproveTopup(parse_id(request_id, "top-up request"), optional(text(form, "note")))
-        try:
-            await service.execute(approve_topup, command, caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, request_id, form, known=("note",))
-            return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
-        return back_to_queue(form, "approved")
+        topup = parse_id(request_id, "top-up request")
+        return await form_action(
+            request,
+            service,
+            caller,
+            approve_topup,
+            lambda form: ApproveTopup(topup, optional(text(form, "note"))),
+            refused=Refused(request_id, queue_again(request, service, console, caller), known=("note",)),
+            done=lambda form, _: back_to_queue(form, "approved"),
+        )
 
     @post("/{request_id:str}/reject", status_code=303)
     async def reject(
@@ -158,12 +167,13 @@ class TopupsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, FOR_OPERATORS)
-        form = await request.form()
-        command = RejectTopup(parse_id(request_id, "top-up request"), text(form, "reason"))
-        try:
-            await service.execute(reject_topup, command, caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, request_id, form, known=("reason",))
-            return await topups_page(request, service, console, caller, Filters.of(form), problem=problem)
-        return back_to_queue(form, "rejected")
+        topup = parse_id(request_id, "top-up request")
+        return await form_action(
+            request,
+            service,
+            caller,
+            reject_topup,
+            lambda form: RejectTopup(topup, text(form, "reason")),
+            refused=Refused(request_id, queue_again(request, service, console, caller), known=("reason",)),
+            done=lambda form, _: back_to_queue(form, "rejected"),
+        )

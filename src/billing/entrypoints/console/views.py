@@ -139,6 +139,15 @@ TENANT_WALLETS_FOR_OPERATORS = (
 )
 
 
+OPERATORS_ONLY = "operators_only"  # the key of a controller's `opt`
+
+
+def operators_only(refusal: str) -> dict[str, str]:
+    """A controller's `opt` making every page of it an operators' page: the console's guard answers everyone else
+    with `refusal` before the page does anything."""
+    return {OPERATORS_ONLY: refusal}
+
+
 def require_operator_page(console: ConsoleConfig, caller: Caller, refusal: str) -> None:
     """An operators' page (the root tenant with Billing.View); `refusal` says what it is, and where to look instead."""
     if not console.authorizer.is_operator_viewer(caller):

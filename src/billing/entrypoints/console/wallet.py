@@ -20,6 +20,7 @@ from billing.application.handlers.topups import CancelTopup, RequestTopup, cance
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError
+from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
 from billing.entrypoints.console.prices import PriceTable, card_in_force
 from billing.entrypoints.console.statements import STATEMENT, StatementForm, statement_download
 from billing.entrypoints.console.views import (
@@ -85,6 +86,12 @@ async def wallet_page(
     )
 
 
+def wallet_again(
+    request: Request[Any, Any, Any], service: BillingService, caller: Caller, console: ConsoleConfig
+) -> Again:
+    return lambda _, problem: wallet_page(request, service, caller, console, problem=problem)
+
+
 class WalletPage(Controller):
     path = "/wallet"
 
@@ -109,15 +116,16 @@ class WalletPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        form = await request.form()
-        try:
-            amount = inputs.money(text(form, "amount"), service.runtime.settings.currency)
-            command = RequestTopup(amount, optional(text(form, "note")))
-            await service.execute(request_topup, command, caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, "topup", form, known=TOPUP_FIELDS)
-            return await wallet_page(request, service, caller, console, problem=problem)
-        return Redirect("/console/wallet", query_params={"done": "requested"}, status_code=303)
+        currency = service.runtime.settings.currency
+        return await form_action(
+            request,
+            service,
+            caller,
+            request_topup,
+            lambda form: RequestTopup(inputs.money(text(form, "amount"), currency), optional(text(form, "note"))),
+            refused=Refused("topup", wallet_again(request, service, caller, console), known=TOPUP_FIELDS),
+            done=lambda _, __: see_other("/console/wallet", done="requested"),
+        )
 
     @post("/topup-requests/{request_id:str}/cancel", status_code=303)
     async def cancel(
@@ -128,12 +136,15 @@ class WalletPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        try:
-            await service.execute(cancel_topup, CancelTopup(parse_id(request_id, "top-up request")), caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, request_id)
-            return await wallet_page(request, service, caller, console, problem=problem)
-        return Redirect("/console/wallet", query_params={"done": "cancelled"}, status_code=303)
+        return await form_action(
+            request,
+            service,
+            caller,
+            cancel_topup,
+            lambda _: CancelTopup(parse_id(request_id, "top-up request")),
+            refused=Refused(request_id, wallet_again(request, service, caller, console)),
+            done=lambda _, __: see_other("/console/wallet", done="cancelled"),
+        )
 
     @get("/statement.csv", name="console-statement")
     async def statement(

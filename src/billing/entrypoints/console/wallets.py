@@ -22,15 +22,16 @@ from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, ValidationError
 from billing.domain.tenant import validate_tenant_id
+from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
 from billing.entrypoints.console.statements import STATEMENT, StatementForm, statement_download
 from billing.entrypoints.console.views import (
     TENANT_WALLETS_FOR_OPERATORS,
     ConsoleConfig,
     FormProblem,
     Pager,
+    operators_only,
     page_number,
     render,
-    require_operator_page,
     text,
 )
 
@@ -55,7 +56,6 @@ async def tenant_wallet_page(
     problem: FormProblem | None = None,
     statement: StatementForm | None = None,
 ) -> Response[Any]:
-    require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
     wallet = await service.execute(queries.get_wallet, queries.GetWallet(tenant_id), caller)
     ledger_page = PageRequest(page_number(request), LEDGER_PAGE_SIZE)
     ledger = await service.execute(queries.list_transactions, queries.ListTransactions(tenant_id, ledger_page), caller)
@@ -76,8 +76,15 @@ async def tenant_wallet_page(
     )
 
 
+def tenant_wallet_again(
+    request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller, tenant_id: str
+) -> Again:
+    return lambda _, problem: tenant_wallet_page(request, service, console, caller, tenant_id, problem=problem)
+
+
 class TenantWalletsPage(Controller):
     path = "/wallets"
+    opt = operators_only(TENANT_WALLETS_FOR_OPERATORS)
 
     @get("/", name="console-wallets")
     async def find(
@@ -87,7 +94,6 @@ class TenantWalletsPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         """A tenant's wallet by its id (the lookup form), or the form alone."""
-        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         tenant_id = (request.query_params.get("tenant_id") or "").strip()
         if not tenant_id:
             return render("wallets.html", console, caller, active="wallets", tenant_id="", problem=None)
@@ -121,14 +127,17 @@ class TenantWalletsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
-        form = await request.form()
-        try:
-            await service.execute(freeze_wallet, FreezeWallet(tenant_id, text(form, "reason")), caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, FREEZE, form, known=("reason",))
-            return await tenant_wallet_page(request, service, console, caller, tenant_id, problem=problem)
-        return Redirect(f"/console/wallets/{tenant_id}", query_params={"done": "frozen"}, status_code=303)
+        return await form_action(
+            request,
+            service,
+            caller,
+            freeze_wallet,
+            lambda form: FreezeWallet(tenant_id, text(form, "reason")),
+            refused=Refused(
+                FREEZE, tenant_wallet_again(request, service, console, caller, tenant_id), known=("reason",)
+            ),
+            done=lambda _, __: see_other(f"/console/wallets/{tenant_id}", done="frozen"),
+        )
 
     @post("/{tenant_id:str}/unfreeze", status_code=303)
     async def unfreeze(
@@ -139,13 +148,15 @@ class TenantWalletsPage(Controller):
         service: NamedDependency[BillingService],
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
-        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
-        try:
-            await service.execute(unfreeze_wallet, UnfreezeWallet(tenant_id), caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, UNFREEZE)
-            return await tenant_wallet_page(request, service, console, caller, tenant_id, problem=problem)
-        return Redirect(f"/console/wallets/{tenant_id}", query_params={"done": "unfrozen"}, status_code=303)
+        return await form_action(
+            request,
+            service,
+            caller,
+            unfreeze_wallet,
+            lambda _: UnfreezeWallet(tenant_id),
+            refused=Refused(UNFREEZE, tenant_wallet_again(request, service, console, caller, tenant_id)),
+            done=lambda _, __: see_other(f"/console/wallets/{tenant_id}", done="unfrozen"),
+        )
 
     @get("/{tenant_id:str}/statement.csv", name="console-tenant-statement")
     async def statement(
@@ -157,7 +168,6 @@ class TenantWalletsPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any] | Stream:
         """The tenant's statement, as `GET /wallets/{tenant_id}/statement.csv` serves it."""
-        require_operator_page(console, caller, TENANT_WALLETS_FOR_OPERATORS)
         form = StatementForm.of(request.query_params)
         try:
             return await statement_download(service, caller, form, tenant_id)

@@ -7,10 +7,12 @@ Seeing either page needs the root tenant with Billing.View; mapping and unmappin
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import attrs
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import FormMultiDict
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Redirect
@@ -30,15 +32,16 @@ from billing.application.handlers.whatsapp import (
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import WebhookEventFilter
 from billing.application.service import BillingService
-from billing.domain.errors import BillingError, ValidationError
+from billing.domain.errors import ValidationError
 from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
+from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
     Pager,
+    operators_only,
     page_number,
     render,
-    require_operator_page,
     text,
 )
 
@@ -87,7 +90,6 @@ class EventFilters:
 async def webhook_events_page(
     request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller
 ) -> Response[Any]:
-    require_operator_page(console, caller, FOR_OPERATORS)
     filters = EventFilters.of(request.query_params)
     page = page_number(request)
     problem: FormProblem | None = None
@@ -114,6 +116,7 @@ async def webhook_events_page(
 
 class WebhookEventsPage(Controller):
     path = "/webhook-events"
+    opt = operators_only(FOR_OPERATORS)
 
     @get("/", name="console-webhook-events")
     async def show(
@@ -140,7 +143,6 @@ async def numbers_page(
     problem: FormProblem | None = None,
 ) -> Response[Any]:
     """The mapped numbers, newest first, of one tenant (`tenant_id`) or all ('')."""
-    require_operator_page(console, caller, FOR_OPERATORS)
     page = page_number(request)
     try:
         query = ListNumbers(tenant_id or None, PageRequest(page, PAGE_SIZE))
@@ -162,13 +164,25 @@ async def numbers_page(
     )
 
 
+def numbers_again(
+    request: Request[Any, Any, Any], service: BillingService, console: ConsoleConfig, caller: Caller, *, kept: bool
+) -> Again:
+    """The list again: filtered as the form's hidden `tenant_id` kept it (`kept`), or every tenant's."""
+
+    def again(form: FormMultiDict, problem: FormProblem) -> Awaitable[Response[Any]]:
+        tenant_id = _chosen(form, "tenant_id") if kept else ""
+        return numbers_page(request, service, console, caller, tenant_id, problem=problem)
+
+    return again
+
+
 def back_to_numbers(tenant_id: str, done: str) -> Redirect:
-    query = {**({"tenant_id": tenant_id} if tenant_id else {}), "done": done}
-    return Redirect(NUMBERS_PATH, query_params=query, status_code=303)
+    return see_other(NUMBERS_PATH, **({"tenant_id": tenant_id} if tenant_id else {}), done=done)
 
 
 class WhatsAppNumbersPage(Controller):
     path = "/whatsapp-numbers"
+    opt = operators_only(FOR_OPERATORS)
 
     @get("/", name="console-whatsapp-numbers")
     async def show(
@@ -192,15 +206,15 @@ class WhatsAppNumbersPage(Controller):
     ) -> Response[Any]:
         """Map a number to a tenant, as `POST /whatsapp-numbers` does: the same mapping again changes nothing, a
         number another tenant has is refused (`duplicate`, 409: unmap it first)."""
-        require_operator_page(console, caller, FOR_OPERATORS)
-        form = await request.form()
-        phone_number_id, tenant_id = (text(form, name).strip() for name in MAP_FIELDS)
-        try:
-            mapping = await service.execute(map_number, MapNumber(phone_number_id, tenant_id), caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, MAP, form, known=MAP_FIELDS)
-            return await numbers_page(request, service, console, caller, "", problem=problem)
-        return back_to_numbers("", "mapped" if mapping.created else "unchanged")
+        return await form_action(
+            request,
+            service,
+            caller,
+            map_number,
+            lambda form: MapNumber(*(text(form, name).strip() for name in MAP_FIELDS)),
+            refused=Refused(MAP, numbers_again(request, service, console, caller, kept=False), known=MAP_FIELDS),
+            done=lambda _, mapping: back_to_numbers("", "mapped" if mapping.created else "unchanged"),
+        )
 
     @post("/{phone_number_id:str}/unmap", status_code=303)
     async def unmap_number(
@@ -212,12 +226,12 @@ class WhatsAppNumbersPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         """Unmap a number, as `DELETE /whatsapp-numbers/{phone_number_id}` does; back to the list as it was filtered."""
-        require_operator_page(console, caller, FOR_OPERATORS)
-        form = await request.form()
-        tenant_id = _chosen(form, "tenant_id")  # the list's filter, kept in a hidden field
-        try:
-            await service.execute(unmap_number, UnmapNumber(phone_number_id), caller)
-        except BillingError as error:
-            problem = FormProblem.of(error, phone_number_id)
-            return await numbers_page(request, service, console, caller, tenant_id, problem=problem)
-        return back_to_numbers(tenant_id, "unmapped")
+        return await form_action(
+            request,
+            service,
+            caller,
+            unmap_number,
+            lambda _: UnmapNumber(phone_number_id),
+            refused=Refused(phone_number_id, numbers_again(request, service, console, caller, kept=True)),
+            done=lambda form, _: back_to_numbers(_chosen(form, "tenant_id"), "unmapped"),
+        )

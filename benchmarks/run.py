@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import holds, http, inprocess, quotes, webhook
+from benchmarks import audit, holds, http, inprocess, quotes, webhook
 from benchmarks.database import fresh_database, server
 from benchmarks.size import Size
 
@@ -79,6 +79,18 @@ SCENARIOS["quote-1000"] = (
     "ms",
     None,  # the target is absolute: p95 <= 300 ms (the result says whether it is met)
     quotes.quote_latency,
+)
+SCENARIOS["audit-1m"] = (
+    "GET /audit?tenant_id= p50 at {rows} rows over 1,000 tenants vs at 1,000 rows",
+    "ms",
+    1.2,
+    audit.audit_read_latency,
+)
+SCENARIOS["audit-1m-action"] = (
+    "GET /audit?tenant_id=&action= p50 at {rows} rows over 1,000 tenants vs at 1,000 rows",
+    "ms",
+    1.2,
+    lambda url, size: audit.audit_read_latency(url, size, action=audit.ACTIONS[1]),
 )
 SCENARIOS["webhook-100"] = (
     "webhook statuses/s, bodies of 100, 4 clients, 1 worker",

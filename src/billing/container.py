@@ -29,12 +29,14 @@ from billing.adapters.sqlalchemy.engine import create_engine
 from billing.adapters.sqlalchemy.migrations import DatabaseSchema
 from billing.adapters.sqlalchemy.readiness import SqlAlchemyReadiness
 from billing.adapters.sqlalchemy.unit_of_work import SqlAlchemyUnitOfWork
+from billing.application.audit import audit_automatic_topup, audit_low_balance_alert
 from billing.application.dispatcher import OutboxDispatcher
 from billing.application.notifications import (
     queue_automatic_topup_email,
     queue_invoice_issued_email,
     queue_low_balance_email,
     queue_payment_received_email,
+    queue_payment_reversed_email,
 )
 from billing.application.ports import Clock, IdGenerator, Mailer
 from billing.application.run_once import ExpiredKeyPurger, RunOnce
@@ -42,7 +44,14 @@ from billing.application.runtime import RandomIds, Runtime, SystemClock
 from billing.application.service import BillingService, EventHandler
 from billing.application.settings import BillingSettings
 from billing.config import ConfigError, Settings
-from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, LowBalance, TopupRequested
+from billing.domain.events import (
+    DomainEvent,
+    InvoiceIssued,
+    InvoicePaid,
+    LowBalance,
+    PaymentReversed,
+    TopupRequested,
+)
 
 MEMORY = "memory"
 POSTGRES = "postgres"
@@ -60,8 +69,9 @@ def build_mailer(settings: Settings) -> Mailer:
 EVENT_HANDLERS: Mapping[type[DomainEvent], Sequence[EventHandler]] = {
     InvoiceIssued: (queue_invoice_issued_email,),
     InvoicePaid: (queue_payment_received_email,),
-    LowBalance: (queue_low_balance_email,),
-    TopupRequested: (queue_automatic_topup_email,),
+    LowBalance: (queue_low_balance_email, audit_low_balance_alert),
+    TopupRequested: (queue_automatic_topup_email, audit_automatic_topup),
+    PaymentReversed: (queue_payment_reversed_email,),
 }
 
 

@@ -255,9 +255,10 @@ async def test_an_adjustment_either_sign_but_never_below_zero(scenario) -> None:
 
 @pytest.mark.parametrize(
     ("amount", "description", "field"),
-    [("0", "x", "amount"), ("1.00", "", "description"), ("1.00", "  ", "description")],
+    # Contract v3 §19 names an adjustment's text `reason` (it was v1's in-process `description`).
+    [("0", "x", "amount"), ("1.00", "", "reason"), ("1.00", "  ", "reason")],
 )
-async def test_an_adjustment_needs_an_amount_and_a_description(scenario, amount, description, field) -> None:
+async def test_an_adjustment_needs_an_amount_and_a_reason(scenario, amount, description, field) -> None:
     with pytest.raises(ValidationError) as caught:
         await scenario.operator.adjust(CLINIC, amount, description)
 

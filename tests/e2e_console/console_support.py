@@ -108,9 +108,11 @@ async def console_client(app: Litestar) -> AsyncIterator[AsyncTestClient[Any]]:
 class ConsoleServer(ServeProcess):
     """`billing serve` on 127.0.0.1 and a free port, on an existing (migrated) database."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, **env: str) -> None:
+        """`env`: more BILLING_* variables (`BILLING_FOUR_EYES="true"`)."""
         self.port = free_port()
-        super().__init__(self.port, billing_free_env(BILLING_DATABASE_URL=database_url, BILLING_JWT_SECRET=SECRET))
+        variables = {"BILLING_DATABASE_URL": database_url, "BILLING_JWT_SECRET": SECRET, **env}
+        super().__init__(self.port, billing_free_env(**variables))
 
     def api(self, method: str, path: str, who: tuple[str, ...], **options: Any) -> httpx.Response:
         """The JSON API of the same server, with a Bearer token (and no CSRF token: it needs none)."""

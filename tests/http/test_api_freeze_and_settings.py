@@ -31,6 +31,7 @@ WALLET_FIELDS = {
     "frozen_reason",
     "daily_spend",
     "runway_days",
+    "debt",  # v3 §24
 }
 AUTO_OFF = {"enabled": False, "threshold": None, "target": None, "monthly_cap": None}
 

@@ -57,6 +57,13 @@ OPERATION_IDS = {
     "list_whatsapp_numbers",
     "unmap_whatsapp_number",
     "list_webhook_events",
+    "reverse_payment",
+    "create_adjustment",
+    "list_adjustments",
+    "approve_adjustment",
+    "reject_adjustment",
+    "list_audit",
+    "list_my_audit",
     "health",
     "ready",
 }

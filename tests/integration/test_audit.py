@@ -72,3 +72,68 @@ async def test_audit_names_a_wallet_whose_held_is_not_its_open_holds(database_ur
         connection.execute("UPDATE wallets SET held = 4.00 WHERE tenant_id = 'over-held'")  # counts the void
 
     assert await audit_wallets(engine) == ["over-held", "under-held"]
+
+
+def _reversed_invoice(
+    connection: psycopg.Connection[tuple[object, ...]], tenant: str, total: str, reversed_amount: str, debt_added: str
+) -> None:
+    """A top-up's invoice whose payment was reversed, `debt_added` of it left owed."""
+    request_id, now = uuid.uuid4(), datetime.now(UTC)
+    connection.execute(
+        "INSERT INTO topup_requests (tenant_id, id, amount, currency, status, requested_by, requested_at, invoice_id,"
+        " reversed_at) VALUES (%s, %s, %s, 'USD', 'reversed', 'user-1', %s, %s, %s)",
+        (tenant, request_id, total, now, uuid.uuid4(), now),
+    )
+    connection.execute(
+        "INSERT INTO invoices (tenant_id, id, number, purpose, status, currency, total, period, topup_request_id,"
+        " paid_at, payment_reference, payment_reference_key, reversed_at, reversed_by, reversal_reason,"
+        " reversed_amount, debt_added, created_at) VALUES (%s, %s, %s, 'topup', 'payment_reversed', 'USD', %s,"
+        " '2026-12', %s, %s, 'bank-1', 'bank-1', %s, 'operator-1', 'bounced', %s, %s, %s)",
+        (
+            tenant,
+            uuid.uuid4(),
+            f"TOP-{request_id.hex[:8]}",
+            total,
+            request_id,
+            now,
+            now,
+            reversed_amount,
+            debt_added,
+            now,
+        ),
+    )
+
+
+def _debt_row(
+    connection: psycopg.Connection[tuple[object, ...]],
+    tenant: str,
+    wallet: uuid.UUID,
+    kind: str,
+    amount: str,
+    after: str,
+) -> None:
+    connection.execute(
+        "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+        " reference_id, description, created_at) VALUES (%s, %s, %s, %s, %s, 'USD', %s, 'ref', 'audit test', %s)",
+        (tenant, uuid.uuid4(), wallet, kind, amount, after, datetime.now(UTC)),
+    )
+
+
+@pytest.mark.postgres
+async def test_audit_names_a_wallet_whose_debt_is_not_its_reversals_less_its_repayments(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    """Contract v3 §23: each wallet's debt = the `debt_added` of its reversed payments - its `debt_repayment` rows."""
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        for tenant, debt in (("owing", "20.00"), ("over-owing", "25.00"), ("forgiven", "0.00")):
+            wallet = _wallet(connection, tenant, "0.00")
+            connection.execute("UPDATE wallets SET debt = %s WHERE tenant_id = %s", (debt, tenant))
+            _debt_row(connection, tenant, wallet, "adjustment", "10.00", "10.00")  # the top-up's credit, as it were
+            _debt_row(connection, tenant, wallet, "payment_reversal", "-10.00", "0.00")
+            _reversed_invoice(connection, tenant, "40.00", "10.00", "30.00")
+            _debt_row(connection, tenant, wallet, "adjustment", "10.00", "10.00")
+            _debt_row(connection, tenant, wallet, "debt_repayment", "-10.00", "0.00")  # 30 - 10 owed now
+        _wallet(connection, "never-reversed", "0.00")
+        connection.execute("UPDATE wallets SET debt = 5.00 WHERE tenant_id = 'never-reversed'")
+
+    assert await audit_wallets(engine) == ["forgiven", "never-reversed", "over-owing"]

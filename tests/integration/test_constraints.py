@@ -348,3 +348,168 @@ def test_a_phone_number_maps_to_one_tenant(db: Db) -> None:
     with pytest.raises(errors.UniqueViolation) as refused:
         db.execute(insert, ("clinic-b",))
     assert refused.value.diag.constraint_name == "pk_whatsapp_numbers"
+
+
+# Contract v3 §19-20 (migration 0009) ---------------------------------------------------------------------------
+
+
+def test_a_second_reversal_of_one_topup_is_refused(db: Db) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    add_entry(db, "clinic-a", wallet_id, "payment_reversal", "-10.00", "request-1")
+    add_entry(db, "clinic-a", wallet_id, "payment_reversal", "-10.00", "request-2")
+    add_entry(db, "clinic-b", add_wallet(db, "clinic-b"), "payment_reversal", "-10.00", "request-1")
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_entry(db, "clinic-a", wallet_id, "payment_reversal", "-1.00", "request-1")
+    assert refused.value.diag.constraint_name == "ux_wallet_transactions_payment_reversal_reference"
+
+
+def test_debt_repayments_may_share_a_reference(db: Db) -> None:
+    """A refund's several parts, or one top-up credited and then repaid in steps, each repay under their reference."""
+    wallet_id = add_wallet(db, "clinic-a")
+    add_entry(db, "clinic-a", wallet_id, "debt_repayment", "-1.00", "message-1")
+    add_entry(db, "clinic-a", wallet_id, "debt_repayment", "-2.00", "message-1")
+    assert count(db, "SELECT count(*) FROM wallet_transactions WHERE kind = 'debt_repayment'") == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "amount", "reference", "constraint"),
+    [
+        ("payment_reversal", "10.00", "request-1", "ck_wallet_transactions_amount_sign"),
+        ("debt_repayment", "1.00", "request-1", "ck_wallet_transactions_amount_sign"),
+        ("payment_reversal", "-10.00", None, "ck_wallet_transactions_reference_required"),
+        ("debt_repayment", "-1.00", None, "ck_wallet_transactions_reference_required"),
+    ],
+)
+def test_reversals_and_repayments_are_debits_with_a_reference(
+    db: Db, kind: str, amount: str, reference: str | None, constraint: str
+) -> None:
+    wallet_id = add_wallet(db, "clinic-a")
+    with pytest.raises(errors.CheckViolation) as refused:
+        add_entry(db, "clinic-a", wallet_id, kind, amount, reference)
+    assert refused.value.diag.constraint_name == constraint
+
+
+def test_a_wallets_debt_is_never_negative(db: Db) -> None:
+    add_wallet(db, "clinic-a")
+    db.execute("UPDATE wallets SET debt = 5.00")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute("UPDATE wallets SET debt = -0.0001")
+    assert refused.value.diag.constraint_name == "ck_wallets_debt_non_negative"
+
+
+PAID = "paid_at = now(), payment_reference = 'Ref-1', payment_reference_key = 'ref-1'"
+REVERSED = (
+    "reversed_at = now(), reversed_by = 'operator-1', reversal_reason = 'bounced', reversed_amount = 4.00,"
+    " debt_added = 6.00"
+)
+
+
+def test_a_reversed_invoice_keeps_its_payment_reference(db: Db) -> None:
+    """v3 §24: the reference stays unique per tenant among paid and payment_reversed invoices."""
+    add_invoice(db, "clinic-a", "TOP-1", topup=True)
+    add_invoice(db, "clinic-a", "TOP-2", topup=True)
+    db.execute(f"UPDATE invoices SET status = 'payment_reversed', {PAID}, {REVERSED} WHERE number = 'TOP-1'")
+    with pytest.raises(errors.UniqueViolation) as refused:
+        db.execute(f"UPDATE invoices SET status = 'paid', {PAID} WHERE number = 'TOP-2'")
+    assert refused.value.diag.constraint_name == "ux_invoices_payment_reference"
+
+
+@pytest.mark.parametrize(
+    ("values", "constraint"),
+    [
+        (f"status = 'payment_reversed', {PAID}", "ck_invoices_reversed_has_reversal"),
+        (
+            f"status = 'payment_reversed', {PAID}, {REVERSED.replace('6.00', '5.00')}",
+            "ck_invoices_reversed_has_reversal",
+        ),
+        (f"status = 'void', voided_at = now(), {PAID}", "ck_invoices_reference_key_when_paid"),
+        ("status = 'refunded'", "ck_invoices_status"),
+    ],
+    ids=["without its reversal", "not adding up to the total", "a key without a payment", "an unknown status"],
+)
+def test_an_invoice_keeps_its_reversal_rules(db: Db, values: str, constraint: str) -> None:
+    add_invoice(db, "clinic-a", "TOP-1", topup=True)
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(f"UPDATE invoices SET {values}")  # type: ignore[arg-type]
+    assert refused.value.diag.constraint_name == constraint
+
+
+def test_a_topup_request_may_be_reversed_and_nothing_else(db: Db) -> None:
+    add_request(db, "clinic-a")
+    db.execute("UPDATE topup_requests SET status = 'reversed', invoice_id = gen_random_uuid(), reversed_at = now()")
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute("UPDATE topup_requests SET status = 'bounced'")
+    assert refused.value.diag.constraint_name == "ck_topup_requests_status"
+
+
+def add_adjustment(db: Db, tenant_id: str, reference: str | None, **columns: object) -> None:
+    row: dict[str, object] = {
+        "tenant_id": tenant_id,
+        "id": uuid.uuid4(),
+        "amount": "5.00",
+        "currency": "USD",
+        "reason": "goodwill",
+        "reference_id": reference,
+        "status": "proposed",
+        "proposed_by": "operator-1",
+        "proposed_at": AT,
+        **columns,
+    }
+    db.execute(
+        f"INSERT INTO adjustments ({', '.join(row)}) VALUES ({', '.join(f'%({name})s' for name in row)})",  # type: ignore[arg-type]
+        row,
+    )
+
+
+def test_an_adjustment_reference_is_unique_per_tenant(db: Db) -> None:
+    add_adjustment(db, "clinic-a", "ticket-1")
+    add_adjustment(db, "clinic-b", "ticket-1")
+    add_adjustment(db, "clinic-a", None)
+    add_adjustment(db, "clinic-a", None)  # in-process adjustments without a reference are never repeats
+    with pytest.raises(errors.UniqueViolation) as refused:
+        add_adjustment(db, "clinic-a", "ticket-1", amount="6.00")
+    assert refused.value.diag.constraint_name == "ux_adjustments_reference"
+
+
+@pytest.mark.parametrize(
+    ("columns", "constraint"),
+    [
+        ({"amount": "0"}, "ck_adjustments_amount_not_zero"),
+        ({"status": "cancelled"}, "ck_adjustments_status"),
+        ({"status": "applied", "decided_at": AT}, "ck_adjustments_applied_has_transaction"),
+        ({"status": "rejected", "decided_at": AT}, "ck_adjustments_rejected_has_reason"),
+    ],
+)
+def test_an_adjustment_keeps_its_rules(db: Db, columns: dict[str, object], constraint: str) -> None:
+    with pytest.raises(errors.CheckViolation) as refused:
+        add_adjustment(db, "clinic-a", "ticket-1", **columns)
+    assert refused.value.diag.constraint_name == constraint
+
+
+def add_audit_row(db: Db, tenant_id: str | None) -> None:
+    table, tenant = ("audit_events", "tenant_id, ") if tenant_id is not None else ("platform_audit_events", "")
+    db.execute(
+        f"INSERT INTO {table} ({tenant}id, at, actor_kind, actor_sub, action, target_type, target_id, details)"  # type: ignore[arg-type]
+        f" VALUES ({'%(tenant_id)s, ' if tenant else ''}gen_random_uuid(), now(), 'system', 'sweeper',"
+        " 'expire_holds', 'wallet', 'clinic-a', '{}')",
+        {"tenant_id": tenant_id},
+    )
+
+
+@pytest.mark.parametrize("table", ["audit_events", "platform_audit_events"])
+@pytest.mark.parametrize("statement", ["UPDATE {} SET action = 'quietly edited'", "DELETE FROM {}", "TRUNCATE {}"])
+def test_the_audit_trail_refuses_update_delete_and_truncate(db: Db, table: str, statement: str) -> None:
+    """Contract v3 §20: append-only, as the ledger is, whoever connects."""
+    add_audit_row(db, "clinic-a" if table == "audit_events" else None)
+    with pytest.raises(errors.InsufficientPrivilege, match=f"{table} is append-only"):
+        db.execute(statement.format(table))  # type: ignore[arg-type]
+    assert count(db, f"SELECT count(*) FROM {table}") == 1  # type: ignore[arg-type]
+
+
+def test_an_audit_row_is_by_a_user_or_the_system(db: Db) -> None:
+    with pytest.raises(errors.CheckViolation) as refused:
+        db.execute(
+            "INSERT INTO audit_events (tenant_id, id, at, actor_kind, action, target_type, target_id, details)"
+            " VALUES ('clinic-a', gen_random_uuid(), now(), 'robot', 'freeze', 'wallet', 'clinic-a', '{}')"
+        )
+    assert refused.value.diag.constraint_name == "ck_audit_events_actor_kind"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -46,8 +47,9 @@ SCHEMA_QUERIES = {
 # Citus distributes by tenant_id: it must be a column of every table and a key column of every
 # primary key, unique constraint, unique index and foreign key (on both sides).
 # Platform-wide by nature (contract v2 §13: "the default rate cards and their rows, the phone-number map, and
-# webhook events of unknown numbers"): reference tables on Citus, exempt from the key rule.
-PLATFORM_WIDE = ("default_rate_cards", "whatsapp_numbers", "webhook_unknown_events")
+# webhook events of unknown numbers"; v3 §23: platform audit rows): reference tables on Citus, exempt from the key
+# rule.
+PLATFORM_WIDE = ("default_rate_cards", "whatsapp_numbers", "webhook_unknown_events", "platform_audit_events")
 _EXEMPT = ", ".join(f"'{name}'" for name in ("alembic_version", *PLATFORM_WIDE))
 CITUS_QUERIES = {
     "tables without tenant_id": f"""
@@ -175,6 +177,10 @@ def test_every_key_includes_tenant_id_so_citus_can_distribute_by_tenant(database
         "pk_wallet_transactions",
         "ux_webhook_events_status",
         "pk_webhook_events",
+        "ux_wallet_transactions_payment_reversal_reference",
+        "ux_adjustments_reference",
+        "pk_adjustments",
+        "pk_audit_events",
     } <= checked
 
 
@@ -293,3 +299,76 @@ def test_invoices_already_paid_with_one_reference_keep_it_through_the_upgrade(
     assert _query(url, "SELECT count(*) FROM invoices WHERE status = 'paid'") == [(5,)]
     upgrade(url)
     assert dict(_query(url, "SELECT number, payment_reference_key FROM invoices")) == keys
+
+
+def test_adjustments_made_before_v3_are_listed_as_applied_after_the_upgrade(
+    empty_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Migration 0009 (contract v3 §19): v1's ledger rows of kind `adjustment` become applied adjustments; of a
+    reference v1 let be used twice, only the oldest keeps it, and the others are listed."""
+    url = empty_database_url
+    upgrade(url, "0008")
+    wallet_id = uuid.uuid4()
+    rows = [  # (tenant, amount, reference, description), oldest first
+        ("clinic-a", "5.00", None, "welcome credit"),
+        ("clinic-a", "-1.00", "ticket-9", "correction"),
+        ("clinic-a", "2.00", "ticket-9", "correction again"),  # v1 allowed it
+        ("clinic-a", "0.0001", "ticket-10", None),
+        ("clinic-b", "3.00", "ticket-9", "another tenant's"),
+    ]
+    ids = [uuid.uuid4() for _ in rows]
+    at = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    with psycopg.connect(url) as connection:
+        for tenant in ("clinic-a", "clinic-b"):
+            connection.execute(
+                "INSERT INTO wallets (tenant_id, id, currency, balance, created_at, updated_at)"
+                " VALUES (%s, %s, 'USD', 0, %s, %s)",
+                (tenant, wallet_id, at, at),
+            )
+        for row_id, (tenant, amount, reference, description) in zip(ids, rows, strict=True):
+            connection.execute(
+                "INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after,"
+                " reference_id, description, created_at) VALUES (%s, %s, %s, 'adjustment', %s, 'USD', 100, %s, %s, %s)",
+                (tenant, row_id, wallet_id, amount, reference, description, at),
+            )
+
+    with caplog.at_level(logging.WARNING, logger="billing.migrations"):
+        upgrade(url)
+
+    adjustments = {
+        row[0]: row[1:]
+        for row in _query(
+            url,
+            "SELECT id, tenant_id, amount, currency, reason, reference_id, status, proposed_by, proposed_at,"
+            " decided_by, decided_at, transaction_id, rejection_reason FROM adjustments",
+        )
+    }
+    expected = {
+        row_id: (
+            tenant,
+            Decimal(amount),
+            "USD",
+            description or "",
+            reference,
+            "applied",
+            None,
+            at,
+            None,
+            at,
+            row_id,
+            None,
+        )
+        for row_id, (tenant, amount, reference, description) in zip(ids, rows, strict=True)
+    }
+    expected[ids[2]] = (*expected[ids[2]][:4], None, *expected[ids[2]][5:])  # ticket-9's second use: without it
+    assert adjustments == expected
+    [listed] = [record for record in caplog.records if record.name == "billing.migrations"]
+    assert "clinic-a" in listed.getMessage()
+    assert "ticket-9" in listed.getMessage()
+    # The reference is taken now: a second adjustment with it is refused by the index.
+    with psycopg.connect(url) as connection, pytest.raises(psycopg.errors.UniqueViolation):
+        connection.execute(
+            "INSERT INTO adjustments (tenant_id, id, amount, currency, reason, reference_id, status, proposed_by,"
+            " proposed_at) VALUES ('clinic-a', %s, 1, 'USD', 'again', 'ticket-10', 'proposed', 'op', now())",
+            (uuid.uuid4(),),
+        )

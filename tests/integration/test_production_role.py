@@ -45,6 +45,7 @@ from billing.application.runtime import RandomIds, Runtime
 from billing.application.service import BillingService, BillingSession
 from billing.application.settings import BillingSettings
 from billing.container import EVENT_HANDLERS
+from billing.domain.adjustment import AdjustmentStatus
 from billing.domain.errors import BillingError, InvalidStateError, LaneClosedError, WalletFrozenError
 from billing.domain.hold import HoldStatus
 from billing.domain.invoice import Invoice, InvoiceStatus
@@ -334,7 +335,8 @@ async def refund_partly_then_the_rest(world: RoleWorld) -> None:
 async def adjust_up_and_down(world: RoleWorld) -> None:
     await world.operator.adjust(CLINIC, "25.00", "goodwill credit")
     debit = await world.operator.adjust(CLINIC, "-5.00", "correction", reference_id="ticket-7")
-    assert debit.balance_after.amount == Decimal("20.00")
+    assert debit.status is AdjustmentStatus.APPLIED  # without four eyes, at once
+    assert (await world.clinic().wallet()).balance.amount == Decimal("20.00")
 
 
 @write_path("transactions", "topup_request", "topup_requests", "invoice", "invoices", "billing_contact")
@@ -542,6 +544,65 @@ async def whatsapp_statuses_applied_and_recorded(world: RoleWorld) -> None:
     assert await audit_wallets(world.engine) == []
 
 
+def _four_eyes_operator(world: RoleWorld, user_id: str) -> BillingSession:
+    """An operator of a deployment with `BILLING_FOUR_EYES=true`, on the same database and clock."""
+    runtime = attrs.evolve(world.service.runtime, settings=BillingSettings(four_eyes=True))
+    service = BillingService(world.service.uow_factory, runtime, EVENT_HANDLERS)
+    caller = Caller(user_id, runtime.settings.root_tenant, {VIEW, MANAGE})
+    return cast(BillingSession, RecordingSession(service.acting_as(caller), world.called))
+
+
+@write_path("adjust", "approve_adjustment", "reject_adjustment", "adjustments")
+async def adjustments_applied_proposed_approved_and_rejected(world: RoleWorld) -> None:
+    await world.funded("10.00")
+    applied = await world.operator.adjust(CLINIC, "-1.00", "correction", reference_id="ticket-1")  # at once
+    proposer, approver = _four_eyes_operator(world, "operator-1"), _four_eyes_operator(world, "operator-2")
+    world.clock.advance(timedelta(seconds=1))
+    to_approve = await proposer.adjust(CLINIC, "2.00", "goodwill", reference_id="ticket-2")
+    world.clock.advance(timedelta(seconds=1))
+    to_reject = await proposer.adjust(CLINIC, "3.00", "a typo", reference_id="ticket-3")
+    assert (applied.status, to_approve.status) == (AdjustmentStatus.APPLIED, AdjustmentStatus.PROPOSED)
+    assert (await approver.approve_adjustment(to_approve.id)).status is AdjustmentStatus.APPLIED
+    assert (await approver.reject_adjustment(to_reject.id, "wrong amount")).status is AdjustmentStatus.REJECTED
+    listed = await world.operator.adjustments(CLINIC)
+    assert [(a.reference_id, a.status) for a in listed.items] == [
+        ("ticket-3", AdjustmentStatus.REJECTED),
+        ("ticket-2", AdjustmentStatus.APPLIED),
+        ("ticket-1", AdjustmentStatus.APPLIED),
+    ]
+    assert str((await world.clinic().wallet()).balance) == "11.00"
+    assert await audit_wallets(world.engine) == []
+
+
+@write_path("reverse_payment")
+async def payment_reversed_into_debt_then_repaid(world: RoleWorld) -> None:
+    invoice = await world.issued_topup("40.00")
+    await world.operator.mark_invoice_paid(invoice.id, "bank-1")
+    await world.operator.charge(CLINIC, "30.00", "wamid.1")
+    reversed_invoice = await world.operator.reverse_payment(invoice.id, "the transfer bounced")
+    assert (reversed_invoice.status, str(reversed_invoice.debt_added)) == (InvoiceStatus.PAYMENT_REVERSED, "30.00")
+    assert await world.request_of(invoice) is TopupStatus.REVERSED
+    assert str((await world.clinic().wallet()).debt) == "30.00"
+    await world.funded("50.00")  # repays the debt first
+    wallet = await world.clinic().wallet()
+    assert (str(wallet.balance), str(wallet.debt)) == ("20.00", "0.00")
+    assert await audit_wallets(world.engine) == []
+
+
+@write_path("audit", "my_audit")
+async def audit_rows_written_and_read(world: RoleWorld) -> None:
+    """A tenant's row (a number mapped to it) and a platform row (a number unmapped), read by both views."""
+    await world.operator.map_whatsapp_number("1065", CLINIC)
+    await world.operator.unmap_whatsapp_number("1065")
+    every = await world.operator.audit()
+    assert [(entry.action, entry.tenant_id) for entry in every.items] == [
+        ("unmap_whatsapp_number", None),
+        ("map_whatsapp_number", CLINIC),
+    ]
+    mine = await world.clinic().my_audit()
+    assert [(entry.action, entry.actor.sub, entry.ip) for entry in mine.items] == [("map_whatsapp_number", None, None)]
+
+
 @write_path()
 async def outbox_records_a_failed_attempt_then_delivers(world: RoleWorld) -> None:
     await world.issued_topup("40.00")
@@ -677,6 +738,12 @@ async def test_the_production_role_cannot_rewrite_or_lock_the_ledger(world: Role
         "UPDATE invoice_lines SET quantity = 2",
         "SELECT * FROM invoice_lines FOR UPDATE",
         "DELETE FROM invoice_lines",
+        "UPDATE audit_events SET action = 'nothing'",  # the audit trail: append-only for the role too
+        "DELETE FROM audit_events",
+        "TRUNCATE audit_events",
+        "UPDATE platform_audit_events SET action = 'nothing'",
+        "DELETE FROM platform_audit_events",
+        "TRUNCATE platform_audit_events",
     )
     with psycopg.connect(app_role_url, autocommit=True) as app:
         for statement in refused:

@@ -18,7 +18,18 @@ from uuid import UUID
 import attrs
 
 from billing.application import inputs, queries
+from billing.application.audit import ListAudit, ListMyAudit, list_audit, list_my_audit
 from billing.application.caller import Caller
+from billing.application.handlers.adjustments import (
+    AdjustWallet,
+    ApproveAdjustment,
+    ListAdjustments,
+    RejectAdjustment,
+    adjust_wallet,
+    approve_adjustment,
+    list_adjustments,
+    reject_adjustment,
+)
 from billing.application.handlers.alerts import ListAlerts, list_alerts
 from billing.application.handlers.contacts import (
     GetBillingContact,
@@ -48,11 +59,13 @@ from billing.application.handlers.invoices import (
     CreateSubscriptionInvoice,
     IssueInvoice,
     MarkInvoicePaid,
+    ReversePayment,
     SubscriptionLine,
     VoidInvoice,
     create_subscription_invoice,
     issue_invoice,
     mark_invoice_paid,
+    reverse_payment,
     void_invoice,
 )
 from billing.application.handlers.quotes import QuoteMessages, QuoteSet, quote_messages
@@ -82,13 +95,11 @@ from billing.application.handlers.wallet_settings import (
     put_wallet_settings,
 )
 from billing.application.handlers.wallets import (
-    AdjustWallet,
     ChargeResult,
     ChargeWallet,
     FreezeWallet,
     RefundCharge,
     UnfreezeWallet,
-    adjust_wallet,
     charge_wallet,
     freeze_wallet,
     refund_charge,
@@ -115,6 +126,8 @@ from billing.application.ports import (
 from billing.application.runtime import Handler
 from billing.application.statements import CHUNK as STATEMENT_CHUNK
 from billing.application.statements import Statement, StatementPeriod, open_statement
+from billing.domain.adjustment import Adjustment, AdjustmentStatus
+from billing.domain.audit import AuditEntry
 from billing.domain.contact import BillingContact
 from billing.domain.hold import Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
@@ -184,11 +197,55 @@ class BillingSession:
         money = None if amount is None else self._money(amount, scale=MESSAGE)
         return await self.run(refund_charge, RefundCharge(tenant_id, reference_id, money, description))
 
-    async def adjust(
-        self, tenant_id: str, amount: object, description: str, reference_id: str | None = None
-    ) -> LedgerEntry:
+    async def adjust(self, tenant_id: str, amount: object, reason: str, reference_id: str | None = None) -> Adjustment:
+        """Applied at once, or proposed with `BILLING_FOUR_EYES=true` (contract v3 §19)."""
         money = self._money(amount, allow_negative=True, scale=MESSAGE)
-        return await self.run(adjust_wallet, AdjustWallet(tenant_id, money, description, reference_id))
+        result = await self.run(adjust_wallet, AdjustWallet(tenant_id, money, reason, reference_id))
+        return result.adjustment
+
+    async def approve_adjustment(self, adjustment_id: UUID) -> Adjustment:
+        return await self.run(approve_adjustment, ApproveAdjustment(adjustment_id))
+
+    async def reject_adjustment(self, adjustment_id: UUID, reason: str) -> Adjustment:
+        return await self.run(reject_adjustment, RejectAdjustment(adjustment_id, reason))
+
+    async def adjustments(
+        self, tenant_id: str, status: str | None = None, page: int = 1, page_size: int = 20
+    ) -> Page[Adjustment]:
+        wanted = None if status is None else queries.parse_choice(AdjustmentStatus, status, "status")
+        return await self.run(list_adjustments, ListAdjustments(tenant_id, wanted, PageRequest(page, page_size)))
+
+    async def reverse_payment(self, invoice_id: UUID, reason: str) -> Invoice:
+        return await self.run(reverse_payment, ReversePayment(invoice_id, reason))
+
+    async def audit(
+        self,
+        tenant_id: str | None = None,
+        actor: str | None = None,
+        action: str | None = None,
+        target_id: str | None = None,
+        from_day: date | None = None,
+        to_day: date | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[AuditEntry]:
+        """Root + View: the audit trail (contract v3 §20), newest first."""
+        query = ListAudit(tenant_id, actor, action, target_id, from_day, to_day, PageRequest(page, page_size))
+        return await self.run(list_audit, query)
+
+    async def my_audit(
+        self,
+        actor: str | None = None,
+        action: str | None = None,
+        target_id: str | None = None,
+        from_day: date | None = None,
+        to_day: date | None = None,
+        page: int = 1,
+        page_size: int = 20,
+    ) -> Page[AuditEntry]:
+        """The caller's own tenant's audit rows, as a clinic sees them."""
+        query = ListMyAudit(actor, action, target_id, from_day, to_day, PageRequest(page, page_size))
+        return await self.run(list_my_audit, query)
 
     # Top-up requests
     async def request_topup(self, amount: object, note: str | None = None) -> TopupRequest:

@@ -12,11 +12,18 @@ from billing.application.outbox import EmailMessage
 from billing.application.ports import UnitOfWork
 from billing.application.protections import runway_of
 from billing.application.runtime import Runtime
-from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, LowBalance, TopupRequested
+from billing.domain.events import (
+    DomainEvent,
+    InvoiceIssued,
+    InvoicePaid,
+    LowBalance,
+    PaymentReversed,
+    TopupRequested,
+)
 from billing.domain.protections import AUTO_REQUESTER, Runway
 
 
-async def _recipient(uow: UnitOfWork, event: InvoiceIssued | InvoicePaid) -> str | None:
+async def _recipient(uow: UnitOfWork, event: InvoiceIssued | InvoicePaid | PaymentReversed) -> str | None:
     """The tenant's billing contact; else whoever asked for the top-up."""
     contact = await uow.contacts.get(event.tenant_id)
     if contact is not None:
@@ -54,6 +61,25 @@ def render_payment_received(event: InvoicePaid) -> tuple[str, str, str]:
         "If this invoice was a wallet top-up, your wallet has been credited.",
     ]
     return subject, "\n".join(lines) + "\n", _paragraphs(lines)
+
+
+def render_payment_reversed(event: PaymentReversed) -> tuple[str, str, str]:
+    currency = event.total.currency
+    subject = f"Payment reversed for invoice {event.number}: {event.total} {currency}"
+    lines = [
+        f"The payment of {event.total} {currency} for invoice {event.number} was reversed by your bank.",
+        f"Reason: {event.reason}",
+        f"Taken back from your wallet: {event.reversed_amount} {currency}.",
+        f"Your wallet now owes {event.debt_added} {currency} more than it held: until this debt is repaid, billable "
+        "messages are refused."
+        if event.debt_added.is_positive
+        else "",
+        "To clear it, request a top-up (or pay again): the debt is repaid first from any money that comes in."
+        if event.debt_added.is_positive
+        else "",
+        HOW_TO_TOP_UP,
+    ]
+    return subject, "\n".join(line for line in lines if line) + "\n", _paragraphs(lines)
 
 
 HOW_TO_TOP_UP = (
@@ -102,7 +128,7 @@ async def _contact(uow: UnitOfWork, tenant_id: str) -> str | None:
 async def _queue(
     uow: UnitOfWork,
     rt: Runtime,
-    event: InvoiceIssued | InvoicePaid | LowBalance | TopupRequested,
+    event: InvoiceIssued | InvoicePaid | LowBalance | TopupRequested | PaymentReversed,
     kind: str,
     rendered: tuple[str, str, str],
     recipient: str | None,
@@ -150,3 +176,9 @@ async def queue_automatic_topup_email(event: DomainEvent, uow: UnitOfWork, rt: R
     if event.requested_by != AUTO_REQUESTER:
         return
     await _queue(uow, rt, event, "automatic_topup", render_automatic_topup(event), await _contact(uow, event.tenant_id))
+
+
+async def queue_payment_reversed_email(event: DomainEvent, uow: UnitOfWork, rt: Runtime) -> None:
+    """An event handler (in the reversal's transaction): the clinic hears what was taken back and what it owes."""
+    assert isinstance(event, PaymentReversed)
+    await _queue(uow, rt, event, "payment_reversed", render_payment_reversed(event), await _recipient(uow, event))

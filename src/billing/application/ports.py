@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 from uuid import UUID
@@ -14,6 +14,8 @@ from billing.application.caller import Caller
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
+from billing.domain.adjustment import Adjustment, AdjustmentStatus
+from billing.domain.audit import AuditEntry
 from billing.domain.contact import BillingContact
 from billing.domain.events import DomainEvent
 from billing.domain.hold import Funds, Hold, HoldStatus
@@ -62,6 +64,7 @@ class Movement:
     before: Money
     after: Money
     watch_below: Money | None
+    debt: Money | None = None  # the wallet's debt after the move, when it has one (a reversal's)
 
     @property
     def needs_protection(self) -> bool:
@@ -129,6 +132,14 @@ class WalletRepository(Protocol):
         """Store a frozen or unfrozen wallet's status and reason (nothing else of it)."""
         ...
 
+    async def repay_debt(
+        self, tenant_id: str, entry_id: UUID, reference_id: str, description: str, at: datetime
+    ) -> LedgerEntry | None:
+        """One step: when the wallet owes (debt > 0) and has `available` > 0, debit min(available, debt) as a
+        `debt_repayment` row (`entry_id`) and lower the debt by it; else nothing (None). A repayment's
+        `DebtRepaid` event reaches the unit of work. Cheap when nothing is owed: one conditional update."""
+        ...
+
     async def spent_since(self, tenant_id: str, since: datetime) -> Money | None:
         """Message charges less their refunds in the hourly spend buckets starting at or after `since` (kept by
         the ledger's writes: never a ledger scan); None without a wallet."""
@@ -163,6 +174,8 @@ class Sweep:
 
     expired: int
     another_sweeper: bool = False
+    # tenant -> the message ids of its holds this sweep expired (its audit row, the debt their release repays)
+    expired_by_tenant: Mapping[str, tuple[str, ...]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
@@ -299,6 +312,15 @@ class TopupRequestRepository(Protocol):
     async def add(self, request: TopupRequest) -> None: ...
 
     async def save(self, request: TopupRequest) -> None: ...
+
+    async def save_reversed(
+        self, request: TopupRequest, invoice: Invoice, reversal: Posting | None, debt_added: Money
+    ) -> Movement:
+        """A reversed payment in one step (contract v3 §19): the reversed request, its invoice, the reversal's
+        debit with its ledger row (None when `available` covered nothing) and `debt_added` on the wallet. The
+        wallet's row is locked already (the invoice's lock takes it first). Raises ConcurrencyConflictError when
+        the request's reversal row exists already (the unique index; the rerun then finds the invoice reversed)."""
+        ...
 
     async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
         """A paid top-up in one step: the completed request, its paid invoice, and the wallet's credit (the
@@ -480,6 +502,8 @@ class Repositories(Protocol):
     whatsapp_numbers: WhatsAppNumberRepository
     webhook_events: WebhookEventRepository
     alerts: LowBalanceAlertRepository
+    adjustments: AdjustmentRepository
+    audit_trail: AuditTrail
 
 
 class UnitOfWork(Repositories, Protocol):
@@ -509,6 +533,50 @@ class UnitOfWork(Repositories, Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+
+class AdjustmentRepository(Protocol):
+    """Operators' adjustments (contract v3 §19); `reference_id` unique per tenant."""
+
+    async def get(self, adjustment_id: UUID, *, for_update: bool = False) -> Adjustment | None: ...
+
+    async def find_by_reference(self, tenant_id: str, reference_id: str) -> Adjustment | None: ...
+
+    async def add(self, adjustment: Adjustment) -> None:
+        """Raises ConcurrencyConflictError when a racer added one with its reference first (run again: the
+        repeat then finds it)."""
+        ...
+
+    async def save(self, adjustment: Adjustment) -> None: ...
+
+    async def list(self, tenant_id: str, status: AdjustmentStatus | None, page: PageRequest) -> Page[Adjustment]:
+        """Newest first, v1's adjustment rows of the ledger among them as applied."""
+        ...
+
+
+@attrs.frozen
+class AuditFilter:
+    tenant_id: str | None = None  # None: every tenant's rows and the platform's
+    actor: str | None = None  # the actor's sub
+    action: str | None = None
+    target_id: str | None = None
+    from_day: date | None = None  # UTC days, both included
+    to_day: date | None = None
+    only_tenant: bool = False  # a clinic's own view: its tenant's rows, never the platform's
+    # A clinic's view names no operator: `actor=` then never matches an actor of this tenant (the root's).
+    hidden_actor_tenant: str | None = None
+
+
+class AuditTrail(Protocol):
+    """Who did what (contract v3 §20): append-only, written in the transaction of the change it records."""
+
+    async def append(self, entry: AuditEntry) -> None:
+        """A tenant's row (keyed by `tenant_id`) or, with `tenant_id` None, a platform-wide one."""
+        ...
+
+    async def list(self, filters: AuditFilter, page: PageRequest) -> Page[AuditEntry]:
+        """Newest first."""
+        ...
 
 
 class LowBalanceAlertRepository(Protocol):

@@ -32,11 +32,11 @@ async def protect(movement: Movement | None, uow: UnitOfWork, rt: Runtime) -> No
     for level in settings.levels_crossed(movement.before, movement.after):
         await uow.alerts.add(LowBalanceAlert.raised(rt.ids.new_id(), movement.tenant_id, level, movement.after, now))
     if settings.auto_topup.is_due(movement.after):
-        await _request_automatic_topup(settings, movement.after, now, uow, rt)
+        await _request_automatic_topup(settings, movement.after, movement.debt, now, uow, rt)
 
 
 async def _request_automatic_topup(
-    settings: WalletSettings, available: Money, now: datetime, uow: UnitOfWork, rt: Runtime
+    settings: WalletSettings, available: Money, debt: Money | None, now: datetime, uow: UnitOfWork, rt: Runtime
 ) -> None:
     tenant_id = settings.tenant_id
     if await uow.topups.has_open(tenant_id):
@@ -45,14 +45,23 @@ async def _request_automatic_topup(
     requested = await uow.topups.automatic_total_since(tenant_id, month_start(now)) or Money.zero(currency)
     bounds = rt.settings
     amount = settings.auto_topup.request_amount(
-        available, Money(bounds.topup_min_amount, currency), Money(bounds.topup_max_amount, currency), requested
+        available, Money(bounds.topup_min_amount, currency), Money(bounds.topup_max_amount, currency), requested, debt
     )
     if amount is None:
         return
     threshold = settings.auto_topup.threshold
     note = f"Automatic top-up: available {available} {currency} fell below the threshold of {threshold} {currency}."
+    if debt is not None and debt.is_positive:
+        note += f" It also repays the wallet's debt of {debt} {currency}."
     request = TopupRequest.submit(rt.ids.new_id(), tenant_id, amount, note, AUTO_REQUESTER, None, now)
     await uow.topups.add_automatic(request)  # a racer's open automatic request wins, quietly
+
+
+async def movement_after(tenant_id: str, before: Money, change: Money, uow: UnitOfWork) -> Movement:
+    """The movement of a move made outside the hot statements (an adjustment): `available` before and after it,
+    and its settings' `watch_below`."""
+    settings = await uow.wallet_settings.get(tenant_id)
+    return Movement(tenant_id, before, before + change, None if settings is None else settings.watch_below)
 
 
 def month_start(at: datetime) -> datetime:

@@ -17,14 +17,14 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import attrs
 
-from billing.application.caller import Caller
+from billing.application.caller import Authorizer, Caller
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Guarded, Runtime, run_in_unit_of_work
+from billing.application.runtime import Audited, Guarded, Runtime, run_in_unit_of_work
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError
 
@@ -72,6 +72,21 @@ class _Replay:
 class _Fresh(Generic[R]):
     value: R
     answer: Answer | None = None
+
+
+def _authorized_already(auth: Authorizer, caller: Caller) -> None:
+    """`run` checked the handler's own rule before it looked for a stored answer."""
+
+
+def _audit_of_fresh(audited: Audited | None) -> Audited | None:
+    """The handler's audit, for a run under a key: a replay changed nothing and writes no row."""
+    if audited is None:
+        return None
+
+    def target(cmd: Any, outcome: _Replay | _Fresh[Any]) -> tuple[str | None, str] | None:
+        return None if isinstance(outcome, _Replay) else audited.target(cmd, outcome.value)
+
+    return attrs.evolve(audited, target=target)
 
 
 @attrs.define
@@ -128,7 +143,8 @@ class RunOnce:
                     await uow.idempotency_keys.add(self._record(caller, key, outcome.answer))
 
         try:
-            outcome = await self.service.execute(once, cmd, caller, before_commit=keep)
+            run = Guarded(_authorized_already, once, _audit_of_fresh(handler.audit))
+            outcome = await self.service.execute(run, cmd, caller, before_commit=keep)
         except BillingError as error:
             refusal = render_refusal(error)
             if key is None or error.code in NOT_KEPT or refusal.status >= 500:

@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 import attrs
@@ -103,6 +103,10 @@ class Runner(Protocol):
     async def run(self, handler: Handler[C, R], cmd: C) -> R: ...
 
 
+def signed_in(auth: Authorizer, caller: Caller) -> None:
+    """Anyone whose token was verified (the console's sign-in and sign-out)."""
+
+
 def operator(auth: Authorizer, caller: Caller) -> None:
     auth.require_operator(caller)
 
@@ -126,15 +130,36 @@ def operators_viewer(auth: Authorizer, caller: Caller) -> None:
         raise ForbiddenError("only an operator of the platform may see the top-up queue's figures")
 
 
+# What an audited use case changed, from its command and result: (the affected tenant or None for a platform-wide
+# change, the target's id), or None when it changed nothing (a repeat answered with the first result).
+TargetOf = Callable[[Any, Any], tuple[str | None, str] | None]
+
+
+def _result_itself(cmd: Any, result: Any) -> tuple[str | None, str] | None:
+    return result.tenant_id, str(result.id)
+
+
+@attrs.frozen
+class Audited:
+    """How a use case's change is written to the audit trail (contract v3 §20): the target's type, the in-process
+    method's name (the action when no HTTP operation id is bound) and where the target is found."""
+
+    target_type: str
+    method: str
+    target: TargetOf = _result_itself
+
+
 @attrs.frozen
 class Guarded(Generic[C, R]):
-    """A use case with the permission rule its caller must pass before anything is read.
+    """A use case with the permission rule its caller must pass before anything is read, and how its change is
+    audited (None: not audited, a read or a per-message move the ledger and holds record).
 
     Calling it checks the rule and runs the use case; `authorize` checks the rule alone, so that an
     entry point can refuse a caller before it even looks for a stored answer (an idempotent replay)."""
 
     rule: Rule
     handler: Callable[[C, Caller, UnitOfWork, Runtime], Awaitable[R]]
+    audit: Audited | None = None
 
     def authorize(self, caller: Caller, rt: Runtime) -> None:
         self.rule(rt.auth, caller)
@@ -145,11 +170,12 @@ class Guarded(Generic[C, R]):
 
 
 def requires(
-    rule: Rule,
+    rule: Rule, *, audit: Audited | None = None
 ) -> Callable[[Callable[[C, Caller, UnitOfWork, Runtime], Awaitable[R]]], Guarded[C, R]]:
-    """`@requires(operator)` above a handler: its permission rule, checked first on every path."""
+    """`@requires(operator, audit=Audited("invoice", "void_invoice"))` above a handler: its permission rule,
+    checked first on every path, and its audit row, written by the executor in the handler's transaction."""
 
     def guard(handler: Callable[[C, Caller, UnitOfWork, Runtime], Awaitable[R]]) -> Guarded[C, R]:
-        return Guarded(rule, handler)
+        return Guarded(rule, handler, audit)
 
     return guard

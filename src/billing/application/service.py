@@ -15,7 +15,7 @@ from typing import TypeVar, cast
 
 import attrs
 
-from billing.application import inputs
+from billing.application import audit, inputs
 from billing.application.caller import MANAGE, VIEW, Caller
 from billing.application.facade import BillingSession
 from billing.application.ports import UnitOfWork, UnitOfWorkFactory
@@ -64,6 +64,7 @@ class BillingService:
         async def work(uow: UnitOfWork) -> R:
             result = await handler(cmd, caller, uow, self.runtime)
             await self._handle_in_transaction(uow)
+            await audit.record_use_case(handler, cmd, caller, result, uow, self.runtime)
             return result
 
         async def finish(uow: UnitOfWork, result: R) -> None:

@@ -89,3 +89,10 @@ class WalletFrozenError(BillingError):
     """The wallet is frozen: it refuses new holds and direct charges; settles, voids, top-ups and refunds go on."""
 
     code = "wallet_frozen"
+
+
+class WalletInDebtError(BillingError):
+    """The wallet owes the platform (a bounced payment, contract v3 §19): it refuses billable holds and direct
+    charges until credits or released holds have repaid the debt; free holds, settles, voids and refunds go on."""
+
+    code = "wallet_in_debt"

@@ -109,6 +109,61 @@ class LowBalance:
     at: datetime
 
 
+@attrs.frozen
+class PaymentReversed:
+    """A paid top-up's payment bounced (contract v3 §19): `reversed_amount` left the wallet, `debt_added` is owed."""
+
+    invoice_id: UUID
+    tenant_id: str
+    number: str
+    total: Money
+    reversed_amount: Money
+    debt_added: Money
+    reason: str
+    topup_request_id: UUID | None
+    at: datetime
+
+
+@attrs.frozen
+class DebtRepaid:
+    """Money that came in or was released paid (part of) the wallet's debt."""
+
+    tenant_id: str
+    amount: Money
+    debt_left: Money
+    reference_id: str
+    transaction_id: UUID
+    at: datetime
+
+
+@attrs.frozen
+class AdjustmentProposed:
+    adjustment_id: UUID
+    tenant_id: str
+    amount: Money
+    proposed_by: str
+    at: datetime
+
+
+@attrs.frozen
+class AdjustmentApplied:
+    adjustment_id: UUID
+    tenant_id: str
+    amount: Money
+    decided_by: str
+    transaction_id: UUID
+    at: datetime
+
+
+@attrs.frozen
+class AdjustmentRejected:
+    adjustment_id: UUID
+    tenant_id: str
+    decided_by: str
+    reason: str
+    at: datetime
+
+
 DomainEvent = (
     TopupRequested
     | TopupRejected
@@ -120,4 +175,9 @@ DomainEvent = (
     | HoldSettled
     | HoldVoided
     | LowBalance
+    | PaymentReversed
+    | DebtRepaid
+    | AdjustmentProposed
+    | AdjustmentApplied
+    | AdjustmentRejected
 )

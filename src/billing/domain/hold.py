@@ -44,6 +44,7 @@ from billing.domain.errors import (
     LaneClosedError,
     ValidationError,
     WalletFrozenError,
+    WalletInDebtError,
 )
 from billing.domain.events import DomainEvent, HoldPlaced, HoldSettled, HoldVoided
 from billing.domain.money import Money
@@ -91,20 +92,23 @@ class Funds:
     held: Money
     status: WalletStatus
     marketing_reserve: Money
+    # What the wallet owes (contract v3 §19): while it is > 0, `available` is 0 and billable holds are refused.
+    debt: Money = attrs.field(default=attrs.Factory(lambda funds: Money.zero(funds.balance.currency), takes_self=True))
 
     def __attrs_post_init__(self) -> None:
-        currencies = {self.balance.currency, self.held.currency, self.marketing_reserve.currency}
+        currencies = {self.balance.currency, self.held.currency, self.marketing_reserve.currency, self.debt.currency}
         if len(currencies) != 1:
             raise ValueError(f"funds in more than one currency: {sorted(currencies)}")
         _not_negative(self.held, "held")
         _not_negative(self.marketing_reserve, "marketing_reserve")
+        _not_negative(self.debt, "debt")
         if self.balance < self.held:
             raise ValueError(f"balance {self.balance} cannot be below held {self.held}")
 
     @classmethod
     def of(cls, wallet: Wallet, marketing_reserve: Money | None = None) -> Funds:
         reserve = marketing_reserve if marketing_reserve is not None else Money.zero(wallet.currency)
-        return cls(wallet.balance, wallet.held, wallet.status, reserve)
+        return cls(wallet.balance, wallet.held, wallet.status, reserve, wallet.debt)
 
     @property
     def currency(self) -> str:
@@ -117,6 +121,10 @@ class Funds:
     @property
     def is_frozen(self) -> bool:
         return self.status is WalletStatus.FROZEN
+
+    @property
+    def in_debt(self) -> bool:
+        return self.debt.is_positive
 
     def check_hold(self, amount: Money, category: Category) -> None:
         """A new hold of `amount`: wallet_frozen, insufficient_funds or lane_closed, or nothing when it may be held.
@@ -133,6 +141,8 @@ class Funds:
             total += amount
             if category is Category.MARKETING:
                 marketing += amount
+        if total.is_positive and self.in_debt:
+            raise WalletInDebtError(f"the wallet owes {self.debt} {self.currency}: it takes no billable holds")
         if total > self.available:
             raise InsufficientFundsError(f"available {self.available} {self.currency} cannot cover {total}")
         if marketing.is_positive and self.available - marketing < self.marketing_reserve:
@@ -146,6 +156,8 @@ class Funds:
         if self.is_frozen:
             raise WalletFrozenError("the wallet is frozen: it takes no direct charges")
         _not_negative(amount, "a charge")
+        if self.in_debt:
+            raise WalletInDebtError(f"the wallet owes {self.debt} {self.currency}: it takes no direct charges")
         if amount > self.available:
             raise InsufficientFundsError(f"available {self.available} {self.currency} cannot cover {amount}")
 

@@ -1,4 +1,5 @@
-"""Invoices: draft --issue--> issued --mark paid--> paid; draft|issued --void--> void."""
+"""Invoices: draft --issue--> issued --mark paid--> paid --reverse payment--> payment_reversed (a top-up's bounced
+transfer, terminal); draft|issued --void--> void."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from uuid import UUID
 import attrs
 
 from billing.domain.errors import InvalidStateError, ValidationError
-from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, InvoiceVoided
+from billing.domain.events import DomainEvent, InvoiceIssued, InvoicePaid, InvoiceVoided, PaymentReversed
 from billing.domain.money import MAX_AMOUNT, Money
 from billing.domain.numbering import subscription_invoice_number, topup_invoice_number
 from billing.domain.text import validate_text
@@ -32,6 +33,7 @@ class InvoiceStatus(enum.StrEnum):
     ISSUED = "issued"
     PAID = "paid"
     VOID = "void"
+    PAYMENT_REVERSED = "payment_reversed"
 
 
 def validate_period(value: object, *, field: str = "period") -> str:
@@ -82,6 +84,12 @@ class Invoice:
     payment_reference_key: str | None = None
     voided_at: datetime | None = None
     void_reason: str | None = None
+    paid_by: str | None = None  # who marked it paid; None for invoices paid before v3
+    reversed_at: datetime | None = None
+    reversed_by: str | None = None
+    reversal_reason: str | None = None
+    reversed_amount: Money | None = None  # what the reversal's ledger row took back
+    debt_added: Money | None = None  # the rest, which `available` could not cover
     events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
     @property
@@ -159,7 +167,7 @@ class Invoice:
             )
         )
 
-    def mark_paid(self, payment_reference: str, paid_at: datetime, now: datetime) -> None:
+    def mark_paid(self, payment_reference: str, paid_at: datetime, now: datetime, by: str | None = None) -> None:
         """`paid_at` is when the money arrived: after the invoice was issued and not after `now`."""
         self._require({InvoiceStatus.ISSUED}, "mark paid")
         paid_at = utc_instant(paid_at, field="paid_at")
@@ -172,6 +180,7 @@ class Invoice:
             raise ValidationError.of("paid_at", "must not be before the invoice was issued")
         self.status = InvoiceStatus.PAID
         self.paid_at = paid_at
+        self.paid_by = by
         self.payment_reference = payment_reference
         self.payment_reference_key = reference_key(payment_reference)
         self.events.append(
@@ -186,6 +195,39 @@ class Invoice:
         self.status = InvoiceStatus.VOID
         self.voided_at = at
         self.events.append(InvoiceVoided(self.id, self.tenant_id, self.number, reason, at))
+
+    def check_reversible(self) -> None:
+        """Only a paid top-up invoice's payment can be reversed, once."""
+        if self.purpose is not InvoicePurpose.TOPUP:
+            raise InvalidStateError(f"cannot reverse the payment of invoice {self.number}: it is a {self.purpose}")
+        self._require({InvoiceStatus.PAID}, "reverse the payment of")
+
+    def reverse_payment(self, by: str, reason: str, reversed_amount: Money, debt_added: Money, at: datetime) -> None:
+        """The paid top-up's transfer bounced: `reversed_amount` is taken back from the wallet and `debt_added`
+        (what its `available` could not cover) is owed; together they are the invoice's total."""
+        self.check_reversible()
+        reason = validate_note(reason, field="reason", required=True) or ""
+        if reversed_amount + debt_added != self.total or reversed_amount.is_negative or debt_added.is_negative:
+            raise ValueError(f"a reversal of {self.total} cannot take {reversed_amount} and owe {debt_added}")
+        self.status = InvoiceStatus.PAYMENT_REVERSED
+        self.reversed_at = at
+        self.reversed_by = by
+        self.reversal_reason = reason
+        self.reversed_amount = reversed_amount
+        self.debt_added = debt_added
+        self.events.append(
+            PaymentReversed(
+                self.id,
+                self.tenant_id,
+                self.number,
+                self.total,
+                reversed_amount,
+                debt_added,
+                reason,
+                self.topup_request_id,
+                at,
+            )
+        )
 
     def pull_events(self) -> list[DomainEvent]:
         events, self.events = self.events, []

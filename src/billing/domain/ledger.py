@@ -12,12 +12,22 @@ from billing.domain.errors import InvalidStateError, ValidationError
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote
 
+MAX_DESCRIPTION_LENGTH = 512  # the ledger's `description` column
+
+
+def describe(text: str) -> str:
+    """A description the service writes, kept within the column: a long one (a reason quoted in it) is cut with
+    an ellipsis rather than refused, since the move it explains must not fail for its wording."""
+    return text if len(text) <= MAX_DESCRIPTION_LENGTH else text[: MAX_DESCRIPTION_LENGTH - 1] + "…"
+
 
 class EntryKind(enum.StrEnum):
     TOPUP = "topup"
     CHARGE = "charge"
     REFUND = "refund"
     ADJUSTMENT = "adjustment"
+    PAYMENT_REVERSAL = "payment_reversal"  # a paid top-up's bank transfer bounced (contract v3 §19)
+    DEBT_REPAYMENT = "debt_repayment"  # money that came in or was released pays the wallet's debt
 
 
 @attrs.frozen
@@ -64,14 +74,52 @@ class Posting:
         credit_only = {EntryKind.TOPUP, EntryKind.REFUND}
         if self.kind in credit_only and not self.amount.is_positive:
             raise ValidationError.of("amount", f"a {self.kind} must be a credit")
-        if self.kind is EntryKind.CHARGE and not self.amount.is_negative:
-            raise ValidationError.of("amount", "a charge must be a debit")
+        debit_only = {EntryKind.CHARGE, EntryKind.PAYMENT_REVERSAL, EntryKind.DEBT_REPAYMENT}
+        if self.kind in debit_only and not self.amount.is_negative:
+            raise ValidationError.of("amount", f"a {self.kind} must be a debit")
         if self.amount.amount == 0:
             raise ValidationError.of("amount", "must not be zero")
 
     @classmethod
-    def topup(cls, entry_id: UUID, tenant_id: str, amount: Money, request_id: UUID, at: datetime) -> Posting:
-        return cls(entry_id, tenant_id, EntryKind.TOPUP, amount, str(request_id), "Wallet top-up", at)
+    def topup(
+        cls,
+        entry_id: UUID,
+        tenant_id: str,
+        amount: Money,
+        request_id: UUID,
+        at: datetime,
+        invoice_number: str | None = None,
+        payment_reference: str | None = None,
+    ) -> Posting:
+        """The credit of a paid top-up; its description names the invoice and the bank transfer, so a statement
+        explains the movement without the invoices page."""
+        description = "Wallet top-up"
+        if invoice_number is not None:
+            description += f": invoice {invoice_number}, payment reference {payment_reference}"
+        return cls(entry_id, tenant_id, EntryKind.TOPUP, amount, str(request_id), describe(description), at)
+
+    @classmethod
+    def payment_reversal(
+        cls,
+        entry_id: UUID,
+        tenant_id: str,
+        amount: Money,
+        request_id: UUID,
+        invoice_number: str,
+        payment_reference: str | None,
+        reason: str,
+        at: datetime,
+    ) -> Posting:
+        """The part of a reversed top-up that `available` covered, taken back (contract v3 §19)."""
+        description = f"Payment reversed: invoice {invoice_number}, payment reference {payment_reference} ({reason})"
+        return cls(entry_id, tenant_id, EntryKind.PAYMENT_REVERSAL, -amount, str(request_id), describe(description), at)
+
+    @classmethod
+    def debt_repayment(
+        cls, entry_id: UUID, tenant_id: str, amount: Money, reference_id: str, description: str, at: datetime
+    ) -> Posting:
+        """`amount` of the wallet's debt paid from what `reference_id` (a credit or a release) made available."""
+        return cls(entry_id, tenant_id, EntryKind.DEBT_REPAYMENT, -amount, reference_id, describe(description), at)
 
     @classmethod
     def charge(

@@ -4,6 +4,7 @@ pending --approve--> invoiced --invoice paid--> completed
 pending --reject---> rejected
 pending --cancel---> cancelled          (by the tenant itself)
 invoiced --invoice voided--> cancelled
+completed --payment reversed--> reversed   (the bank transfer bounced, contract v3 §19)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class TopupStatus(enum.StrEnum):
     COMPLETED = "completed"
     REJECTED = "rejected"
     CANCELLED = "cancelled"
+    REVERSED = "reversed"
 
 
 def validate_note(value: str | None, *, field: str, required: bool = False) -> str | None:
@@ -52,6 +54,7 @@ class TopupRequest:
     invoice_number: str | None = None
     completed_at: datetime | None = None
     cancelled_at: datetime | None = None
+    reversed_at: datetime | None = None
     events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
     @property
@@ -119,6 +122,12 @@ class TopupRequest:
         self._require(TopupStatus.INVOICED, "complete")
         self.status = TopupStatus.COMPLETED
         self.completed_at = at
+
+    def reverse(self, at: datetime) -> None:
+        """Its invoice's payment bounced: the credit it brought is taken back (terminal)."""
+        self._require(TopupStatus.COMPLETED, "reverse")
+        self.status = TopupStatus.REVERSED
+        self.reversed_at = at
 
     def _cancelled(self, at: datetime) -> None:
         self.status = TopupStatus.CANCELLED

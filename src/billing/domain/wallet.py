@@ -3,6 +3,9 @@
 `held` is the sum of its open holds (contract v2 §9) and `available = balance - held`; the database keeps
 `balance >= held >= 0`. A frozen wallet (the seed's `Frozen` status, v2 §10) takes no new holds and no direct
 charges; top-ups, settles, voids and refunds go on.
+
+`debt` (contract v3 §19) is what a reversed payment took back beyond `available`. Every credit or release repays it
+at once, so a wallet in debt always has `available` = 0: it takes no billable holds or direct charges until repaid.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Wallet:
     frozen_reason: str | None = None
     # v2 §10: how long `available` lasts at the last 14 days' pace; filled in by the reads that answer a wallet.
     runway: Runway = attrs.field(default=attrs.Factory(_no_runway, takes_self=True), eq=False)
+    debt: Money = attrs.field(default=attrs.Factory(_zero_held, takes_self=True))
 
     @classmethod
     def open(cls, wallet_id: UUID, tenant_id: str, currency: str, at: datetime) -> Wallet:
@@ -59,6 +63,31 @@ class Wallet:
     @property
     def available(self) -> Money:
         return self.balance - self.held
+
+    @property
+    def in_debt(self) -> bool:
+        return self.debt.is_positive
+
+    def split_reversal(self, amount: Money) -> tuple[Money, Money]:
+        """A reversed credit of `amount`: what `available` covers (taken back now) and the rest (owed as debt)."""
+        covered = min(amount, max(self.available, Money.zero(self.currency)))
+        return covered, amount - covered
+
+    def owe(self, debt: Money, at: datetime) -> None:
+        """Add to the debt (a reversal's uncovered part)."""
+        self.debt = self.debt + debt
+        self.updated_at = at
+
+    @property
+    def repayable(self) -> Money:
+        """What the debt takes of `available` now: min(available, debt)."""
+        return min(self.debt, max(self.available, Money.zero(self.currency)))
+
+    def repay(self, amount: Money) -> None:
+        """After a `debt_repayment` posting of -amount was applied: the debt falls by it."""
+        if amount > self.debt:
+            raise ValueError(f"cannot repay {amount} of a debt of {self.debt}")
+        self.debt = self.debt - amount
 
     @property
     def is_frozen(self) -> bool:

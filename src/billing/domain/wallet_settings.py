@@ -66,15 +66,22 @@ class AutoTopup:
         return self.enabled and self.threshold is not None and available < self.threshold
 
     def request_amount(
-        self, available: Money, minimum: Money, maximum: Money, requested_this_month: Money
+        self,
+        available: Money,
+        minimum: Money,
+        maximum: Money,
+        requested_this_month: Money,
+        debt: Money | None = None,
     ) -> Money | None:
-        """The automatic request's amount when `available` is below the threshold: `target - available` rounded up
-        to the minor unit, within the top-up bounds and what the monthly cap leaves (None when that is less than
-        the minimum, or when nothing is due)."""
+        """The automatic request's amount when `available` is below the threshold: `target - available + debt`
+        (contract v3 §19) rounded up to the minor unit, within the top-up bounds and what the monthly cap leaves
+        (None when that is less than the minimum, or when nothing is due)."""
         if not self.is_due(available) or self.target is None or self.monthly_cap is None:
             return None
         step = Decimal(1).scaleb(-minor_digits(available.currency))
-        wanted = Money((self.target - available).amount.quantize(step, rounding=ROUND_CEILING), available.currency)
+        owed = Money.zero(available.currency) if debt is None else debt
+        wanted = self.target - available + owed
+        wanted = Money(wanted.amount.quantize(step, rounding=ROUND_CEILING), available.currency)
         amount = min(max(wanted, minimum), maximum)
         left = self.monthly_cap - requested_this_month
         if left < minimum:

@@ -38,6 +38,7 @@ PROBLEMS: dict[str, Kind] = {
     "duplicate": Kind(409, "Already exists"),
     "lane_closed": Kind(409, "The marketing reserve keeps this money for clinical messages"),
     "wallet_frozen": Kind(409, "The wallet is frozen"),
+    "wallet_in_debt": Kind(409, "The wallet is in debt"),
     "idempotency_in_progress": Kind(409, "A request with this idempotency key is still running"),
     "payload_too_large": Kind(413, "The request body is too large"),
     "idempotency_key_reused": Kind(422, "The idempotency key was used for another request"),

@@ -20,6 +20,7 @@ from billing.entrypoints.console import console_router, template_config
 from billing.entrypoints.console.headers import security_headers
 from billing.entrypoints.console.session import CONSOLE_PATH
 from billing.entrypoints.console.views import error_page
+from billing.entrypoints.http import request_ids
 from billing.entrypoints.http.api import MAX_BODY_BYTES, api_routes, openapi_config
 from billing.entrypoints.http.asgi import BillingApp
 from billing.entrypoints.http.background import HoldExpiry, OutboxDelivery
@@ -80,6 +81,10 @@ def create_app(container: Container, *, deliver_email: bool = True, expire_holds
             "readiness": Provide(provide_readiness, sync_to_thread=False),
         },
         exception_handlers={Exception: answer_error},
+        # Both faces: the request's id around routing (a 404 of an unknown path has one), its action after it.
+        before_routing=[request_ids.RequestIds],
+        middleware=[request_ids.bind_action],
+        response_headers=[request_ids.DOCUMENTED],
         request_max_body_size=MAX_BODY_BYTES,
         plugins=[RawAmountSchema()],
         template_config=template_config(),

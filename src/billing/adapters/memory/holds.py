@@ -83,11 +83,14 @@ class InMemoryHoldRepository(InMemoryRepository):
         due = sorted(
             (h for h in self._state.holds.values() if h.is_open and h.is_expired_at(now)), key=lambda h: h.expires_at
         )[:limit]
+        by_tenant: dict[str, tuple[str, ...]] = {}
         for stored in due:
             hold = copy.deepcopy(stored)
             hold.expire(now)
             await self.save_released(hold)
-        return Sweep(expired=len(due))  # units of work run one at a time: never another sweeper
+            by_tenant[hold.tenant_id] = (*by_tenant.get(hold.tenant_id, ()), hold.message_id)
+        # Units of work run one at a time: never another sweeper.
+        return Sweep(expired=len(due), expired_by_tenant=by_tenant)
 
     async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
         matches = [

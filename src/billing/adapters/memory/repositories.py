@@ -17,8 +17,10 @@ from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ChargeAttempt, Movement, StatementLine, Tally, TopupQueueFigures
+from billing.domain.adjustment import Adjustment
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
+from billing.domain.events import DebtRepaid
 from billing.domain.hold import Funds
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
@@ -30,7 +32,7 @@ from billing.domain.wallet import Wallet
 from billing.domain.wallet_settings import WalletSettings
 
 T = TypeVar("T")
-A = TypeVar("A", TopupRequest, Invoice)
+A = TypeVar("A", TopupRequest, Invoice, Adjustment)
 
 
 def stored_copy(aggregate: A) -> A:
@@ -124,6 +126,20 @@ class InMemoryWalletRepository(InMemoryRepository):
         stored.status, stored.frozen_reason, stored.updated_at = wallet.status, wallet.frozen_reason, wallet.updated_at
         self._state.wallets[wallet.tenant_id] = stored
 
+    async def repay_debt(
+        self, tenant_id: str, entry_id: UUID, reference_id: str, description: str, at: datetime
+    ) -> LedgerEntry | None:
+        wallet = copy.deepcopy(self._state.wallets.get(tenant_id))
+        if wallet is None or not wallet.repayable.is_positive:
+            return None
+        amount = wallet.repayable
+        entry = wallet.apply(Posting.debt_repayment(entry_id, tenant_id, amount, reference_id, description, at))
+        wallet.repay(amount)
+        self._state.append_entry(entry)
+        self._state.wallets[tenant_id] = wallet
+        self._events.append(DebtRepaid(tenant_id, amount, wallet.debt, reference_id, entry.id, at))
+        return entry
+
     async def statement(
         self, tenant_id: str, start: datetime, end: datetime, after: object | None, limit: int
     ) -> list[StatementLine]:
@@ -154,6 +170,20 @@ class InMemoryTopupRequestRepository(InMemoryRepository):
     async def save(self, request: TopupRequest) -> None:
         self._collect(request)
         self._state.requests[request.id] = stored_copy(request)
+
+    async def save_reversed(
+        self, request: TopupRequest, invoice: Invoice, reversal: Posting | None, debt_added: Money
+    ) -> Movement:
+        before = Funds.of(self._state.wallets[invoice.tenant_id]).available
+        await InMemoryInvoiceRepository(self._state, self._events).save(invoice)
+        await self.save(request)
+        if reversal is not None:
+            await InMemoryWalletRepository(self._state).post(reversal)
+        wallet = copy.deepcopy(self._state.wallets[invoice.tenant_id])
+        wallet.owe(debt_added, invoice.reversed_at or wallet.updated_at)
+        self._state.wallets[wallet.tenant_id] = wallet
+        movement = movement_of(self._state, invoice.tenant_id, before)
+        return attrs.evolve(movement, debt=wallet.debt)
 
     async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
         await InMemoryInvoiceRepository(self._state, self._events).save(invoice)

@@ -12,6 +12,8 @@ import attrs
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import OutboxEntry
 from billing.application.ports import ConcurrencyConflictError
+from billing.domain.adjustment import Adjustment
+from billing.domain.audit import AuditEntry
 from billing.domain.contact import BillingContact
 from billing.domain.errors import DuplicateError
 from billing.domain.hold import Hold
@@ -51,6 +53,8 @@ class State:
     )
     alerts: dict[UUID, LowBalanceAlert] = attrs.field(factory=dict)
     spend: dict[tuple[str, datetime], Decimal] = attrs.field(factory=dict)  # by (tenant, UTC hour): wallet_spend
+    adjustments: dict[UUID, Adjustment] = attrs.field(factory=dict)
+    audit: list[AuditEntry] = attrs.field(factory=list)  # appended, never changed
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -75,6 +79,8 @@ class State:
             webhook_events=dict(self.webhook_events),
             alerts=dict(self.alerts),
             spend=dict(self.spend),
+            adjustments=dict(self.adjustments),
+            audit=list(self.audit),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:
@@ -84,6 +90,8 @@ class State:
             if key in self.charges:
                 raise ConcurrencyConflictError(f"charge {key} already exists")
             self.charges[key] = entry
+        if entry.kind is EntryKind.PAYMENT_REVERSAL and self._reversed(entry.reference_id):
+            raise ConcurrencyConflictError(f"top-up {entry.reference_id} already reversed")
         if entry.kind is EntryKind.TOPUP:
             if entry.reference_id in self.topup_credits:
                 raise ConcurrencyConflictError(f"top-up {entry.reference_id} already credited")
@@ -92,6 +100,10 @@ class State:
             bucket = (entry.tenant_id, spend_hour(entry.created_at))
             self.spend[bucket] = self.spend.get(bucket, Decimal(0)) - entry.amount.amount
         self.entries.append(entry)
+
+    def _reversed(self, request_id: str | None) -> bool:
+        """One reversal row per top-up request, as `ux_wallet_transactions_payment_reversal`."""
+        return any(e.kind is EntryKind.PAYMENT_REVERSAL and e.reference_id == request_id for e in self.entries)
 
     def insert_invoice(self, invoice: Invoice) -> None:
         number = (invoice.tenant_id, invoice.number)

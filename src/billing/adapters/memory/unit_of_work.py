@@ -20,6 +20,7 @@ from billing.adapters.memory.repositories import (
     InMemoryWalletSettingsRepository,
 )
 from billing.adapters.memory.store import InMemoryStore, State
+from billing.adapters.memory.trail import InMemoryAdjustmentRepository, InMemoryAuditTrail
 from billing.adapters.memory.whatsapp import InMemoryWebhookEventRepository, InMemoryWhatsAppNumberRepository
 from billing.application.ports import Repositories
 from billing.domain.events import DomainEvent
@@ -40,6 +41,8 @@ REPOSITORIES: dict[str, type[InMemoryRepository]] = {
     "whatsapp_numbers": InMemoryWhatsAppNumberRepository,
     "webhook_events": InMemoryWebhookEventRepository,
     "alerts": InMemoryLowBalanceAlertRepository,
+    "adjustments": InMemoryAdjustmentRepository,
+    "audit_trail": InMemoryAuditTrail,
 }
 
 

@@ -36,6 +36,11 @@ class SqlAlchemyRepository:
         """What an aggregate recorded, heard by the unit of work once the aggregate is written."""
         self._events.extend(aggregate.pull_events())
 
+    def _record(self, event: DomainEvent) -> None:
+        """An event of a write that no aggregate records (a debt's repayment, made by one statement), heard by the
+        unit of work once the write succeeded."""
+        self._events.append(event)
+
     async def _execute(
         self, statement: Executable, params: Mapping[Any, Any] | Sequence[Mapping[Any, Any]] | None = None
     ) -> CursorResult[Any]:

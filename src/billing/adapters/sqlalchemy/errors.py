@@ -17,6 +17,10 @@ CONSTRAINT_ANSWERS: dict[str, Callable[[], Exception]] = {
     # A concurrent unit wrote the same credit or charge first: run again to see its result.
     "ux_wallet_transactions_topup_reference": lambda: ConcurrencyConflictError("top-up credited"),
     "ux_wallet_transactions_charge_reference": lambda: ConcurrencyConflictError("charge exists"),
+    # A payment reversed twice (the invoice's lock serializes reversals, so a backstop): the re-run finds it reversed.
+    "ux_wallet_transactions_payment_reversal_reference": lambda: ConcurrencyConflictError("payment reversed"),
+    # A concurrent operator added an adjustment with the same reference first: run again to answer (or refuse) it.
+    "ux_adjustments_reference": lambda: ConcurrencyConflictError("adjustment reference taken"),
     "pk_idempotency_keys": lambda: ConcurrencyConflictError("idempotency key stored"),
     "ux_invoices_subscription_period": lambda: DuplicateError(
         "this tenant already has a subscription invoice for that period"
@@ -24,7 +28,7 @@ CONSTRAINT_ANSWERS: dict[str, Callable[[], Exception]] = {
     "uq_invoices_tenant_id_number": lambda: DuplicateError("an invoice with that number exists"),
     # A concurrent payer used the same payment reference (trimmed, any case) for another invoice of the tenant.
     "ux_invoices_payment_reference": lambda: DuplicateError(
-        "that payment reference is already used by another paid invoice of this tenant"
+        "that payment reference is already used by another paid (or payment-reversed) invoice of this tenant"
     ),
     "ck_wallets_balance_non_negative": lambda: InsufficientFundsError("the balance cannot go below zero"),
     # A concurrent twin held the same message id first: run again to answer its hold.

@@ -45,10 +45,11 @@ _STATE = ["status", "settled_at", "voided_at", "charged", "shortfall", "transact
 _SET_STATE = ", ".join(f"{name} = %({name})s" for name in _STATE)
 
 # The lane rule (contract v2 §10): a marketing hold leaves `available` at or above the tenant's marketing reserve.
-# `lane` is false for anything else and for a free hold, which only a freeze refuses.
+# `lane` is false for anything else and for a free hold, which only a freeze refuses. A wallet in debt (v3 §19)
+# takes free holds only.
 _FUNDS_COVER = """
     tenant_id = %(tenant_id)s AND currency = %(wallet_currency)s AND status = 'active'
-    AND balance - held >= %(total)s
+    AND balance - held >= %(total)s AND (debt = 0 OR %(total)s = 0)
     AND (NOT %(lane)s OR balance - held - %(lane_amount)s >= COALESCE(
         (SELECT marketing_reserve FROM wallet_settings WHERE tenant_id = %(tenant_id)s), 0))
 """
@@ -126,13 +127,14 @@ PLACE_BATCH = f"""
 # either answers its newest version (READ COMMITTED).
 LOCK = f"""
     WITH wallet AS MATERIALIZED (
-        SELECT balance, held, status FROM wallets WHERE tenant_id = %(tenant_id)s FOR NO KEY UPDATE
+        SELECT balance, held, status, debt FROM wallets WHERE tenant_id = %(tenant_id)s FOR NO KEY UPDATE
     ), hold AS MATERIALIZED (
         SELECT {_ALL} FROM holds
         WHERE tenant_id = %(tenant_id)s AND message_id = %(message_id)s AND EXISTS (SELECT FROM wallet)
         FOR NO KEY UPDATE
     )
     SELECT hold.*, wallet.balance AS wallet_balance, wallet.held AS wallet_held, wallet.status AS wallet_status,
+           wallet.debt AS wallet_debt,
            (SELECT watch_below FROM wallet_settings WHERE tenant_id = hold.tenant_id) AS watch_below
     FROM hold, wallet
 """
@@ -191,10 +193,11 @@ RELEASE = f"""
 SWEEPER_LOCK = 0x62696C6C686F6C64
 
 # A sweep in one round trip: up to `limit` open holds past `expires_at`, oldest first, are expired, and each
-# wallet's `held` falls by the sum of its expired holds. The lock order: the wallets of the holds due are locked
-# first, in tenant order (a settle or a webhook body holding one is waited for: it may close a hold due), and
-# only then are the holds updated (the gate's count makes the UPDATE start after every wallet is locked); a hold
-# closed meanwhile is re-read by the UPDATE (READ COMMITTED) and left alone.
+# wallet's `held` falls by the sum of its expired holds; the message ids expired are answered by tenant (in the
+# order they fell due), for the tenant's audit row and the debt their release repays. The lock order: the wallets
+# of the holds due are locked first, in tenant order (a settle or a webhook body holding one is waited for: it may
+# close a hold due), and only then are the holds updated (the gate's count makes the UPDATE start after every
+# wallet is locked); a hold closed meanwhile is re-read by the UPDATE (READ COMMITTED) and left alone.
 EXPIRE_DUE = """
     WITH gate AS MATERIALIZED (
         SELECT pg_try_advisory_xact_lock(%(lock)s) AS taken
@@ -213,15 +216,21 @@ EXPIRE_DUE = """
         FROM due
         WHERE holds.tenant_id = due.tenant_id AND holds.id = due.id AND holds.status = 'held'
           AND (SELECT count(*) FROM locked) > 0
-        RETURNING holds.tenant_id, holds.amount
+        RETURNING holds.tenant_id, holds.amount, holds.message_id, holds.expires_at
     ), released AS (
         UPDATE wallets SET held = wallets.held - freed.amount
         FROM (SELECT tenant_id, sum(amount) AS amount FROM expired GROUP BY tenant_id) AS freed
         WHERE wallets.tenant_id = freed.tenant_id
         RETURNING 1
+    ), by_tenant AS (
+        SELECT tenant_id, min(expires_at) AS first_due,
+               array_agg(message_id ORDER BY expires_at, message_id) AS message_ids
+        FROM expired GROUP BY tenant_id
     )
     SELECT (SELECT count(*) FROM expired) AS expired, (SELECT count(*) FROM released) AS wallets,
-           NOT (SELECT taken FROM gate) AND EXISTS (SELECT FROM due) AS another_sweeper
+           NOT (SELECT taken FROM gate) AND EXISTS (SELECT FROM due) AS another_sweeper,
+           (SELECT json_agg(json_build_array(tenant_id, message_ids) ORDER BY first_due, tenant_id)
+            FROM by_tenant) AS by_tenant
 """
 
 FIND = select(_TABLE).where(
@@ -299,6 +308,7 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
             Money(row["wallet_held"], currency),
             WalletStatus(row["wallet_status"]),
             Money.zero(currency),  # settling and voiding never look at the lane
+            Money(row["wallet_debt"], currency),  # a release repays it
         )
         watch_below = row["watch_below"]
         return LockedHold(hold, funds, None if watch_below is None else Money(watch_below, currency))
@@ -345,7 +355,8 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
             return Sweep(expired=0)
         row = await self._fetch_one_on_driver(EXPIRE_DUE, {"lock": SWEEPER_LOCK, "now": now, "limit": limit})
         assert row is not None
-        return Sweep(expired=int(row["expired"]), another_sweeper=bool(row["another_sweeper"]))
+        by_tenant = {tenant: tuple(message_ids) for tenant, message_ids in row["by_tenant"] or ()}
+        return Sweep(int(row["expired"]), bool(row["another_sweeper"]), by_tenant)
 
     async def list(self, tenant_id: str, filters: HoldFilter, page: PageRequest) -> Page[Hold]:
         columns = _TABLE.c

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -141,6 +142,12 @@ def invoice_to_row(invoice: Invoice) -> dict[str, Any]:
         "voided_at": invoice.voided_at,
         "void_reason": invoice.void_reason,
         "created_at": invoice.created_at,
+        "paid_by": invoice.paid_by,
+        "reversed_at": invoice.reversed_at,
+        "reversed_by": invoice.reversed_by,
+        "reversal_reason": invoice.reversal_reason,
+        "reversed_amount": None if invoice.reversed_amount is None else invoice.reversed_amount.amount,
+        "debt_added": None if invoice.debt_added is None else invoice.debt_added.amount,
     }
 
 
@@ -182,4 +189,14 @@ def invoice_from_rows(row: Row, lines: Sequence[Row]) -> Invoice:
         payment_reference_key=row["payment_reference_key"],
         voided_at=row["voided_at"],
         void_reason=row["void_reason"],
+        paid_by=row["paid_by"],
+        reversed_at=row["reversed_at"],
+        reversed_by=row["reversed_by"],
+        reversal_reason=row["reversal_reason"],
+        reversed_amount=_money_or_none(row["reversed_amount"], currency),
+        debt_added=_money_or_none(row["debt_added"], currency),
     )
+
+
+def _money_or_none(amount: Decimal | None, currency: str) -> Money | None:
+    return None if amount is None else Money(amount, currency)

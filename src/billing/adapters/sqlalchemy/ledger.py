@@ -52,11 +52,13 @@ def append_entry(
     kind: str | None = None,
     price: bool = True,
     returning: Sequence[str] = ("wallet_id", "balance_after"),
+    computed: Mapping[str, str] | None = None,
 ) -> str:
     """`INSERT INTO wallet_transactions … SELECT … FROM <moved> RETURNING …`: the ledger row of a posting
     (`posting_params`' names), its `wallet_id` and `balance_after` read from `moved`, the CTE that updated the
     wallet's row and returned its `id` and `balance`. `kind` is a literal when the statement is for one kind
-    only; `price=False` leaves the column to its default (null), as a top-up's row does."""
+    only; `price=False` leaves the column to its default (null), as a top-up's row does. `computed` gives a
+    column an SQL expression instead of its parameter (a debt's repayment, whose amount `moved` computed)."""
     columns = [name for name in COLUMNS if price or name != "price"]
     values = {
         "wallet_id": f"{moved}.id",
@@ -64,6 +66,7 @@ def append_entry(
         "balance_after": f"{moved}.balance",
         "created_at": _param("at", style),
         "price": _price(style),
+        **(computed or {}),
     }
     selected = [values.get(name, _param(name, style)) for name in columns]
     return (

@@ -2,7 +2,7 @@
 
 Every primary key and unique index includes tenant_id, so the tables can be distributed by tenant
 (Citus) without a redesign; the platform-wide tables (contract v2 §13: the default rate cards, the WhatsApp
-number map, and webhook events of unknown numbers) are reference tables instead.
+number map, and webhook events of unknown numbers; v3 §23: the platform's audit rows) are reference tables instead.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ wallets = Table(
     Column("held", MONEY, nullable=False, server_default=text("0")),  # the sum of its open holds
     Column("status", String(16), nullable=False, server_default="active"),
     Column("frozen_reason", String(512)),
+    Column("debt", MONEY, nullable=False, server_default=text("0")),  # what a reversed payment left owed (v3 §19)
 )
 
 wallet_transactions = Table(
@@ -100,6 +101,7 @@ topup_requests = Table(
     Column("invoice_number", String(64)),
     _timestamp("completed_at"),
     _timestamp("cancelled_at"),
+    _timestamp("reversed_at"),
 )
 
 invoices = Table(
@@ -122,6 +124,12 @@ invoices = Table(
     _timestamp("voided_at"),
     Column("void_reason", String(512)),
     _timestamp("created_at", nullable=False),
+    Column("paid_by", String(200)),  # null for invoices paid before v3
+    _timestamp("reversed_at"),
+    Column("reversed_by", String(200)),
+    Column("reversal_reason", String(512)),
+    Column("reversed_amount", MONEY),  # what the reversal's ledger row took back
+    Column("debt_added", MONEY),  # the rest, owed as the wallet's debt
 )
 
 invoice_lines = Table(
@@ -309,3 +317,46 @@ webhook_unknown_events = Table(
     Column("reason", String(64)),
     _timestamp("received_at", nullable=False),
 )
+
+# Operators' adjustments (contract v3 §19); v1's ledger rows of kind `adjustment` were copied in by migration 0009.
+adjustments = Table(
+    "adjustments",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("id", Uuid, primary_key=True),
+    Column("amount", MONEY, nullable=False),  # signed, never zero
+    Column("currency", CHAR(3), nullable=False),
+    Column("reason", String(512), nullable=False),
+    Column("reference_id", String(200)),  # unique per tenant where set: ux_adjustments_reference
+    Column("status", String(16), nullable=False),
+    Column("proposed_by", String(200)),  # null only for v1's rows
+    _timestamp("proposed_at", nullable=False),
+    Column("decided_by", String(200)),
+    _timestamp("decided_at"),
+    Column("transaction_id", Uuid),
+    Column("rejection_reason", String(512)),
+)
+
+
+def _audit_columns() -> list[Column[object]]:
+    return [
+        Column("id", Uuid, primary_key=True),
+        # One sequence for both tables: rows of one instant keep the order they were written in, read together.
+        Column("seq", BigInteger, nullable=False, server_default=text("nextval('audit_events_seq')")),
+        _timestamp("at", nullable=False),
+        Column("actor_kind", String(16), nullable=False),
+        Column("actor_sub", String(200)),
+        Column("actor_tenant", TENANT),
+        Column("action", String(100), nullable=False),
+        Column("target_type", String(32), nullable=False),
+        Column("target_id", String(200), nullable=False),
+        Column("request_id", String(128)),
+        Column("ip", Text),
+        Column("details", JSONB, nullable=False),
+    ]
+
+
+# The audit trail (contract v3 §20), append-only like the ledger: a tenant's rows, and the platform's (no tenant:
+# on the schema test's allow-list, a reference table on Citus).
+audit_events = Table("audit_events", metadata, Column("tenant_id", TENANT, primary_key=True), *_audit_columns())
+platform_audit_events = Table("platform_audit_events", metadata, *_audit_columns())

@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
+import attrs
 from sqlalchemy import and_, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -18,11 +19,11 @@ from billing.adapters.sqlalchemy.invoices import invoice_to_row
 from billing.adapters.sqlalchemy.ledger import append_entry
 from billing.adapters.sqlalchemy.tables import invoices, topup_requests
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import Tally, TopupQueueFigures
+from billing.application.ports import Movement, Tally, TopupQueueFigures
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice
-from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
 from billing.domain.protections import AUTO_REQUESTER
 from billing.domain.topup import TopupRequest, TopupStatus
@@ -61,6 +62,40 @@ PAY_TOPUP = f"""
     )
     {append_entry("credited", "driver", price=False)}
 """
+
+
+def _reversal(debit: bool) -> str:
+    """A reversed payment's writes in one round trip (contract v3 §19): the invoice payment_reversed, its request
+    reversed, the wallet's balance less what `available` covered (`amount`, 0 without a debit) and its debt plus
+    the rest, and, with a debit, the `payment_reversal` row (`ux_wallet_transactions_payment_reversal_reference`:
+    one per request). The wallet's row is locked already (the invoice's lock takes it first). It answers the move's
+    `available` after, the settings' `watch_below` and the debt after."""
+    appended = (
+        f""", appended AS (
+        {append_entry("moved", "driver", kind=EntryKind.PAYMENT_REVERSAL.value, price=False)}
+    )"""
+        if debit
+        else ""
+    )
+    return f"""
+    WITH reversed AS (
+        UPDATE invoices SET {_assignments([c.name for c in invoices.c], "invoice_")}
+        WHERE tenant_id = %(tenant_id)s AND id = %(invoice_id)s
+    ), request AS (
+        UPDATE topup_requests SET {_assignments([c.name for c in topup_requests.c], "request_")}
+        WHERE tenant_id = %(tenant_id)s AND id = %(request_id)s
+    ), moved AS (
+        UPDATE wallets SET balance = balance + %(amount)s, debt = debt + %(debt_added)s, updated_at = %(at)s
+        WHERE tenant_id = %(tenant_id)s AND balance + %(amount)s >= held
+        RETURNING id, balance, tenant_id, currency, debt, balance - held AS available_after,
+                  (SELECT watch_below FROM wallet_settings WHERE tenant_id = %(tenant_id)s) AS watch_below
+    ){appended}
+    SELECT tenant_id, currency, debt, available_after, watch_below FROM moved
+"""
+
+
+REVERSE_WITH_DEBIT = _reversal(debit=True)
+REVERSE_WITHOUT_DEBIT = _reversal(debit=False)
 
 
 class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
@@ -121,6 +156,30 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
             )
         self._held[request.id] = request_row
         return ledger.entry_from_posting(credit, row)
+
+    async def save_reversed(
+        self, request: TopupRequest, invoice: Invoice, reversal: Posting | None, debt_added: Money
+    ) -> Movement:
+        self._collect(invoice)  # the order the events were recorded in: the invoice's, then the request's
+        self._collect(request)
+        request_row = request_to_row(request)
+        taken = Money.zero(invoice.currency) if reversal is None else -reversal.amount
+        params: dict[str, Any] = {
+            **{f"invoice_{name}": value for name, value in invoice_to_row(invoice).items()},
+            **{f"request_{name}": value for name, value in request_row.items()},
+            "tenant_id": invoice.tenant_id,
+            "amount": -taken.amount,
+            "debt_added": debt_added.amount,
+            "at": invoice.reversed_at,
+        }
+        if reversal is not None:
+            params.update(ledger.posting_params(reversal))  # the same tenant, amount and time
+        row = await self._fetch_one_on_driver(REVERSE_WITHOUT_DEBIT if reversal is None else REVERSE_WITH_DEBIT, params)
+        if row is None:
+            raise InsufficientFundsError(f"the wallet of {invoice.tenant_id} cannot give back {taken}")
+        self._held[request.id] = request_row
+        movement = ledger.movement_from_row(row, taken)
+        return attrs.evolve(movement, debt=Money(row["debt"], row["currency"]))
 
     async def has_open(self, tenant_id: str) -> bool:
         columns = topup_requests.c
@@ -211,6 +270,7 @@ def request_to_row(request: TopupRequest) -> dict[str, Any]:
         "invoice_number": request.invoice_number,
         "completed_at": request.completed_at,
         "cancelled_at": request.cancelled_at,
+        "reversed_at": request.reversed_at,
     }
 
 
@@ -232,4 +292,5 @@ def request_from_row(row: Row) -> TopupRequest:
         invoice_number=row["invoice_number"],
         completed_at=row["completed_at"],
         cancelled_at=row["cancelled_at"],
+        reversed_at=row["reversed_at"],
     )

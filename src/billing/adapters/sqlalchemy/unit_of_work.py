@@ -8,7 +8,9 @@ from typing import Self
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from billing.adapters.sqlalchemy.adjustments import SqlAlchemyAdjustmentRepository
 from billing.adapters.sqlalchemy.alerts import SqlAlchemyLowBalanceAlertRepository
+from billing.adapters.sqlalchemy.audit_trail import SqlAlchemyAuditTrail
 from billing.adapters.sqlalchemy.base import SqlAlchemyRepository
 from billing.adapters.sqlalchemy.contacts import SqlAlchemyContactRepository
 from billing.adapters.sqlalchemy.errors import translate
@@ -25,8 +27,8 @@ from billing.application.ports import Repositories
 from billing.domain.events import DomainEvent
 
 # The roster's PostgreSQL classes, by the names application/ports.py's Repositories gives them. Every repository
-# is given the unit's events: every aggregate records its own (top-ups, invoices, holds, alerts), and its
-# repository adds them as it writes the aggregate.
+# is given the unit's events: every aggregate records its own (top-ups, invoices, holds, alerts, adjustments), and its
+# repository adds them as it writes the aggregate (a debt's repayment, written by one statement, adds its own).
 REPOSITORIES: dict[str, type[SqlAlchemyRepository]] = {
     "wallets": SqlAlchemyWalletRepository,
     "topups": SqlAlchemyTopupRequestRepository,
@@ -41,6 +43,8 @@ REPOSITORIES: dict[str, type[SqlAlchemyRepository]] = {
     "whatsapp_numbers": SqlAlchemyWhatsAppNumberRepository,
     "webhook_events": SqlAlchemyWebhookEventRepository,
     "alerts": SqlAlchemyLowBalanceAlertRepository,
+    "adjustments": SqlAlchemyAdjustmentRepository,
+    "audit_trail": SqlAlchemyAuditTrail,
 }
 
 

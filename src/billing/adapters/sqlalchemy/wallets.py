@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 from sqlalchemy import String, any_, bindparam, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -19,6 +19,7 @@ from billing.adapters.sqlalchemy.tables import wallet_settings, wallet_spend, wa
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ChargeAttempt, StatementLine
 from billing.domain.errors import InsufficientFundsError
+from billing.domain.events import DebtRepaid
 from billing.domain.hold import Funds
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
 from billing.domain.money import Money
@@ -72,6 +73,34 @@ CHARGE_ONCE = f"""
     SELECT false AS is_new, earlier.*, NULL, NULL FROM earlier
 """
 
+# A debt's repayment (contract v3 §19) in one round trip: when the wallet owes and `available` > 0, min(available,
+# debt) leaves its balance and its debt, and the ledger row records it. The amount is read first, under the row's
+# lock (`owing`; the unit holds it already after any credit or release), because the update's RETURNING sees only
+# the new row and the ledger row needs what was repaid. A wallet that owes nothing matches no row: nothing is
+# written, and the cost is one primary-key read.
+_REPAYMENT_ROW = append_entry(
+    "repaid",
+    "driver",
+    kind=EntryKind.DEBT_REPAYMENT.value,
+    price=False,
+    computed={"amount": "-repaid.amount", "currency": "repaid.currency"},
+)
+REPAY_DEBT = f"""
+    WITH owing AS MATERIALIZED (
+        SELECT least(balance - held, debt) AS amount FROM wallets
+        WHERE tenant_id = %(tenant_id)s AND debt > 0 AND balance > held
+        FOR NO KEY UPDATE
+    ), repaid AS (
+        UPDATE wallets SET balance = balance - owing.amount, debt = debt - owing.amount, updated_at = %(at)s
+        FROM owing WHERE wallets.tenant_id = %(tenant_id)s
+        RETURNING wallets.id, wallets.balance, wallets.currency, wallets.debt, owing.amount
+    ), appended AS (
+        {_REPAYMENT_ROW}
+    )
+    SELECT appended.wallet_id, appended.balance_after, repaid.amount, repaid.currency, repaid.debt
+    FROM appended, repaid
+"""
+
 # Built once: a refund's statements skip building and hashing a new construct.
 FIND_CHARGE = select(wallet_transactions).where(
     wallet_transactions.c.tenant_id == bindparam("tenant_id"),
@@ -98,6 +127,7 @@ FUNDS = (
         wallets.c.balance,
         wallets.c.held,
         wallets.c.status,
+        wallets.c.debt,
         wallet_settings.c.marketing_reserve,
     )
     .select_from(wallets.outerjoin(wallet_settings, wallet_settings.c.tenant_id == wallets.c.tenant_id))
@@ -206,6 +236,20 @@ class SqlAlchemyWalletRepository(SqlAlchemyRepository):
             .values(status=wallet.status.value, frozen_reason=wallet.frozen_reason, updated_at=wallet.updated_at)
         )
 
+    async def repay_debt(
+        self, tenant_id: str, entry_id: UUID, reference_id: str, description: str, at: datetime
+    ) -> LedgerEntry | None:
+        params = {"tenant_id": tenant_id, "id": entry_id, "reference_id": reference_id, "description": description}
+        row = await self._fetch_one_on_driver(REPAY_DEBT, {**params, "at": at})
+        if row is None:
+            return None
+        currency = row["currency"]
+        amount = Money(row["amount"], currency)
+        posting = Posting.debt_repayment(entry_id, tenant_id, amount, reference_id, description, at)
+        entry = ledger.entry_from_posting(posting, row)
+        self._record(DebtRepaid(tenant_id, amount, Money(row["debt"], currency), reference_id, entry.id, at))
+        return entry
+
     async def statement(
         self, tenant_id: str, start: datetime, end: datetime, after: object | None, limit: int
     ) -> list[StatementLine]:
@@ -236,6 +280,7 @@ def wallet_to_row(wallet: Wallet) -> dict[str, Any]:
         "held": wallet.held.amount,
         "status": wallet.status.value,
         "frozen_reason": wallet.frozen_reason,
+        "debt": wallet.debt.amount,
     }
 
 
@@ -250,6 +295,7 @@ def wallet_from_row(row: Row) -> Wallet:
         held=Money(row["held"], row["currency"]),
         status=WalletStatus(row["status"]),
         frozen_reason=row["frozen_reason"],
+        debt=Money(row["debt"], row["currency"]),
     )
 
 
@@ -261,6 +307,7 @@ def funds_from_row(row: Row) -> Funds:
         Money(row["held"], currency),
         WalletStatus(row["status"]),
         Money(decimal_or_zero(row["marketing_reserve"]), currency),
+        Money(row["debt"], currency),
     )
 
 

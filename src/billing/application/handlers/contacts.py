@@ -6,7 +6,7 @@ import attrs
 
 from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, manager, requires, viewer
+from billing.application.runtime import Audited, Runtime, manager, requires, viewer
 from billing.domain.contact import BillingContact
 from billing.domain.errors import NotFoundError
 
@@ -23,7 +23,11 @@ class GetBillingContact:
     tenant_id: str | None = None
 
 
-@requires(manager)
+def _the_contact(cmd: object, contact: BillingContact) -> tuple[str | None, str]:
+    return contact.tenant_id, contact.tenant_id
+
+
+@requires(manager, audit=Audited("billing_contact", "set_billing_contact", _the_contact))
 async def set_billing_contact(cmd: SetBillingContact, caller: Caller, uow: UnitOfWork, rt: Runtime) -> BillingContact:
     """Manage on the own tenant, or root + Manage for any tenant."""
     tenant_id = rt.auth.tenant_of(caller, cmd.tenant_id, "billing contact", hidden=True)

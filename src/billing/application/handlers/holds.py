@@ -13,15 +13,17 @@ from uuid import UUID
 
 import attrs
 
+from billing.application import audit
 from billing.application.caller import Caller
 from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, Movement, Sweep, UnitOfWork
 from billing.application.protections import protect
 from billing.application.runtime import Runtime, operator, requires, viewer
+from billing.domain.audit import SWEEPER, Target
 from billing.domain.errors import DuplicateError, FieldError, NotFoundError, NotPricedError, ValidationError
 from billing.domain.hold import MAX_HOLD_TTL, Hold, reprice, reprices_category, validate_message_id
-from billing.domain.ledger import Posting, PriceSnapshot
+from billing.domain.ledger import Posting, PriceSnapshot, describe
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, quote
 from billing.domain.tenant import validate_tenant_id
@@ -195,6 +197,8 @@ async def settle_locked(locked: LockedHold, price: Quote, uow: UnitOfWork, rt: R
     await uow.holds.save_settled(hold, charge)
     if price.amount.is_positive:  # a billable message moves its market's tier
         await uow.message_counts.add_settled(tenant_id, month_of(now), price.market, price.category)
+    if funds.in_debt and charged < hold.amount:  # below its hold, the settle released the rest
+        await _repay_from_release(hold, "settle", uow, rt)
     # Above its hold, the settle took the difference from `available`.
     await protect(Movement(tenant_id, funds.available, after.available, locked.watch_below), uow, rt)
     return hold
@@ -217,7 +221,16 @@ async def void_locked(locked: LockedHold, uow: UnitOfWork, rt: Runtime) -> Hold:
     now = rt.clock.now()
     if hold.void(now):  # an open hold past expires_at expires instead (no HoldVoided)
         await uow.holds.save_released(hold)
+        if locked.funds.in_debt:
+            await _repay_from_release(hold, "void", uow, rt)
     return hold
+
+
+async def _repay_from_release(hold: Hold, how: str, uow: UnitOfWork, rt: Runtime) -> None:
+    """A wallet in debt repays it from what a hold's release made available (contract v3 §19). Only then: a
+    wallet that owes nothing pays no extra statement."""
+    description = describe(f"Debt repaid from the {how} of the hold of message {hold.message_id}")
+    await uow.wallets.repay_debt(hold.tenant_id, rt.ids.new_id(), hold.message_id, description, rt.clock.now())
 
 
 @requires(viewer)
@@ -243,8 +256,15 @@ async def list_holds(query: ListHolds, caller: Caller, uow: UnitOfWork, rt: Runt
 @requires(operator)
 async def expire_holds(cmd: ExpireHolds, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Sweep:
     """One bounded sweep: open holds past `expires_at` stop counting in `held`. Safe with several sweepers (one
-    sweeps, the others learn that it does)."""
-    return await uow.holds.expire_due(rt.clock.now(), cmd.limit)
+    sweeps, the others learn that it does). Each tenant it changed gets an audit row, and a wallet in debt repays
+    it from what the expiry released."""
+    sweep = await uow.holds.expire_due(rt.clock.now(), cmd.limit)
+    for tenant_id, message_ids in sweep.expired_by_tenant.items():
+        details = {"count": len(message_ids)}
+        await audit.record_system(SWEEPER, "expire_holds", tenant_id, Target("wallet", tenant_id), details, uow, rt)
+        description = describe(f"Debt repaid from the expiry of the hold of message {message_ids[0]}")
+        await uow.wallets.repay_debt(tenant_id, rt.ids.new_id(), message_ids[0], description, rt.clock.now())
+    return sweep
 
 
 def _expires_in(seconds: int | None, rt: Runtime) -> timedelta:

@@ -9,10 +9,11 @@ import attrs
 
 from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, operator, requires
+from billing.application.protections import protect
+from billing.application.runtime import Audited, Runtime, operator, requires
 from billing.domain.errors import DuplicateError, ForbiddenError, NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, InvoiceLine, InvoicePurpose, default_due_date
-from billing.domain.ledger import Posting
+from billing.domain.ledger import Posting, describe
 from billing.domain.money import Money
 from billing.domain.tenant import validate_tenant_id
 from billing.domain.text import validate_text
@@ -24,6 +25,12 @@ class MarkInvoicePaid:
     invoice_id: UUID
     payment_reference: str
     paid_at: datetime | None = None
+
+
+@attrs.frozen
+class ReversePayment:
+    invoice_id: UUID
+    reason: str
 
 
 @attrs.frozen
@@ -87,26 +94,65 @@ async def _require_unused_reference(uow: UnitOfWork, invoice: Invoice) -> None:
         )
 
 
-@requires(operator)
+@requires(operator, audit=Audited("invoice", "mark_invoice_paid"))
 async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
-    """One unit: invoice paid, and for a top-up the wallet credited once and the request completed."""
+    """One unit: invoice paid, and for a top-up the wallet credited once (repaying its debt first) and the request
+    completed."""
     invoice = await _invoice_for_update(uow, cmd.invoice_id)  # the row lock serializes payers
     request = await _request_of(uow, invoice) if invoice.purpose is InvoicePurpose.TOPUP else None
     if request is not None:
         _require_second_pair_of_eyes(request, caller, rt)
     now = rt.clock.now()
-    invoice.mark_paid(cmd.payment_reference, cmd.paid_at or now, now)
+    invoice.mark_paid(cmd.payment_reference, cmd.paid_at or now, now, by=caller.user_id)
     await _require_unused_reference(uow, invoice)
     if request is None:
         await uow.invoices.save(invoice)
         return invoice
     request.complete(now)
-    posting = Posting.topup(rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now)
+    posting = Posting.topup(
+        rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now, invoice.number, invoice.payment_reference
+    )
     await uow.topups.save_paid(request, invoice, posting)  # request, invoice and credit: one step
+    await uow.wallets.repay_debt(
+        invoice.tenant_id, rt.ids.new_id(), str(request.id), describe(f"Debt repaid from {posting.description}"), now
+    )
     return invoice
 
 
-@requires(operator)
+@requires(operator, audit=Audited("invoice", "reverse_payment"))
+async def reverse_payment(cmd: ReversePayment, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
+    """A paid top-up's bank transfer bounced (contract v3 §19): in one unit the invoice is `payment_reversed`, its
+    request `reversed`, what `available` covers is taken back by a `payment_reversal` row and the rest is owed as
+    the wallet's debt. The invoice's lock takes the wallet's row first, so no move of the wallet runs meanwhile."""
+    invoice = await _invoice_for_update(uow, cmd.invoice_id)
+    invoice.check_reversible()
+    if rt.settings.four_eyes and invoice.paid_by == caller.user_id:
+        raise ForbiddenError("four eyes: another operator than the one who marked this invoice paid must reverse it")
+    request = await _request_of(uow, invoice)
+    wallet = await uow.wallets.lock(invoice.tenant_id)
+    assert wallet is not None  # a paid top-up credited it
+    covered, debt = wallet.split_reversal(invoice.total)
+    now = rt.clock.now()
+    invoice.reverse_payment(caller.user_id, cmd.reason, covered, debt, now)
+    request.reverse(now)
+    reversal = None
+    if covered.is_positive:
+        reversal = Posting.payment_reversal(
+            rt.ids.new_id(),
+            invoice.tenant_id,
+            covered,
+            request.id,
+            invoice.number,
+            invoice.payment_reference,
+            invoice.reversal_reason or "",
+            now,
+        )
+    movement = await uow.topups.save_reversed(request, invoice, reversal, debt)
+    await protect(movement, uow, rt)
+    return invoice
+
+
+@requires(operator, audit=Audited("invoice", "void_invoice"))
 async def void_invoice(cmd: VoidInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
     """Voiding an unpaid top-up invoice cancels its request."""
     invoice = await _invoice_for_update(uow, cmd.invoice_id)
@@ -134,7 +180,7 @@ def _subscription_lines(cmd: CreateSubscriptionInvoice, currency: str) -> tuple[
     return tuple(lines)
 
 
-@requires(operator)
+@requires(operator, audit=Audited("invoice", "create_subscription_invoice"))
 async def create_subscription_invoice(
     cmd: CreateSubscriptionInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime
 ) -> Invoice:
@@ -153,7 +199,7 @@ async def create_subscription_invoice(
     return invoice
 
 
-@requires(operator)
+@requires(operator, audit=Audited("invoice", "issue_invoice"))
 async def issue_invoice(cmd: IssueInvoice, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Invoice:
     invoice = await _invoice_for_update(uow, cmd.invoice_id)
     now = rt.clock.now()

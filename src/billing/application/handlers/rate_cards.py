@@ -10,7 +10,7 @@ import attrs
 from billing.application.caller import Caller
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, operator, requires, root_viewer, viewer
+from billing.application.runtime import Audited, Runtime, operator, requires, root_viewer, viewer
 from billing.domain.errors import NotFoundError, UnchangedRateCardError
 from billing.domain.invoice import utc_instant
 from billing.domain.pricing import RateCard
@@ -49,7 +49,7 @@ class GetCurrentRateCard:
     tenant_id: str | None = None  # None: the caller's own tenant
 
 
-@requires(operator)
+@requires(operator, audit=Audited("rate_card", "create_rate_card"))
 async def create_rate_card(cmd: CreateRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
     # A bad tenant_id or a naive effective_from is one of the card's problems: RateCard.create lists it with the rest.
     effective_from = cmd.effective_from

@@ -9,7 +9,7 @@ import attrs
 
 from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, operator, requires, viewer
+from billing.application.runtime import Audited, Runtime, operator, requires, viewer
 from billing.domain.errors import ForbiddenError, NotFoundError, ValidationError
 from billing.domain.invoice import Invoice, default_due_date
 from billing.domain.money import Money
@@ -40,7 +40,7 @@ class CancelTopup:
     request_id: UUID
 
 
-@requires(viewer)
+@requires(viewer, audit=Audited("topup_request", "request_topup"))
 async def request_topup(cmd: RequestTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     settings = rt.settings
     amount = cmd.amount.checked(settings.currency)
@@ -68,7 +68,7 @@ async def _load_for_operator(uow: UnitOfWork, request_id: UUID) -> TopupRequest:
     return request
 
 
-@requires(operator)
+@requires(operator, audit=Audited("topup_request", "approve_topup"))
 async def approve_topup(cmd: ApproveTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     """Approving creates the top-up invoice, issues it, and (through events) emails the clinic."""
     request = await _load_for_operator(uow, cmd.request_id)
@@ -81,7 +81,7 @@ async def approve_topup(cmd: ApproveTopup, caller: Caller, uow: UnitOfWork, rt: 
     return request
 
 
-@requires(operator)
+@requires(operator, audit=Audited("topup_request", "reject_topup"))
 async def reject_topup(cmd: RejectTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     request = await _load_for_operator(uow, cmd.request_id)
     request.reject(caller.user_id, cmd.reason, rt.clock.now())
@@ -89,7 +89,7 @@ async def reject_topup(cmd: RejectTopup, caller: Caller, uow: UnitOfWork, rt: Ru
     return request
 
 
-@requires(viewer)
+@requires(viewer, audit=Audited("topup_request", "cancel_topup"))
 async def cancel_topup(cmd: CancelTopup, caller: Caller, uow: UnitOfWork, rt: Runtime) -> TopupRequest:
     """Only the tenant itself withdraws its own pending request."""
     request = await uow.topups.get(cmd.request_id, for_update=True)

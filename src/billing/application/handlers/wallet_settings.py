@@ -7,7 +7,7 @@ import attrs
 
 from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
-from billing.application.runtime import Runtime, manager, requires, viewer
+from billing.application.runtime import Audited, Runtime, manager, requires, viewer
 from billing.domain.money import Money
 from billing.domain.wallet_settings import AutoTopup, WalletSettings
 
@@ -32,7 +32,11 @@ async def get_wallet_settings(query: GetWalletSettings, caller: Caller, uow: Uni
     return stored or WalletSettings.defaults(tenant_id, rt.settings.currency)
 
 
-@requires(manager)
+def _the_wallet(cmd: object, settings: WalletSettings) -> tuple[str | None, str]:
+    return settings.tenant_id, settings.tenant_id
+
+
+@requires(manager, audit=Audited("wallet", "set_settings", _the_wallet))
 async def put_wallet_settings(cmd: PutWalletSettings, caller: Caller, uow: UnitOfWork, rt: Runtime) -> WalletSettings:
     """A PUT replaces the whole; Manage is needed on whichever tenant it names."""
     tenant_id = rt.auth.tenant_of(caller, cmd.tenant_id, "settings")

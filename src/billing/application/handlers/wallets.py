@@ -1,4 +1,4 @@
-"""Charges, refunds and adjustments: operator (or platform-module) actions on a tenant's wallet."""
+"""Charges, refunds, freezes: operator (or platform-module) actions on a tenant's wallet."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import attrs
 from billing.application.caller import Caller
 from billing.application.ports import ConcurrencyConflictError, UnitOfWork
 from billing.application.protections import protect, with_runway
-from billing.application.runtime import Runtime, operator, requires
+from billing.application.runtime import Audited, Runtime, operator, requires
 from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
-from billing.domain.ledger import EntryKind, LedgerEntry, Posting, refund_posting
+from billing.domain.ledger import LedgerEntry, Posting, describe, refund_posting
 from billing.domain.money import Money, Scale
 from billing.domain.tenant import validate_tenant_id
 from billing.domain.text import validate_text
@@ -39,14 +39,6 @@ class RefundCharge:
     reference_id: str
     amount: Money | None = None  # None: the rest of the charge
     description: str | None = None
-
-
-@attrs.frozen
-class AdjustWallet:
-    tenant_id: str
-    amount: Money  # either sign
-    description: str
-    reference_id: str | None = None
 
 
 def _reference(value: object) -> str:
@@ -105,7 +97,11 @@ class UnfreezeWallet:
     tenant_id: str
 
 
-@requires(operator)
+def _the_wallet(cmd: object, wallet: Wallet) -> tuple[str | None, str]:
+    return wallet.tenant_id, wallet.tenant_id
+
+
+@requires(operator, audit=Audited("wallet", "freeze", _the_wallet))
 async def freeze_wallet(cmd: FreezeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
     """No new holds or direct charges (409 wallet_frozen) until unfrozen; settles, voids, top-ups go on."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
@@ -115,7 +111,7 @@ async def freeze_wallet(cmd: FreezeWallet, caller: Caller, uow: UnitOfWork, rt: 
     return await with_runway(wallet, uow, rt)
 
 
-@requires(operator)
+@requires(operator, audit=Audited("wallet", "unfreeze", _the_wallet))
 async def unfreeze_wallet(cmd: UnfreezeWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Wallet:
     tenant_id = validate_tenant_id(cmd.tenant_id)
     wallet = await _locked_wallet(tenant_id, uow, rt)
@@ -133,7 +129,11 @@ async def _locked_wallet(tenant_id: str, uow: UnitOfWork, rt: Runtime) -> Wallet
     return wallet
 
 
-@requires(operator)
+def _the_refund(cmd: RefundCharge, entry: LedgerEntry) -> tuple[str | None, str]:
+    return entry.tenant_id, str(entry.id)
+
+
+@requires(operator, audit=Audited("transaction", "refund", _the_refund))
 async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:
     """The rest of the charge by default; never more than charged minus already refunded."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
@@ -149,18 +149,9 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
     if charge is None:
         raise NotFoundError(f"no charge with reference {reference_id!r}")
     refunded = await uow.wallets.refunded_total(tenant_id, reference_id, currency)
-    posting = refund_posting(charge, refunded, amount, rt.ids.new_id(), rt.clock.now(), description)
-    return await uow.wallets.post(posting)
-
-
-@requires(operator)
-async def adjust_wallet(cmd: AdjustWallet, caller: Caller, uow: UnitOfWork, rt: Runtime) -> LedgerEntry:
-    """An operator's correction, either sign; it may not take the balance below zero."""
-    tenant_id = validate_tenant_id(cmd.tenant_id)
-    amount = cmd.amount.checked(rt.settings.currency, allow_negative=True, scale=Scale.MESSAGE)
-    description = _description(cmd.description, required=True)
-    reference_id = None if cmd.reference_id is None else _reference(cmd.reference_id)
     now = rt.clock.now()
-    await uow.wallets.get_or_open(tenant_id, amount.currency, now)
-    posting = Posting(rt.ids.new_id(), tenant_id, EntryKind.ADJUSTMENT, amount, reference_id, description, now)
-    return await uow.wallets.post(posting)
+    posting = refund_posting(charge, refunded, amount, rt.ids.new_id(), now, description)
+    entry = await uow.wallets.post(posting)
+    debt_note = describe(f"Debt repaid from the refund of charge {reference_id}")
+    await uow.wallets.repay_debt(tenant_id, rt.ids.new_id(), reference_id, debt_note, now)
+    return entry

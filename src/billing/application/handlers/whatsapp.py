@@ -29,7 +29,7 @@ from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import LockedHold, Movement, UnitOfWork, WebhookEventFilter
 from billing.application.protections import protect
-from billing.application.runtime import Runner, Runtime, operator, requires, root_viewer
+from billing.application.runtime import Audited, Runner, Runtime, operator, requires, root_viewer
 from billing.domain.errors import DuplicateError, NotFoundError, NotPricedError, ValidationError
 from billing.domain.hold import FREE_PRICING_TYPES
 from billing.domain.ledger import Posting, PriceSnapshot
@@ -91,7 +91,16 @@ class ApplyStatuses:
     ignored: tuple[IgnoredStatus, ...] = ()
 
 
-@requires(operator)
+def _mapped(cmd: object, mapping: NumberMapping) -> tuple[str | None, str] | None:
+    number = mapping.number
+    return (number.tenant_id, number.phone_number_id) if mapping.created else None
+
+
+def _unmapped(cmd: UnmapNumber, result: None) -> tuple[str | None, str]:
+    return None, cmd.phone_number_id  # number mappings are platform-wide (v2 §13)
+
+
+@requires(operator, audit=Audited("whatsapp_number", "map_whatsapp_number", _mapped))
 async def map_number(cmd: MapNumber, caller: Caller, uow: UnitOfWork, rt: Runtime) -> NumberMapping:
     """Statuses from this number are the tenant's. The same mapping again is answered as it is; a number another
     tenant has is `duplicate` (unmap it first: a number moving silently would move its messages' money)."""
@@ -113,7 +122,7 @@ async def list_numbers(query: ListNumbers, caller: Caller, uow: UnitOfWork, rt: 
     return await uow.whatsapp_numbers.list(tenant_id, query.page)
 
 
-@requires(operator)
+@requires(operator, audit=Audited("whatsapp_number", "unmap_whatsapp_number", _unmapped))
 async def unmap_number(cmd: UnmapNumber, caller: Caller, uow: UnitOfWork, rt: Runtime) -> None:
     """Statuses from the number are `unmatched` (`unknown_number`) from now on."""
     if not await uow.whatsapp_numbers.remove(validate_phone_number_id(cmd.phone_number_id)):

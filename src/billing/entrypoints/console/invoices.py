@@ -1,4 +1,6 @@
-"""An invoice's page (number, lines, total, status, due date), and the operators' "mark paid" and "void"."""
+"""An invoice's page (number, lines, total, status, due date), and the operators' "mark paid", "void" and "reverse
+payment" (contract v3 §19: a paid top-up's bank transfer bounced; the reason and a ticked confirmation are asked
+for, and the page then shows what was taken back and what is owed)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,16 @@ from litestar.response import Redirect
 
 from billing.application import queries
 from billing.application.caller import Caller
-from billing.application.handlers.invoices import MarkInvoicePaid, VoidInvoice, mark_invoice_paid, void_invoice
+from billing.application.handlers.invoices import (
+    MarkInvoicePaid,
+    ReversePayment,
+    VoidInvoice,
+    mark_invoice_paid,
+    reverse_payment,
+    void_invoice,
+)
 from billing.application.service import BillingService
+from billing.domain.errors import ValidationError
 from billing.entrypoints.console import topups
 from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
 from billing.entrypoints.console.views import ConsoleConfig, FormProblem, parse_id, render, require_operator_page, text
@@ -22,7 +32,12 @@ from billing.entrypoints.console.views import ConsoleConfig, FormProblem, parse_
 NOTICES = {
     "paid": "Marked paid: the clinic's wallet was credited and its request completed.",
     "voided": "Voided: the invoice is void; a top-up's request is cancelled.",
+    "reversed": "Payment reversed: the top-up was taken back from the clinic's wallet (what it lacked is owed as "
+    "debt) and its request is reversed. The clinic is emailed.",
 }
+REVERSE = "reverse"  # the reversal form's name, for the messages beside its fields
+CONFIRM = "confirm"  # its checkbox: the operator says the transfer did bounce
+CONFIRMED = "yes"
 FROM_QUEUE = "topups"  # the form's `back` field: where to return after marking paid or voiding
 
 
@@ -42,9 +57,17 @@ async def invoice_page(
         caller,
         status=problem.status if problem else 200,
         invoice=invoice,
+        four_eyes=service.runtime.settings.four_eyes,
         notice=notice,
         problem=problem,
     )
+
+
+def reversal(invoice_id: UUID, form: FormMultiDict) -> ReversePayment:
+    """The use case checks the reason; the console asks, besides, for the ticked confirmation (no script needed)."""
+    if text(form, CONFIRM) != CONFIRMED:
+        raise ValidationError.of(CONFIRM, "tick the box to confirm that the bank transfer bounced")
+    return ReversePayment(invoice_id, text(form, "reason"))
 
 
 def _from_queue(form: FormMultiDict) -> bool:
@@ -129,4 +152,26 @@ class InvoicePage(Controller):
             lambda form: VoidInvoice(invoice, text(form, "reason")),
             refused=Refused(str(invoice), page_again(request, service, console, caller, invoice_id), known=("reason",)),
             done=lambda form, _: back_to(invoice, form, "voided"),
+        )
+
+    @post("/{invoice_id:str}/reverse-payment", status_code=303)
+    async def reverse_payment(
+        self,
+        request: Request[Any, Any, Any],
+        invoice_id: FromPath[str],
+        caller: NamedDependency[Caller],
+        service: NamedDependency[BillingService],
+        console: NamedDependency[ConsoleConfig],
+    ) -> Response[Any]:
+        """`POST /invoices/{id}/reverse-payment`'s use case, from the invoice's page."""
+        invoice = parse_id(invoice_id, "invoice")
+        again = page_again(request, service, console, caller, invoice_id)
+        return await form_action(
+            request,
+            service,
+            caller,
+            reverse_payment,
+            lambda form: reversal(invoice, form),
+            refused=Refused(REVERSE, again, known=("reason", CONFIRM)),
+            done=lambda _, __: see_other(f"/console/invoices/{invoice}", done="reversed"),
         )

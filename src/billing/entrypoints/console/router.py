@@ -19,6 +19,8 @@ from litestar.static_files import create_static_files_router
 from billing.application.caller import Authorizer, Caller
 from billing.application.ports import TokenVerifier
 from billing.config import ConfigError, Settings
+from billing.entrypoints.console.adjustments import AdjustmentsPage
+from billing.entrypoints.console.audit import AuditPage, MyAuditPage
 from billing.entrypoints.console.csrf import SessionCSRFMiddleware
 from billing.entrypoints.console.headers import SecurityHeadersMiddleware, security_headers
 from billing.entrypoints.console.holds import HoldsPage
@@ -85,11 +87,14 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
             SignInController,
             WalletPage,
             WalletSettingsPage,
+            MyAuditPage,
             HoldsPage,
             InvoicePage,
             TopupsPage,
             TenantWalletsPage,
             TenantSettingsPage,
+            AdjustmentsPage,
+            AuditPage,
             RateCardsPage,
             WebhookEventsPage,
             WhatsAppNumbersPage,

@@ -15,6 +15,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 
+from billing.application.audit import SignInFailures
 from billing.application.caller import Caller
 from billing.application.ports import TokenVerifier
 from billing.domain.errors import BillingError
@@ -37,6 +38,7 @@ class SignInRequiredError(Exception):
 @attrs.frozen
 class ConsoleAuth:
     verifier: TokenVerifier
+    failures: SignInFailures = attrs.field(factory=SignInFailures)  # failed sign-ins, for the audit trail
 
     def verify(self, token: str) -> Caller:
         """The caller a pasted token proves, or the API's own `unauthorized` error."""

@@ -8,7 +8,9 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.response import Redirect
 
+from billing.application.audit import ConsoleSession, console_sign_in, console_sign_out
 from billing.application.caller import Caller
+from billing.application.service import BillingService
 from billing.domain.errors import BillingError
 from billing.entrypoints.console.session import (
     ConsoleAuth,
@@ -58,6 +60,7 @@ class SignInController(Controller):
         request: Request[Any, Any, Any],
         auth: NamedDependency[ConsoleAuth],
         console: NamedDependency[ConsoleConfig],
+        service: NamedDependency[BillingService],
     ) -> Response[Any]:
         token = text(await request.form(), "token").strip()
         if not token:
@@ -65,12 +68,25 @@ class SignInController(Controller):
         try:
             caller = auth.verify(token)
         except BillingError as error:
+            await auth.failures.failed(request.client.host if request.client else None, service)
             message = f"This token was not accepted: {error.detail.rstrip('.')}."
             return render("sign_in.html", console, None, status=401, note=None, error=message)
+        await service.execute(console_sign_in, ConsoleSession(), caller)  # the trail's row (§20)
         return Redirect(home_of(console, caller), cookies=[session_cookie(token)], status_code=303)
 
     @post("/sign-out", status_code=303)
-    async def sign_out(self) -> Redirect:
+    async def sign_out(
+        self,
+        request: Request[Any, Any, Any],
+        auth: NamedDependency[ConsoleAuth],
+        service: NamedDependency[BillingService],
+    ) -> Redirect:
+        try:
+            caller = auth.caller(request)
+        except SignInRequiredError:
+            caller = None  # an expired session signs out all the same; nobody to name in the trail
+        if caller is not None:
+            await service.execute(console_sign_out, ConsoleSession(), caller)
         return Redirect(
             "/console/sign-in",
             query_params={"reason": "signed-out"},

@@ -12,11 +12,10 @@ from litestar.response import Stream
 from billing.application.caller import Caller
 from billing.application.service import BillingService
 from billing.application.statements import StatementPeriod, open_statement
-from billing.domain.errors import FieldError, ValidationError
 from billing.entrypoints import statement_csv
+from billing.entrypoints.console.views import parse_days
 
 STATEMENT = "statement"  # the form's name, for the messages beside its fields
-FIELDS = ("from", "to")
 
 
 @attrs.frozen
@@ -38,17 +37,7 @@ class StatementForm:
 
     def days(self) -> tuple[date | None, date | None]:
         """ValidationError naming each field that is not a day."""
-        parsed: list[date | None] = []
-        problems: list[FieldError] = []
-        for field, typed in zip(FIELDS, (self.first_day, self.last_day), strict=True):
-            try:
-                parsed.append(date.fromisoformat(typed) if typed else None)
-            except ValueError:
-                parsed.append(None)
-                problems.append(FieldError(field, "must be a date YYYY-MM-DD"))
-        if problems:
-            raise ValidationError(problems)
-        return parsed[0], parsed[1]
+        return parse_days(self.first_day, self.last_day)
 
 
 async def statement_download(

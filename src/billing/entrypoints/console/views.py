@@ -25,7 +25,7 @@ from litestar.template.config import TemplateConfig
 from billing.application.caller import Authorizer, Caller
 from billing.application.pagination import Page
 from billing.application.settings import BillingSettings
-from billing.domain.errors import BillingError, ForbiddenError, NotFoundError, ValidationError
+from billing.domain.errors import BillingError, FieldError, ForbiddenError, NotFoundError, ValidationError
 from billing.domain.ledger import LedgerEntry
 from billing.domain.money import Money
 from billing.entrypoints.console.session import SignInRequiredError, cleared_session_cookie
@@ -131,6 +131,22 @@ def render(
     )
 
 
+def parse_days(first_day: str, last_day: str) -> tuple[date | None, date | None]:
+    """A form's `from` and `to` days as typed (`YYYY-MM-DD`; empty: not given); a ValidationError names each field
+    that is not a day."""
+    parsed: list[date | None] = []
+    problems: list[FieldError] = []
+    for field, typed in (("from", first_day), ("to", last_day)):
+        try:
+            parsed.append(date.fromisoformat(typed) if typed else None)
+        except ValueError:
+            parsed.append(None)
+            problems.append(FieldError(field, "must be a date YYYY-MM-DD"))
+    if problems:
+        raise ValidationError(problems)
+    return parsed[0], parsed[1]
+
+
 # Pages of operators, ids in URLs -------------------------------------------------------------------
 
 TENANT_WALLETS_FOR_OPERATORS = (
@@ -177,8 +193,10 @@ def _money(value: Money) -> str:
     return f"{value} {value.currency}"
 
 
-def _signed(entry: LedgerEntry) -> str:
-    return ("+" if entry.amount.is_positive else "") + str(entry.amount)
+def _signed(value: LedgerEntry | Money) -> str:
+    """A ledger row's or an adjustment's amount with its sign ("+5.00", "-0.30")."""
+    amount = value.amount if isinstance(value, LedgerEntry) else value
+    return ("+" if amount.is_positive else "") + str(amount)
 
 
 def _register_filters(engine: JinjaTemplateEngine) -> None:

@@ -18,7 +18,9 @@ from billing.application.ports import TokenVerifier
 from billing.application.service import BillingService
 from billing.config import WhatsAppSettings
 from billing.container import Container
+from billing.entrypoints.http.controllers.adjustments import AdjustmentController
 from billing.entrypoints.http.controllers.alerts import AlertController
+from billing.entrypoints.http.controllers.audit import AuditController
 from billing.entrypoints.http.controllers.contact import ContactController
 from billing.entrypoints.http.controllers.health import HealthController
 from billing.entrypoints.http.controllers.holds import HoldController
@@ -82,6 +84,8 @@ def api_routes(container: Container, verifier: TokenVerifier) -> list[Controller
             StatementController,
             WhatsAppNumberController,
             WebhookEventController,
+            AdjustmentController,
+            AuditController,
         ],
         guards=[authenticate],
         security=[{BEARER: []}],

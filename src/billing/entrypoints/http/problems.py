@@ -1,16 +1,22 @@
-"""Every error as application/problem+json (RFC 9457), from its fault in `entrypoints/errors.py`'s one table."""
+"""Every error as application/problem+json (RFC 9457), from its fault in `entrypoints/errors.py`'s one table.
+
+Each body names the request it answers (`request_id`, contract v3 §20): the id `request_ids.py` bound to the request
+context. A body kept for an idempotent replay keeps the first request's id.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
 import msgspec
 from litestar import Request, Response
 from litestar.openapi import ResponseSpec
 
+from billing.application.context import current
 from billing.domain.errors import BillingError, FieldError
 from billing.entrypoints.errors import PROBLEMS, Fault, fault_of, fault_of_error, status_of
+from billing.entrypoints.http.request_ids import new_request_id
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE = "urn:billing:problem:{code}"
@@ -27,6 +33,7 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: int
     detail: str
     code: str
+    request_id: Annotated[str, msgspec.Meta(description="The request's id, as in the answer's `X-Request-ID` header.")]
     errors: list[FieldErrorOut] | None = None
 
 
@@ -56,6 +63,7 @@ def render_problem(
         status=kind.status,
         detail=detail,
         code=code,
+        request_id=current().request_id or new_request_id(),  # outside a request (none bound): one of its own
         errors=[FieldErrorOut(e.field, e.message) for e in errors] if errors is not None else None,
     )
     return Rendered(kind.status, msgspec.json.encode(problem), PROBLEM_JSON, headers or {})

@@ -8,14 +8,17 @@ Amounts leave as strings with exactly the currency's minor digits. They arrive a
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import overload
+from typing import Any, overload
 from uuid import UUID
 
 import msgspec
 
+from billing.domain.adjustment import Adjustment
+from billing.domain.audit import AuditEntry
 from billing.domain.contact import BillingContact
 from billing.domain.invoice import Invoice, InvoiceLine
 from billing.domain.ledger import LedgerEntry, PriceSnapshot
+from billing.domain.money import Money
 from billing.domain.topup import TopupRequest
 from billing.domain.wallet import Wallet
 from billing.entrypoints.json_body import AwareDatetime, Body, RawAmount
@@ -28,6 +31,10 @@ def _utc(at: None) -> None: ...
 def _utc(at: datetime | None) -> datetime | None:
     """Every time leaves in UTC, whatever zone the database handed it back in."""
     return None if at is None else at.astimezone(UTC)
+
+
+def _amount(money: Money | None) -> str | None:
+    return None if money is None else str(money)
 
 
 class TopupCreate(Body):
@@ -50,6 +57,20 @@ class InvoiceMarkPaid(Body):
 
 
 class InvoiceVoid(Body):
+    reason: str
+
+
+class PaymentReverse(Body):
+    reason: str
+
+
+class AdjustmentCreate(Body):
+    amount: RawAmount  # signed, up to 4 fractional digits, not zero
+    reason: str
+    reference_id: str
+
+
+class AdjustmentReject(Body):
     reason: str
 
 
@@ -81,6 +102,7 @@ class WalletOut(msgspec.Struct, kw_only=True):
     frozen_reason: str | None
     daily_spend: str  # v2 §10: message charges less refunds over the last 14 days, / 14
     runway_days: float | None  # available / daily_spend, rounded down to one decimal; null without spend
+    debt: str  # v3 §19: what a reversed payment took beyond `available`; repaid by the next credits and releases
 
     @classmethod
     def of(cls, wallet: Wallet) -> WalletOut:
@@ -96,6 +118,7 @@ class WalletOut(msgspec.Struct, kw_only=True):
             frozen_reason=wallet.frozen_reason,
             daily_spend=str(runway.daily_spend),
             runway_days=None if runway.days is None else float(runway.days),
+            debt=str(wallet.debt),
         )
 
 
@@ -172,6 +195,7 @@ class TopupRequestOut(msgspec.Struct, kw_only=True):
     invoice_number: str | None
     completed_at: datetime | None
     cancelled_at: datetime | None
+    reversed_at: datetime | None  # v3 §19: its invoice's payment bounced
 
     @classmethod
     def of(cls, request: TopupRequest) -> TopupRequestOut:
@@ -192,6 +216,7 @@ class TopupRequestOut(msgspec.Struct, kw_only=True):
             invoice_number=request.invoice_number,
             completed_at=_utc(request.completed_at),
             cancelled_at=_utc(request.cancelled_at),
+            reversed_at=_utc(request.reversed_at),
         )
 
 
@@ -229,6 +254,13 @@ class InvoiceOut(msgspec.Struct, kw_only=True):
     voided_at: datetime | None
     void_reason: str | None
     created_at: datetime
+    # v3 §19: who marked it paid (null before v3), and a bounced payment's reversal
+    paid_by: str | None
+    reversed_at: datetime | None
+    reversed_by: str | None
+    reversal_reason: str | None
+    reversed_amount: str | None  # the reversal's ledger debit
+    debt_added: str | None  # the rest, added to the wallet's debt
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceOut:
@@ -250,6 +282,12 @@ class InvoiceOut(msgspec.Struct, kw_only=True):
             voided_at=_utc(invoice.voided_at),
             void_reason=invoice.void_reason,
             created_at=_utc(invoice.created_at),
+            paid_by=invoice.paid_by,
+            reversed_at=_utc(invoice.reversed_at),
+            reversed_by=invoice.reversed_by,
+            reversal_reason=invoice.reversal_reason,
+            reversed_amount=_amount(invoice.reversed_amount),
+            debt_added=_amount(invoice.debt_added),
         )
 
 
@@ -290,6 +328,90 @@ class ContactOut(msgspec.Struct, kw_only=True):
             updated_by=contact.updated_by,
             updated_at=_utc(contact.updated_at),
         )
+
+
+class AdjustmentOut(msgspec.Struct, kw_only=True):
+    id: UUID
+    tenant_id: str
+    amount: str
+    reason: str
+    reference_id: str | None
+    status: str  # proposed | applied | rejected
+    proposed_by: str | None
+    proposed_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    transaction_id: UUID | None
+    rejection_reason: str | None
+
+    @classmethod
+    def of(cls, adjustment: Adjustment) -> AdjustmentOut:
+        return cls(
+            id=adjustment.id,
+            tenant_id=adjustment.tenant_id,
+            amount=str(adjustment.amount),
+            reason=adjustment.reason,
+            reference_id=adjustment.reference_id,
+            status=adjustment.status.value,
+            proposed_by=adjustment.proposed_by,
+            proposed_at=_utc(adjustment.proposed_at),
+            decided_by=adjustment.decided_by,
+            decided_at=_utc(adjustment.decided_at),
+            transaction_id=adjustment.transaction_id,
+            rejection_reason=adjustment.rejection_reason,
+        )
+
+
+class AdjustmentPage(msgspec.Struct, kw_only=True):
+    items: list[AdjustmentOut]
+    page: int
+    page_size: int
+    total: int
+
+
+class ActorOut(msgspec.Struct, kw_only=True):
+    kind: str  # user | system
+    sub: str | None
+    tenant: str | None
+
+
+class TargetOut(msgspec.Struct, kw_only=True):
+    type: str
+    id: str
+
+
+class AuditOut(msgspec.Struct, kw_only=True):
+    id: UUID
+    at: datetime
+    tenant_id: str | None
+    actor: ActorOut
+    action: str
+    target: TargetOut
+    request_id: str | None
+    ip: str | None
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditOut:
+        actor = entry.actor
+        return cls(
+            id=entry.id,
+            at=_utc(entry.at),
+            tenant_id=entry.tenant_id,
+            actor=ActorOut(kind=actor.kind.value, sub=actor.sub, tenant=actor.tenant),
+            action=entry.action,
+            target=TargetOut(type=entry.target.type, id=entry.target.id),
+            request_id=entry.request_id,
+            ip=entry.ip,
+            details=dict(entry.details),
+        )
+
+
+class AuditPage(msgspec.Struct, kw_only=True):
+    items: list[AuditOut]
+    page: int
+    page_size: int
+    total: int
 
 
 class HealthOut(msgspec.Struct):

@@ -1,4 +1,4 @@
-"""Invoices: lists and reads for tenants; mark paid and void for operators."""
+"""Invoices: lists and reads for tenants; mark paid, void and reverse a payment for operators."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from billing.application import queries
 from billing.application.caller import Caller
 from billing.application.handlers import invoices
-from billing.application.handlers.invoices import MarkInvoicePaid, VoidInvoice
+from billing.application.handlers.invoices import MarkInvoicePaid, ReversePayment, VoidInvoice
 from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.invoice import InvoicePurpose, InvoiceStatus
@@ -17,7 +17,7 @@ from billing.entrypoints.http.body import JsonBody
 from billing.entrypoints.http.controllers.params import parse_id, rendered
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import problem_responses
-from billing.entrypoints.http.schemas import InvoiceMarkPaid, InvoiceOut, InvoicePage, InvoiceVoid
+from billing.entrypoints.http.schemas import InvoiceMarkPaid, InvoiceOut, InvoicePage, InvoiceVoid, PaymentReverse
 
 ID = "invoice_id"
 
@@ -87,3 +87,23 @@ class InvoiceController(Controller):
         """An operator voids an unpaid invoice; a top-up's request is cancelled with it."""
         cmd = VoidInvoice(parse_id(invoice_id, ID), data.reason)
         return await idempotency.run(invoices.void_invoice, cmd, caller, rendered(200, InvoiceOut.of))
+
+    @post(
+        "/{invoice_id:str}/reverse-payment",
+        operation_id="reverse_payment",
+        status_code=200,
+        dto=JsonBody[PaymentReverse],
+        return_dto=None,
+        responses=problem_responses("forbidden", "not_found", "invalid_state", write=True),
+    )
+    async def reverse_payment(
+        self,
+        data: JSONBody[PaymentReverse],
+        caller: NamedDependency[Caller],
+        idempotency: NamedDependency[Idempotency],
+        invoice_id: FromPath[str],
+    ) -> Response[InvoiceOut]:
+        """A paid top-up's bank transfer bounced (v3 §19): what `available` covers is taken back, the rest is owed
+        as the wallet's debt; the invoice is `payment_reversed` and its request `reversed` (both final)."""
+        cmd = ReversePayment(parse_id(invoice_id, ID), data.reason)
+        return await idempotency.run(invoices.reverse_payment, cmd, caller, rendered(200, InvoiceOut.of))

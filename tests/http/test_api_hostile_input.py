@@ -368,7 +368,8 @@ async def _state(api: Api) -> list[tuple[int, Any]]:
         f"/wallet/settings?tenant_id={CLINIC}",
         "/whatsapp-numbers",
     ]
-    responses = [await api.get(path, OPERATOR) for path in paths]
+    # One request id for every snapshot: a problem body names its request (contract v3 §20).
+    responses = [await api.get(path, {**OPERATOR, "X-Request-ID": "state"}) for path in paths]
     return [(response.status_code, response.json()) for response in responses]
 
 

@@ -138,7 +138,7 @@ async def test_a_quote_sends_the_same_few_statements_for_1_and_for_1000_recipien
     assert sum("FROM wallets" in s for s in statements) == 1, statements
 
 
-async def test_mark_paid_sends_nine_statements(
+async def test_mark_paid_sends_eight_statements(
     issued_topup: Any, operator: BillingSession, statements: list[str]
 ) -> None:
     invoice = await issued_topup("clinic-a", "150.00")
@@ -152,19 +152,19 @@ async def test_mark_paid_sends_nine_statements(
     # reference looked up (contract v2 §12); then one statement pays the invoice, completes the request, credits the
     # wallet (opening it) and appends the ledger row, as the charge's one statement does; the receipt reads the
     # billing contact and queues the email (its recipient, the requester, is the request this unit holds already).
-    # Contract v3: the credit repays a debt first (one conditional statement, which writes nothing when nothing is
-    # owed), and the audit row is written last. It was 12 (11 with the wallet open), then 6 before the reference's
+    # Contract v3: the paying statement also answers whether the wallet still owes (a repayment would follow, none
+    # here), and the audit row is written last. It was 12 (11 with the wallet open), then 6 before the reference's
     # check, then 7 before v3.
-    assert len(paying) == 9, statements
+    assert len(paying) == 8, statements
     assert ["invoices" in paying[0], "invoice_lines" in paying[1], "topup_requests" in paying[2]] == [True] * 3
     assert "payment_reference_key = " in paying[3]
     assert all(
         table in paying[4]
         for table in ("UPDATE invoices", "UPDATE topup_requests", "wallets", "INSERT INTO wallet_transactions")
     )
-    assert "debt_repayment" in paying[5]
-    assert ["billing_contacts" in paying[6], "outbox_messages" in paying[7]] == [True, True]
-    assert "INSERT INTO audit_events" in paying[8]
+    assert not any("debt_repayment" in sent for sent in paying)
+    assert ["billing_contacts" in paying[5], "outbox_messages" in paying[6]] == [True, True]
+    assert "INSERT INTO audit_events" in paying[7]
 
 
 @pytest.fixture

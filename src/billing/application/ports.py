@@ -79,6 +79,15 @@ class ChargeAttempt:
 
 
 @attrs.frozen
+class Credit:
+    """A credit's ledger row, and whether its wallet still owes (contract v3 §19): then its debt is repaid next,
+    in the same unit; a wallet that owes nothing pays no extra statement."""
+
+    entry: LedgerEntry
+    owes: bool
+
+
+@attrs.frozen
 class StatementLine:
     """One ledger row of a statement, and where the next chunk starts after it (opaque to the caller)."""
 
@@ -322,10 +331,11 @@ class TopupRequestRepository(Protocol):
         the request's reversal row exists already (the unique index; the rerun then finds the invoice reversed)."""
         ...
 
-    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
+    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> Credit:
         """A paid top-up in one step: the completed request, its paid invoice, and the wallet's credit (the
-        wallet opened on first use) with its ledger row. Raises InsufficientFundsError, changing nothing,
-        when the tenant's wallet is in another currency, and DuplicateError as `InvoiceRepository.save`."""
+        wallet opened on first use) with its ledger row, and whether the wallet still owes after it. Raises
+        InsufficientFundsError, changing nothing, when the tenant's wallet is in another currency, and
+        DuplicateError as `InvoiceRepository.save`."""
         ...
 
     async def list(

@@ -16,7 +16,7 @@ from billing.adapters.memory.store import State
 from billing.application.idempotency import IdempotencyRecord
 from billing.application.outbox import EmailMessage, OutboxEntry, OutboxStatus
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import ChargeAttempt, Movement, StatementLine, Tally, TopupQueueFigures
+from billing.application.ports import ChargeAttempt, Credit, Movement, StatementLine, Tally, TopupQueueFigures
 from billing.domain.adjustment import Adjustment
 from billing.domain.contact import BillingContact
 from billing.domain.errors import InsufficientFundsError
@@ -185,12 +185,13 @@ class InMemoryTopupRequestRepository(InMemoryRepository):
         movement = movement_of(self._state, invoice.tenant_id, before)
         return attrs.evolve(movement, debt=wallet.debt)
 
-    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
+    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> Credit:
         await InMemoryInvoiceRepository(self._state, self._events).save(invoice)
         await self.save(request)
         wallets = InMemoryWalletRepository(self._state)
         await wallets.get_or_open(credit.tenant_id, credit.amount.currency, credit.at)
-        return await wallets.post(credit)
+        entry = await wallets.post(credit)
+        return Credit(entry, owes=self._state.wallets[credit.tenant_id].in_debt)
 
     async def has_open(self, tenant_id: str) -> bool:
         return any(

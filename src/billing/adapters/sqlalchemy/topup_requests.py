@@ -19,11 +19,11 @@ from billing.adapters.sqlalchemy.invoices import invoice_to_row
 from billing.adapters.sqlalchemy.ledger import append_entry
 from billing.adapters.sqlalchemy.tables import invoices, topup_requests
 from billing.application.pagination import Page, PageRequest
-from billing.application.ports import Movement, Tally, TopupQueueFigures
+from billing.application.ports import Credit, Movement, Tally, TopupQueueFigures
 from billing.domain.errors import InsufficientFundsError
 from billing.domain.events import DomainEvent
 from billing.domain.invoice import Invoice
-from billing.domain.ledger import EntryKind, LedgerEntry, Posting
+from billing.domain.ledger import EntryKind, Posting
 from billing.domain.money import Money
 from billing.domain.protections import AUTO_REQUESTER
 from billing.domain.topup import TopupRequest, TopupStatus
@@ -58,9 +58,11 @@ PAY_TOPUP = f"""
         VALUES (%(tenant_id)s, %(wallet_id)s, %(currency)s, %(amount)s, %(at)s, %(at)s)
         ON CONFLICT (tenant_id) DO UPDATE SET balance = w.balance + EXCLUDED.balance, updated_at = EXCLUDED.updated_at
         WHERE w.currency = EXCLUDED.currency
-        RETURNING id, balance
+        RETURNING id, balance, debt
+    ), appended AS (
+        {append_entry("credited", "driver", price=False)}
     )
-    {append_entry("credited", "driver", price=False)}
+    SELECT appended.wallet_id, appended.balance_after, credited.debt FROM appended, credited
 """
 
 
@@ -139,7 +141,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
         )
         self._held[request.id] = values
 
-    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> LedgerEntry:
+    async def save_paid(self, request: TopupRequest, invoice: Invoice, credit: Posting) -> Credit:
         self._collect(invoice)  # the order the events were recorded in: the invoice's, then the request's
         self._collect(request)
         request_row = request_to_row(request)
@@ -155,7 +157,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
                 f"the wallet of {credit.tenant_id} is not in {credit.amount.currency}: it cannot be credited"
             )
         self._held[request.id] = request_row
-        return ledger.entry_from_posting(credit, row)
+        return Credit(ledger.entry_from_posting(credit, row), owes=row["debt"] > 0)
 
     async def save_reversed(
         self, request: TopupRequest, invoice: Invoice, reversal: Posting | None, debt_added: Money

@@ -112,10 +112,10 @@ async def mark_invoice_paid(cmd: MarkInvoicePaid, caller: Caller, uow: UnitOfWor
     posting = Posting.topup(
         rt.ids.new_id(), invoice.tenant_id, request.amount, request.id, now, invoice.number, invoice.payment_reference
     )
-    await uow.topups.save_paid(request, invoice, posting)  # request, invoice and credit: one step
-    await uow.wallets.repay_debt(
-        invoice.tenant_id, rt.ids.new_id(), str(request.id), describe(f"Debt repaid from {posting.description}"), now
-    )
+    credit = await uow.topups.save_paid(request, invoice, posting)  # request, invoice and credit: one step
+    if credit.owes:
+        description = describe(f"Debt repaid from {posting.description}")
+        await uow.wallets.repay_debt(invoice.tenant_id, rt.ids.new_id(), str(request.id), description, now)
     return invoice
 
 

@@ -44,7 +44,7 @@ from billing.entrypoints.json_body import Body
 
 # A batch of 1,000 messages with 200-character ids is about 350 KB: more than the API's usual 64 KiB.
 MAX_BATCH_BODY_BYTES = 1024 * 1024
-HOLD_CONFLICTS = ("duplicate", "insufficient_funds", "lane_closed", "wallet_frozen")
+HOLD_CONFLICTS = ("duplicate", "insufficient_funds", "lane_closed", "wallet_frozen", "wallet_in_debt")
 
 
 class HoldMessageIn(Body):

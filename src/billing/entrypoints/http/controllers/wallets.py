@@ -76,7 +76,9 @@ class WalletsController(Controller):
         return_dto=None,
         responses={
             200: ResponseSpec(TransactionOut, description="A repeat of the same reference and amount: the first row"),
-            **problem_responses("forbidden", "insufficient_funds", "duplicate", "wallet_frozen", write=True),
+            **problem_responses(
+                "forbidden", "insufficient_funds", "duplicate", "wallet_frozen", "wallet_in_debt", write=True
+            ),
         },
     )
     async def charge_wallet(

@@ -8,6 +8,9 @@ a token, has its own hostile bodies in test_api_whatsapp_webhook.py):
    separators with a 400 naming the field, and changes nothing;
 2. every JSON body refuses deeply nested JSON with a 400, never a 500, and changes nothing;
 3. an idempotent replay answers only a caller who may make the request.
+
+A route whose state exists only with `BILLING_FOUR_EYES=true` (a proposed adjustment, contract v3 §19) says so in
+the table, and its tests run with four eyes on.
 """
 
 from __future__ import annotations
@@ -39,10 +42,12 @@ from api_support import (
 from httpx import Response
 
 from billing.application.caller import MANAGE, VIEW
+from billing.config import Settings
 
 CLINIC_WITHOUT_PERMISSIONS = bearer(CLINIC, user="other")
 ROOT_VIEW_ONLY = bearer(ROOT, VIEW, user="viewer-2")
 ROOT_WITHOUT_PERMISSIONS = bearer(ROOT, user="nobody")
+SECOND_OPERATOR = bearer(ROOT, VIEW, MANAGE, user="operator-2")  # proposes what OPERATOR approves under four eyes
 CHARGED_REFERENCE = "wamid.HBgM"
 
 Arrange = Callable[[Api], Awaitable[dict[str, str]]]
@@ -58,6 +63,11 @@ async def _pending_request(api: Api) -> dict[str, str]:
 
 async def _issued_invoice(api: Api) -> dict[str, str]:
     return {"invoice_id": (await api.invoiced())["invoice_id"]}
+
+
+async def _paid_invoice(api: Api) -> dict[str, str]:
+    """A top-up invoice marked paid (by OPERATOR: without four eyes, OPERATOR may then reverse its payment)."""
+    return {"invoice_id": (await api.fund("10.00"))["id"]}
 
 
 async def _funded_wallet(api: Api) -> dict[str, str]:
@@ -122,6 +132,15 @@ async def _existing_contact(api: Api) -> dict[str, str]:
     return {}
 
 
+async def _a_proposed_adjustment(api: Api) -> dict[str, str]:
+    """Proposed by SECOND_OPERATOR, so that OPERATOR may approve it; only a `four_eyes` route has one."""
+    body = {"amount": "10.00", "reason": "goodwill credit", "reference_id": "adj-proposed"}
+    response = await api.post(f"/wallets/{CLINIC}/adjustments", SECOND_OPERATOR, body)
+    assert response.status_code == 201, response.text
+    assert response.json()["status"] == "proposed", response.text
+    return {"adjustment_id": response.json()["id"]}
+
+
 @attrs.frozen
 class Route:
     """One write route: a request that succeeds once `arrange` has run, and who must be refused it.
@@ -138,6 +157,7 @@ class Route:
     multiline: tuple[str, ...] = ()
     refused: tuple[dict[str, str], ...] = ()
     read_only: bool = False  # a quote moves no money: nothing in `_state` changes
+    four_eyes: bool = False  # its tests run with BILLING_FOUR_EYES=true (see the `settings` fixture)
 
     def path(self, params: dict[str, str]) -> str:
         return self.template.format(**params)
@@ -337,9 +357,60 @@ ROUTES: dict[str, Route] = {
         single_line=("phone_number_id", "tenant_id"),
         refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
     ),
+    "reverse_payment": Route(
+        "POST",
+        "/invoices/{invoice_id}/reverse-payment",
+        OPERATOR,
+        {"reason": "The transfer bounced\n(returned by the bank)"},
+        200,
+        _paid_invoice,
+        multiline=("reason",),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS),
+    ),
+    "create_adjustment": Route(
+        "POST",
+        "/wallets/{tenant_id}/adjustments",
+        OPERATOR,
+        {"amount": "10.00", "reason": "Goodwill credit\nfor the March outage", "reference_id": "adj-2026-0001"},
+        201,
+        _funded_wallet,
+        single_line=("reference_id",),
+        multiline=("reason",),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS),
+    ),
+    "approve_adjustment": Route(
+        "POST",
+        "/adjustments/{adjustment_id}/approve",
+        OPERATOR,
+        None,
+        200,
+        _a_proposed_adjustment,
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS),
+        four_eyes=True,
+    ),
+    "reject_adjustment": Route(
+        "POST",
+        "/adjustments/{adjustment_id}/reject",
+        OPERATOR,
+        {"reason": "Not agreed\nwith the clinic"},
+        200,
+        _a_proposed_adjustment,
+        multiline=("reason",),
+        refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS),
+        four_eyes=True,
+    ),
 }
 BODY_ROUTES = {operation: route for operation, route in ROUTES.items() if route.body is not None}
 POST_ROUTES = {operation: route for operation, route in ROUTES.items() if route.method == "POST"}
+
+
+@pytest.fixture
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The HTTP tests' settings, with four eyes on for a test of a `four_eyes` route (its `operation` parameter)."""
+    callspec = getattr(request.node, "callspec", None)
+    operation = callspec.params.get("operation") if callspec is not None else None
+    four_eyes = operation in ROUTES and ROUTES[operation].four_eyes
+    return attrs.evolve(settings, billing=attrs.evolve(settings.billing, four_eyes=four_eyes))
 
 
 async def _send(api: Api, method: str, path: str, headers: Any, raw: bytes | None) -> Response:
@@ -356,7 +427,7 @@ def _raw(body: dict[str, Any]) -> bytes:
 
 async def _state(api: Api) -> list[tuple[int, Any]]:
     """Everything a write could change, as the operator sees it: requests, invoices, ledger, contact, cards, holds,
-    settings and WhatsApp numbers."""
+    settings, WhatsApp numbers and adjustments."""
     paths = [
         f"/rate-cards?tenant_id={CLINIC}",
         f"/wallet/topup-requests?tenant_id={CLINIC}",
@@ -367,6 +438,7 @@ async def _state(api: Api) -> list[tuple[int, Any]]:
         f"/wallets/{CLINIC}/holds",
         f"/wallet/settings?tenant_id={CLINIC}",
         "/whatsapp-numbers",
+        f"/wallets/{CLINIC}/adjustments",
     ]
     # One request id for every snapshot: a problem body names its request (contract v3 §20).
     responses = [await api.get(path, {**OPERATOR, "X-Request-ID": "state"}) for path in paths]

@@ -118,6 +118,7 @@ async def books(scenario, tenant_id: str = CLINIC) -> Wallet:
         wallet.debt.amount,
     )
     assert balance == sum((row.amount.amount for row in ledger), ZERO), "the balance is not the sum of the ledger"
+    assert all(len(row.description or "") <= 512 for row in ledger), "a description the ledger cannot store"
     assert balance >= held >= 0, (balance, held)
     assert debt >= 0, debt
     assert debt == 0 or available == 0, f"a debt of {debt} while {available} is available"
@@ -318,6 +319,10 @@ async def test_a_reversal_needs_a_reason_of_1_to_512_characters(scenario, reason
     assert await everything(scenario) == before
     longest = await scenario.operator.reverse_payment(invoice.id, "x" * 512)
     assert longest.reversal_reason == "x" * 512
+    row = (await scenario.ledger())[-1]
+    assert row.kind is EntryKind.PAYMENT_REVERSAL
+    assert invoice.number in row.description  # clipped to what the ledger stores, still naming the invoice
+    await books(scenario)
 
 
 async def test_with_four_eyes_whoever_marked_it_paid_cannot_reverse_it(four_eyes) -> None:

@@ -103,7 +103,7 @@ def _scalar(value: object) -> Any:
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, Money):
-        return str(value.amount)
+        return str(value)  # its wire form, as the caller wrote it: "10.00", "0.0118"
     if isinstance(value, Decimal | UUID):
         return str(value)
     if isinstance(value, datetime | date):

@@ -25,8 +25,10 @@ EVERY_ROW = ["reverse_payment", *PAID, *PAID]  # the clinic's top-up, the other'
 
 
 def actions(page: str) -> list[str]:
-    """The listed rows' actions, newest first."""
-    return re.findall(r'<tr data-audit-id="[^"]+" data-action="([^"]+)"', page)
+    """The listed rows' actions, newest first, less the console sign-ins every test makes (audited too: the
+    sign-in tests check those rows)."""
+    listed = re.findall(r'<tr data-audit-id="[^"]+" data-action="([^"]+)"', page)
+    return [action for action in listed if action != "console_sign_in"]
 
 
 def today() -> str:
@@ -62,7 +64,7 @@ async def test_the_operators_page_lists_every_tenants_rows_newest_first(
     assert "operator-1" in newest
     assert "testclient" in newest  # the client's address, for operators
     assert BOUNCED in newest  # the details
-    assert text_of(page, "audit-total") == "7 rows, newest first. Days are UTC."
+    assert text_of(page, "audit-total") == "8 rows, newest first. Days are UTC."  # with the sign-in
 
 
 @pytest.mark.parametrize(
@@ -170,7 +172,9 @@ async def test_a_clinic_sees_its_own_rows_without_addresses_or_operators_names(
     assert "operator-1" not in page
     assert "cashier" not in page
     actors = re.findall(r'data-testid="audit-actor">(.*?)</td>', page, re.S)
-    assert [re.sub(r"<[^>]+>|\s+", " ", actor).split()[:2] for actor in actors[:3]] == [["the", "platform"]] * 3
+    named = [re.sub(r"<[^>]+>|\s+", " ", actor).split()[:2] for actor in actors]
+    assert named[0] == ["dr-ana", "clinic-a"]  # the clinic user's own sign-in, the newest row
+    assert named[1:4] == [["the", "platform"]] * 3
     assert 'name="tenant_id"' not in page  # its own rows only
 
 
@@ -204,3 +208,31 @@ async def test_an_operator_is_sent_from_the_clinics_audit_page_to_the_full_trail
     assert response.status_code == 303
     assert response.headers["location"] == "/console/audit"
     assert (await client.get("/console/audit")).status_code == 200  # View is enough to read it
+
+
+# Signing in and out (§20: audited; failures at most once a minute per client address) ---------------------------
+
+
+async def test_signing_in_and_out_are_audited_and_failures_counted_once_a_minute(
+    client: Client, service: BillingService
+) -> None:
+    operator = service.as_platform("audit-reader")
+    form = (await client.get("/console/sign-in")).text
+    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', form)
+    assert csrf is not None
+    for _ in range(3):  # three refused tokens from one address: one row now, the next two counted later
+        refused = await client.post("/console/sign-in", data={"token": "not-a-jwt", "_csrf_token": csrf.group(1)})
+        assert refused.status_code == 401
+    failed = (await operator.audit(action="console_sign_in_failed")).items
+    assert [(row.tenant_id, row.actor.sub, row.details["failures"]) for row in failed] == [(None, None, 1)]
+    assert failed[0].ip is not None
+
+    page_csrf = await sign_in(client, CLINIC_USER, user="dr-ana")
+    signed_out = await client.post("/console/sign-out", data={"_csrf_token": page_csrf})
+    assert signed_out.status_code == 303
+
+    rows = (await operator.audit(tenant_id=CLINIC)).items
+    assert [(row.action, row.actor.sub, row.target.type, row.target.id) for row in rows] == [
+        ("console_sign_out", "dr-ana", "user", "dr-ana"),
+        ("console_sign_in", "dr-ana", "user", "dr-ana"),
+    ]

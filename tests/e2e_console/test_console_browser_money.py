@@ -233,12 +233,13 @@ def test_the_audit_page_filtered_by_action_shows_those_rows(
     operator.click("button:has-text('Unfreeze')")
     expect(operator.get_by_test_id("wallet-status")).to_have_text("active")
 
-    # The operators' audit page, from the menu: every row, newest first.
+    # The operators' audit page, from the menu: every row, newest first (the two sign-ins are rows too).
     operator.click("nav a:has-text('Audit')")
     expect(operator).to_have_url(f"{server.address}/console/audit")
     rows = operator.locator("tr[data-audit-id]")
-    expect(rows).to_have_count(4)
+    expect(rows).to_have_count(6)
     expect(rows.first).to_have_attribute("data-action", "unfreeze")
+    expect(operator.locator("tr[data-action='console_sign_in']")).to_have_count(2)
 
     # Filtered by action: only those rows, the filter kept in its field.
     operator.fill("#filter-action", "request_topup")
@@ -264,7 +265,8 @@ def test_the_audit_page_filtered_by_action_shows_those_rows(
     # The clinic sees its own rows from its own menu, without the client's address or the operator's name.
     clinic.click("nav a:has-text('Audit')")
     expect(clinic).to_have_url(f"{server.address}/console/wallet/audit")
-    expect(clinic.locator("tr[data-audit-id]")).to_have_count(4)
+    expect(clinic.locator("tr[data-audit-id]")).to_have_count(5)  # with its own sign-in
+    expect(clinic.locator("tr[data-action='console_sign_in']")).to_have_count(1)
     expect(clinic.locator("th:has-text('Address')")).to_have_count(0)
     expect(clinic.locator("tr[data-action=freeze]").get_by_test_id("audit-actor")).to_contain_text("the platform")
     expect(clinic.locator("body")).not_to_contain_text("operator-1")

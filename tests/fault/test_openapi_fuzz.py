@@ -50,6 +50,7 @@ class Seeded:
     requests: tuple[str, ...]
     invoices: tuple[str, ...]
     holds: tuple[str, ...]
+    adjustments: tuple[str, ...] = ()
     tenants: tuple[str, ...] = (CLINIC, ROOT, "clinic-b")
 
     def path_choices(self, operation: Any) -> list[dict[str, str]]:
@@ -58,6 +59,7 @@ class Seeded:
             "request_id": self.requests,
             "invoice_id": self.invoices,
             "hold_id": self.holds,
+            "adjustment_id": self.adjustments,
             "tenant_id": self.tenants,
         }
         chosen = [[(name, value) for value in pools[name]] for name in sorted(names) if name in pools]
@@ -86,11 +88,13 @@ async def _seed(database_url: str) -> Seeded:
         await operator.charge(CLINIC, "0.05", "wamid.seed-2")
         await operator.refund(CLINIC, "wamid.seed-1", "0.25")
         holds = await _seed_holds(billing.as_platform("messaging"))
+        applied = await operator.adjust(CLINIC, "1.00", "seed", reference_id="seed-adjustment")
         requests = (pending, issued, paid, rejected, cancelled, voided)
         return Seeded(
             requests=tuple(str(r.id) for r in requests),
             invoices=tuple(str(r.invoice_id) for r in (issued, paid, voided)),
             holds=holds,
+            adjustments=(str(applied.id),),
         )
     finally:
         await close(container)

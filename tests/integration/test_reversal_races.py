@@ -173,7 +173,7 @@ async def test_a_reversal_racing_holds_and_voids_owes_exactly_what_was_held_and_
 
     results = await platform_race(50, act)
 
-    answered = outcomes(results)
+    answered = outcomes(results, (WalletInDebtError, InsufficientFundsError))
     refusals = [r for r in answered if isinstance(r, str)]
     assert set(refusals) <= {"wallet_in_debt", "insufficient_funds"}
     for message_id in early[20:]:  # released after the race: they repay the rest

@@ -24,6 +24,7 @@ from billing.domain.errors import ValidationError
 from billing.domain.events import DomainEvent, LowBalance, TopupRequested
 from billing.domain.protections import AUTO_REQUESTER
 from billing.domain.tenant import validate_tenant_id
+from billing.domain.text import validate_text
 
 if TYPE_CHECKING:
     from billing.application.service import BillingService
@@ -110,12 +111,22 @@ def _days(from_day: date | None, to_day: date | None) -> None:
         raise ValidationError.of("to", "must not be before `from`")
 
 
+def _filter_text(value: str | None, field: str) -> str | None:
+    """A text filter (`actor`, `action`, `target_id`): one line of at most 200 characters, like what it matches."""
+    return None if value is None else validate_text(value, field=field, max_length=200, required=True)
+
+
+def _texts(cmd: ListAudit | ListMyAudit) -> tuple[tuple[str | None, str], ...]:
+    return ((cmd.actor, "actor"), (cmd.action, "action"), (cmd.target_id, "target_id"))
+
+
 @requires_rule(root_viewer)
 async def list_audit(cmd: ListAudit, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[AuditEntry]:
     """Root + View: any tenant's rows (or all, with the platform's), newest first."""
     _days(cmd.from_day, cmd.to_day)
     tenant_id = None if cmd.tenant_id is None else validate_tenant_id(cmd.tenant_id)
-    filters = AuditFilter(tenant_id, cmd.actor, cmd.action, cmd.target_id, cmd.from_day, cmd.to_day)
+    actor, action, target_id = (_filter_text(v, f) for v, f in _texts(cmd))
+    filters = AuditFilter(tenant_id, actor, action, target_id, cmd.from_day, cmd.to_day)
     return await uow.audit_trail.list(filters, cmd.page)
 
 
@@ -125,11 +136,12 @@ async def list_my_audit(cmd: ListMyAudit, caller: Caller, uow: UnitOfWork, rt: R
     platform (so `actor=` never finds an operator by name here)."""
     _days(cmd.from_day, cmd.to_day)
     root = rt.settings.root_tenant
+    actor, action, target_id = (_filter_text(v, f) for v, f in _texts(cmd))
     filters = AuditFilter(
         caller.tenant_id,
-        cmd.actor,
-        cmd.action,
-        cmd.target_id,
+        actor,
+        action,
+        target_id,
         cmd.from_day,
         cmd.to_day,
         only_tenant=True,

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, cast, func, insert, literal_column, null, select, union_all
+from psycopg.types.json import Jsonb
+from sqlalchemy import ColumnElement, Select, Table, cast, func, literal_column, null, select, union_all
 
 from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import TENANT, audit_events, platform_audit_events
@@ -64,14 +65,25 @@ def _rows(table: Table, filters: AuditFilter) -> Select[Any]:
     return select(tenant.label("tenant_id"), *(table.c[name] for name in _SHOWN)).where(*_conditions(table, filters))
 
 
+def _insert(table: Table) -> str:
+    """A row's INSERT, on the driver connection: every audited use case writes one, mark paid's among them."""
+    columns = [column.name for column in table.c if column.name != "seq"]  # `seq` is the shared sequence's
+    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join(f'%({c})s' for c in columns)})"
+
+
+_INSERT_TENANT_ROW = _insert(audit_events)
+_INSERT_PLATFORM_ROW = _insert(platform_audit_events)
+
+
 class SqlAlchemyAuditTrail(SqlAlchemyRepository):
     async def append(self, entry: AuditEntry) -> None:
         row = audit_entry_to_row(entry)
+        row["details"] = Jsonb(row["details"])
         if entry.tenant_id is None:
             del row["tenant_id"]
-            await self._execute(insert(platform_audit_events), [row])
+            await self._execute_on_driver(_INSERT_PLATFORM_ROW, row)
         else:
-            await self._execute(insert(audit_events), [row])
+            await self._execute_on_driver(_INSERT_TENANT_ROW, row)
 
     async def list(self, filters: AuditFilter, page: PageRequest) -> Page[AuditEntry]:
         if filters.tenant_id is not None:

@@ -69,7 +69,11 @@ class SqlAlchemyRepository:
     async def _fetch_on_driver(
         self, sql: str, params: Mapping[str, Any], first_only: bool | None
     ) -> list[dict[str, Any]]:
-        raw = (await self._connection.get_raw_connection()).driver_connection
+        # The unit holds its pooled connection from the start: read it without I/O, where `get_raw_connection()`
+        # switches greenlets (once per statement) to read the same attribute.
+        sync = self._connection.sync_connection
+        pooled = sync.connection if sync is not None else await self._connection.get_raw_connection()
+        raw = pooled.driver_connection
         assert raw is not None
         try:
             cursor = raw.cursor(row_factory=dict_row)

@@ -37,6 +37,11 @@ LOCK_WITH_LINES = f"""
     FOR UPDATE OF i
 """
 
+BY_REFERENCE = f"""
+    SELECT {", ".join(column.name for column in invoices.c)} FROM invoices
+    WHERE tenant_id = %(tenant_id)s AND payment_reference_key = %(key)s
+"""
+
 
 class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
     async def _with_lines(self, found: Sequence[Mapping[Any, Any]]) -> list[Invoice]:
@@ -82,10 +87,10 @@ class SqlAlchemyInvoiceRepository(SqlAlchemyRepository):
         return loaded[0] if loaded else None
 
     async def find_paid_with_reference(self, tenant_id: str, reference_key: str) -> Invoice | None:
-        query = select(invoices).where(
-            invoices.c.tenant_id == tenant_id, invoices.c.payment_reference_key == reference_key
-        )
-        loaded = await self._with_lines(list((await self._execute(query)).mappings()))
+        """One probe of `ux_invoices_payment_reference` on the driver (mark paid's hot path); the lines are read
+        only for a holder found, which refuses the payment."""
+        found = await self._fetch_all_on_driver(BY_REFERENCE, {"tenant_id": tenant_id, "key": reference_key})
+        loaded = await self._with_lines(found)
         return loaded[0] if loaded else None
 
     async def add(self, invoice: Invoice) -> None:

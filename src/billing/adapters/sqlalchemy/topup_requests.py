@@ -32,8 +32,25 @@ KEYS = ("tenant_id", "id")
 _OPEN = (TopupStatus.PENDING.value, TopupStatus.INVOICED.value)
 
 
+# What a top-up's payment or reversal never changes: not written, and not sent. Under 51 parameters psycopg keeps
+# a statement's parsed form; mark paid sent 51 and was parsed afresh on every call (docs/performance.md).
+_INVOICE_FIXED = {*KEYS, "number", "purpose", "currency", "total", "period", "topup_request_id", "created_at"}
+_REQUEST_FIXED = {*KEYS, "amount", "currency", "note", "requested_by", "requester_email", "requested_at"}
+_INVOICE_STATE = [column.name for column in invoices.c if column.name not in _INVOICE_FIXED]
+_REQUEST_STATE = [column.name for column in topup_requests.c if column.name not in _REQUEST_FIXED]
+
+
 def _assignments(columns: list[str], prefix: str) -> str:
-    return ", ".join(f"{name} = %({prefix}{name})s" for name in columns if name not in KEYS)
+    return ", ".join(f"{name} = %({prefix}{name})s" for name in columns)
+
+
+def _state_params(invoice: Invoice, request_row: Mapping[str, Any]) -> dict[str, Any]:
+    """The invoice's and the request's changing columns, and their ids (`invoice_id`, `request_id`)."""
+    invoice_row = invoice_to_row(invoice)
+    return {
+        **{f"invoice_{name}": invoice_row[name] for name in ("id", *_INVOICE_STATE)},
+        **{f"request_{name}": request_row[name] for name in ("id", *_REQUEST_STATE)},
+    }
 
 
 LOCK = f"""
@@ -48,10 +65,10 @@ LOCK = f"""
 # row lock is taken last, so it is held for the shortest time, as by the charge.
 PAY_TOPUP = f"""
     WITH paid AS (
-        UPDATE invoices SET {_assignments([c.name for c in invoices.c], "invoice_")}
+        UPDATE invoices SET {_assignments(_INVOICE_STATE, "invoice_")}
         WHERE tenant_id = %(tenant_id)s AND id = %(invoice_id)s
     ), completed AS (
-        UPDATE topup_requests SET {_assignments([c.name for c in topup_requests.c], "request_")}
+        UPDATE topup_requests SET {_assignments(_REQUEST_STATE, "request_")}
         WHERE tenant_id = %(tenant_id)s AND id = %(request_id)s
     ), credited AS (
         INSERT INTO wallets AS w (tenant_id, id, currency, balance, created_at, updated_at)
@@ -81,10 +98,10 @@ def _reversal(debit: bool) -> str:
     )
     return f"""
     WITH reversed AS (
-        UPDATE invoices SET {_assignments([c.name for c in invoices.c], "invoice_")}
+        UPDATE invoices SET {_assignments(_INVOICE_STATE, "invoice_")}
         WHERE tenant_id = %(tenant_id)s AND id = %(invoice_id)s
     ), request AS (
-        UPDATE topup_requests SET {_assignments([c.name for c in topup_requests.c], "request_")}
+        UPDATE topup_requests SET {_assignments(_REQUEST_STATE, "request_")}
         WHERE tenant_id = %(tenant_id)s AND id = %(request_id)s
     ), moved AS (
         UPDATE wallets SET balance = balance + %(amount)s, debt = debt + %(debt_added)s, updated_at = %(at)s
@@ -146,8 +163,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
         self._collect(request)
         request_row = request_to_row(request)
         params = {
-            **{f"invoice_{name}": value for name, value in invoice_to_row(invoice).items()},
-            **{f"request_{name}": value for name, value in request_row.items()},
+            **_state_params(invoice, request_row),
             **ledger.posting_params(credit),
             "wallet_id": uuid4(),
         }
@@ -167,8 +183,7 @@ class SqlAlchemyTopupRequestRepository(SqlAlchemyRepository):
         request_row = request_to_row(request)
         taken = Money.zero(invoice.currency) if reversal is None else -reversal.amount
         params: dict[str, Any] = {
-            **{f"invoice_{name}": value for name, value in invoice_to_row(invoice).items()},
-            **{f"request_{name}": value for name, value in request_row.items()},
+            **_state_params(invoice, request_row),
             "tenant_id": invoice.tenant_id,
             "amount": -taken.amount,
             "debt_added": debt_added.amount,

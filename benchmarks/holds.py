@@ -1,17 +1,28 @@
 """Hold scenarios (contract v2 §9), in-process through the facade, against a raw-psycopg floor doing the same work.
 
 - `hold-settle-100`: each operation holds one message and then settles it (two units of work), over 100 wallets
-  and 8 tasks, the way the messaging module sends a message and hears it delivered.
-- `hold-batch-1000`: `hold_batch` of 1,000 messages (a campaign), each batch a new tenant's, one caller at a time.
+  and 8 tasks, the way the messaging module sends a message and hears it delivered. Issue 27: with a cost card in
+  force (contract v3 §15: the same markets as the price card, each rate at 80% of its price) and every wallet's time
+  zone set to Asia/Kolkata (§16: tiers count the tenant's months), so each message is also costed at hold
+  (`cost_estimate`) and at settlement (the cost's tier counted and bumped, the margin row moved). The issue also
+  names an allowance; allowances are not built yet, and the scenario gains one on its cards when they are.
+- `hold-batch-1000`: `hold_batch` of 1,000 messages (a campaign), each batch a new tenant's, one caller at a time
+  (no cost card, no time zone: as in v2).
 
-The floor reads the same rows and writes the same rows under the same rules, in as many statements as ours:
+The floor reads the same rows and writes the same rows under the same rules, in as many statements as ours. Since
+issue 27 that includes the cost and the margin: a floor is what the same job costs on raw psycopg, and costing a
+message and keeping the margin aggregate are now part of the job (a floor without them would charge ours for work
+that any implementation must do, and the ratio would fall for no fault of the layers it measures):
 
-- hold: the card in force, the month's count of the message's market (its tier), the number parsed with
-  `phonenumbers` and priced by the tier rule; then one statement moves `held` on an active wallet whose
-  `available` covers the hold (and the marketing reserve), when the message id was never charged, and inserts
-  the hold from the moved row.
-- settle: the hold's row locked; then one statement closes it, moves the wallet's `balance` and `held` and
-  inserts the `charge` ledger row with its price snapshot; then the tier's counter is bumped.
+- hold: the price card and the cost card in force (one statement), the month's count of the message's market (its
+  tier) and the cost card's count of its cost market, each in the tenant's month (its time zone read inside the
+  statement, as ours); the number parsed with `phonenumbers`, priced and costed by the tier rule; then one statement
+  moves `held` on an active wallet whose `available` covers the hold (and the marketing reserve), when the message
+  id was never charged, and inserts the hold (with its cost estimate) from the moved row.
+- settle: the hold's row locked (and the cost card in force found); the cost tier's count read; then one statement
+  closes the hold with its cost and message time, moves the message's margin row, moves the wallet's `balance` and
+  `held` and inserts the `charge` ledger row with its price snapshot (cost included); then the cost's and the
+  price's tier counters are bumped, each in the tenant's month.
 - batch: the card, the counts of the markets involved, 1,000 numbers parsed and priced; then one statement moves
   `held` by the total under the same rules and inserts every hold from one array per column.
 
@@ -47,6 +58,8 @@ WALLETS = 100
 BATCH = 1000
 TTL = timedelta(days=30)  # BILLING_HOLD_TTL_SECONDS' default
 TARGET_HOLDS_PER_SECOND = 4000.0  # the issue's absolute target for batches
+TIME_ZONE = "Asia/Kolkata"  # hold-settle-100's wallets' (contract v3 §16): a month that is not UTC's
+COST_SHARE = Decimal("0.8")  # the cost card's rates: 80% of the price card's
 
 Conn = psycopg.AsyncConnection[tuple[Any, ...]]
 
@@ -65,6 +78,41 @@ COUNTS = (
     " WHERE tenant_id = %s AND month = %s AND category = %s AND market = ANY(%s)"
 )
 
+# hold-settle-100 (issue 27): the price card and the cost card in force (contract v3 §15) in one statement.
+_COST_CARD = """
+    LEFT JOIN LATERAL (
+        SELECT id, markets, rates FROM cost_cards WHERE effective_from <= %(now)s
+        ORDER BY effective_from DESC, created_at DESC, id DESC LIMIT 1
+    ) AS cost ON true
+"""
+CARDS_IN_FORCE = f"""
+    SELECT cards.id, cards.markets, cards.rates, cost.id, cost.markets, cost.rates
+    FROM ({CARD_IN_FORCE}) AS cards {_COST_CARD}
+"""
+# The tenant's month of `now` in its time zone (contract v3 §16), read inside the statement that needs it.
+_TENANT_MONTH = """CAST(to_char(%(now)s AT TIME ZONE coalesce(
+    (SELECT timezone FROM wallet_settings WHERE tenant_id = %(tenant)s), 'UTC'), 'YYYY-MM') AS CHAR(7))"""
+
+
+def _counts_in_month(table: str) -> str:
+    return f"""
+        SELECT market, settled FROM {table}
+        WHERE tenant_id = %(tenant)s AND month = {_TENANT_MONTH} AND category = %(category)s
+          AND market = ANY(%(markets)s)
+    """
+
+
+def _count_in_month(table: str) -> str:
+    return f"""
+        INSERT INTO {table} (tenant_id, month, market, category, settled)
+        VALUES (CAST(%(tenant)s AS VARCHAR), {_TENANT_MONTH}, %(market)s, %(category)s, 1)
+        ON CONFLICT (tenant_id, month, market, category) DO UPDATE SET settled = {table}.settled + 1
+    """
+
+
+PRICE_COUNTS, COST_COUNTS = _counts_in_month("message_counts"), _counts_in_month("cost_message_counts")
+COUNT_PRICE, COUNT_COST = _count_in_month("message_counts"), _count_in_month("cost_message_counts")
+
 # The funds, freeze and lane rules of a hold (or of a batch's total), and the message ids never charged.
 _COVERED = """
     tenant_id = %(tenant)s AND currency = 'USD' AND status = 'active' AND balance - held >= %(total)s
@@ -81,9 +129,10 @@ HOLD = f"""
     WITH moved AS (
         UPDATE wallets SET held = held + %(total)s WHERE {_COVERED} RETURNING tenant_id
     )
-    INSERT INTO holds (tenant_id, {_HOLD_COLUMNS})
+    INSERT INTO holds (tenant_id, {_HOLD_COLUMNS}, cost_estimate)
     SELECT moved.tenant_id, %(id)s, %(message_id)s, 'held', %(recipient)s, %(country)s, %(market)s, %(category)s,
-           %(tier)s, %(card)s, %(unit_price)s, %(total)s, NULL, 'none', 'USD', %(at)s, %(expires_at)s
+           %(tier)s, %(card)s, %(unit_price)s, %(total)s, NULL, 'none', 'USD', %(at)s, %(expires_at)s,
+           %(cost_estimate)s
     FROM moved
     RETURNING id
 """
@@ -99,6 +148,7 @@ HOLD_BATCH = f"""
                        %(markets)s::text[], %(tiers)s::integer[], %(unit_prices)s::numeric[], %(amounts)s::numeric[])
          AS batch(id, message_id, recipient, country, market, tier, unit_price, amount)
 """
+# v2's settle, without the cost or the margin (the webhook scenario's floor).
 LOCK_HOLD = """
     SELECT id, status, expires_at, recipient, country, market, category, tier, rate_card_id, unit_price, amount,
            free_reason
@@ -127,6 +177,42 @@ COUNT_SETTLED = """
     ON CONFLICT (tenant_id, month, market, category) DO UPDATE SET settled = message_counts.settled + 1
 """
 
+# hold-settle-100's (issue 27): as v2's, with the cost card in force, the cost and the margin row.
+COSTED_LOCK_HOLD = f"""
+    SELECT holds.id, status, expires_at, recipient, country, market, category, tier, rate_card_id, unit_price,
+           amount, free_reason, cost.id, cost.markets, cost.rates
+    FROM holds {_COST_CARD}
+    WHERE tenant_id = %(tenant)s AND message_id = %(message_id)s FOR NO KEY UPDATE OF holds
+"""
+_MARGIN_FIGURES = ("messages", "billed", "cost", "uncosted", "uncosted_billed")
+COSTED_SETTLE = f"""
+    WITH closed AS (
+        UPDATE holds SET status = 'settled', settled_at = %(at)s, charged = %(amount)s, shortfall = 0,
+                         transaction_id = %(entry)s, settled_category = %(category)s, message_at = %(at)s,
+                         cost = %(cost)s, cost_unit_price = %(cost_unit_price)s, cost_card_id = %(cost_card)s,
+                         cost_tier = %(cost_tier)s, cost_market = %(cost_market)s
+        WHERE tenant_id = %(tenant)s AND id = %(hold)s AND status = 'held'
+        RETURNING amount
+    ), margin AS (
+        INSERT INTO message_margins AS m (tenant_id, day, market, category, {", ".join(_MARGIN_FIGURES)})
+        SELECT %(tenant)s, %(day)s, %(market)s, %(category)s, 1, %(amount)s, %(margin_cost)s, %(uncosted)s,
+               %(uncosted_billed)s
+        FROM closed
+        ON CONFLICT (tenant_id, day, market, category) DO UPDATE
+        SET {", ".join(f"{name} = m.{name} + EXCLUDED.{name}" for name in _MARGIN_FIGURES)}
+    ), moved AS (
+        UPDATE wallets SET held = held - closed.amount, balance = balance - %(amount)s, updated_at = %(at)s
+        FROM closed WHERE wallets.tenant_id = %(tenant)s
+        RETURNING wallets.id, wallets.balance
+    )
+    INSERT INTO wallet_transactions (tenant_id, id, wallet_id, kind, amount, currency, balance_after, reference_id,
+                                     description, created_at, price)
+    SELECT %(tenant)s, %(entry)s, moved.id, 'charge', -%(amount)s, 'USD', moved.balance, %(message_id)s,
+           %(description)s, %(at)s, %(price)s::jsonb
+    FROM moved
+    RETURNING balance_after
+"""
+
 
 def billing_on(url: str, engine: AsyncEngine) -> BillingService:
     """The service as `postgres_container` wires it (the runtime prices real phone numbers), on `engine`."""
@@ -134,8 +220,9 @@ def billing_on(url: str, engine: AsyncEngine) -> BillingService:
     return service
 
 
-async def _priced(billing: BillingService, tenants: list[str]) -> None:
-    """Meta's USD card as the default card, in force since yesterday; each tenant funded."""
+async def _priced(billing: BillingService, tenants: list[str], *, costed: bool = False) -> None:
+    """Meta's USD card as the default card, in force since yesterday; each tenant funded. `costed`: a cost card in
+    force too (the same markets, each rate at 80% of its price) and every tenant's time zone Asia/Kolkata."""
     card = _meta_card()
     platform = billing.as_platform("bench")
     await platform.create_rate_card(
@@ -145,8 +232,23 @@ async def _priced(billing: BillingService, tenants: list[str]) -> None:
         card["rates"],
         free_in_service_window=card["free_in_service_window"],
     )
+    if costed:
+        cost_rates = [
+            {**rate, "unit_price": str(_quantized(Decimal(rate["unit_price"]) * COST_SHARE))} for rate in card["rates"]
+        ]
+        await platform.create_rate_card(
+            "Meta's price list to the platform (benchmark)",
+            datetime.fromisoformat(card["effective_from"]),
+            card["markets"],
+            cost_rates,
+            free_in_service_window=card["free_in_service_window"],
+            kind="cost",
+        )
     for tenant in tenants:
         await platform.adjust(tenant, "1000000.00", "benchmark funds")
+        if costed:
+            await platform.set_settings(tenant_id=tenant, timezone=TIME_ZONE)
+    # Allowances (contract v3 §16) are not built yet: when they are, the cards gain one here (issue 27).
 
 
 def _country(number: str) -> str:
@@ -175,24 +277,49 @@ def _masked(number: str) -> str:
     return "…" + "".join(char for char in number if char.isdigit())[-4:]
 
 
+def _quantized(amount: Decimal) -> Decimal:
+    return amount.quantize(Decimal("0.0001"), ROUND_HALF_UP)
+
+
+async def _counted(conn: Conn, statement: str, tenant: str, market: str, now: datetime) -> int:
+    """This tenant's month's count of `market` (a price or a cost tier's), its month in the tenant's time zone."""
+    found = await conn.execute(statement, {"tenant": tenant, "now": now, "category": CATEGORY, "markets": [market]})
+    counts: dict[str, int] = dict(await found.fetchall())
+    return counts.get(market, 0)
+
+
+def _cost(
+    markets: dict[str, str] | None, rates: list[dict[str, Any]] | None, country: str, counted: int
+) -> tuple[str, int, Decimal] | None:
+    """The message's cost market, tier and unit price on the cost card (None: uncosted), by the same tier rule."""
+    market = None if markets is None else markets.get(country, markets.get("*"))
+    tiers = _tiers(rates or [], CATEGORY)
+    if market is None or market not in tiers:
+        return None
+    return (market, *_price(tiers, market, counted))
+
+
 async def floor_hold(conn: Conn, tenant: str, message_id: str, number: str) -> bool:
-    """One message held by hand: the card and the tier's count read, the number priced, `held` moved and the hold
-    inserted in one statement; one transaction."""
+    """One message held by hand: the price and cost cards and the two tiers' counts read, the number priced and
+    costed, `held` moved and the hold (with its cost estimate) inserted in one statement; one transaction."""
     now = datetime.now(UTC)
     async with conn.transaction():
-        card = await (await conn.execute(CARD_IN_FORCE, {"tenant": tenant, "now": now})).fetchone()
-        assert card is not None
-        card_id, markets, rates, _ = card
+        cards = await (await conn.execute(CARDS_IN_FORCE, {"tenant": tenant, "now": now})).fetchone()
+        assert cards is not None
+        card_id, markets, rates, _, cost_markets, cost_rates = cards
         country = _country(number)
         market = markets.get(country, markets.get("*"))
-        found = await conn.execute(COUNTS, (tenant, now.strftime("%Y-%m"), CATEGORY, [market]))
-        counts: dict[str, int] = dict(await found.fetchall())
-        tier, unit_price = _price(_tiers(rates, CATEGORY), market, counts.get(market, 0))
+        tier, unit_price = _price(
+            _tiers(rates, CATEGORY), market, await _counted(conn, PRICE_COUNTS, tenant, market, now)
+        )
+        cost_market = None if cost_markets is None else cost_markets.get(country, cost_markets.get("*"))
+        counted = 0 if cost_market is None else await _counted(conn, COST_COUNTS, tenant, cost_market, now)
+        cost = _cost(cost_markets, cost_rates, country, counted)
         placed = await conn.execute(
             HOLD,
             {
                 "tenant": tenant,
-                "total": unit_price.quantize(Decimal("0.0001"), ROUND_HALF_UP),
+                "total": _quantized(unit_price),
                 "ids": [message_id],
                 "id": uuid.uuid4(),
                 "message_id": message_id,
@@ -205,22 +332,32 @@ async def floor_hold(conn: Conn, tenant: str, message_id: str, number: str) -> b
                 "unit_price": unit_price,
                 "at": now,
                 "expires_at": now + TTL,
+                "cost_estimate": None if cost is None else _quantized(cost[2]),
             },
         )
         return await placed.fetchone() is not None
 
 
 async def floor_settle(conn: Conn, tenant: str, message_id: str) -> bool:
-    """One held message settled at its hold's price by hand: the hold locked; the hold closed, the wallet moved and
-    the charge row (with its price snapshot) inserted in one statement; the tier's counter bumped."""
+    """One held message settled at its hold's price by hand: the hold locked (and the cost card in force read); the
+    cost's tier count read and the message costed; the hold closed with its cost, the margin row moved, the wallet
+    moved and the charge row (with its price snapshot, cost included) inserted in one statement; the cost's and the
+    price's tier counters bumped."""
     now = datetime.now(UTC)
     async with conn.transaction():
-        hold = await (await conn.execute(LOCK_HOLD, (tenant, message_id))).fetchone()
+        found = await conn.execute(COSTED_LOCK_HOLD, {"tenant": tenant, "message_id": message_id, "now": now})
+        hold = await found.fetchone()
         if hold is None:
             return False
-        hold_id, status, expires_at, recipient, country, market, category, tier, card, unit_price, amount, free = hold
+        hold_id, status, expires_at, recipient, country, market, category, tier, card, unit_price, amount, free = hold[
+            :12
+        ]
+        cost_card, cost_markets, cost_rates = hold[12:]
         if status != "held" or expires_at <= now:
             return False
+        cost_market = None if cost_markets is None else cost_markets.get(country, cost_markets.get("*"))
+        counted = 0 if cost_market is None else await _counted(conn, COST_COUNTS, tenant, cost_market, now)
+        costed = _cost(cost_markets, cost_rates, country, counted)
         price = {
             "hold_id": str(hold_id),
             "category": category,
@@ -231,23 +368,47 @@ async def floor_settle(conn: Conn, tenant: str, message_id: str) -> bool:
             "unit_price": str(unit_price),
             "free_reason": free,
         }
+        cost = None
+        if costed is not None:
+            cost_market, cost_tier, cost_unit_price = costed
+            cost = _quantized(cost_unit_price)
+            price.update(
+                cost=str(cost),
+                cost_unit_price=str(cost_unit_price),
+                cost_card_id=str(cost_card),
+                cost_tier=cost_tier,
+                cost_market=cost_market,
+            )
+        price["message_at"] = now.isoformat()
         settled = await conn.execute(
-            SETTLE,
+            COSTED_SETTLE,
             {
                 "tenant": tenant,
                 "hold": hold_id,
                 "entry": uuid.uuid4(),
                 "amount": amount,
                 "category": category,
+                "market": market,
                 "message_id": message_id,
                 "description": f"WhatsApp {category} message to {recipient} ({market})",
                 "price": json.dumps(price),
                 "at": now,
+                "cost": cost,
+                "cost_unit_price": None if costed is None else costed[2],
+                "cost_card": None if costed is None else cost_card,
+                "cost_tier": None if costed is None else costed[1],
+                "cost_market": None if costed is None else costed[0],
+                "day": now.date(),
+                "margin_cost": cost or 0,
+                "uncosted": int(cost is None),
+                "uncosted_billed": amount if cost is None else 0,
             },
         )
         if await settled.fetchone() is None:
             return False
-        await conn.execute(COUNT_SETTLED, (tenant, now.strftime("%Y-%m"), market, category))
+        if cost is not None and cost > 0:  # Meta counts only charged messages in its tiers
+            await conn.execute(COUNT_COST, {"tenant": tenant, "now": now, "market": cost_market, "category": category})
+        await conn.execute(COUNT_PRICE, {"tenant": tenant, "now": now, "market": market, "category": category})
     return True
 
 
@@ -258,7 +419,7 @@ async def hold_settle(url: str, size: Size) -> dict[str, Any]:
     billing = billing_on(url, engine)
     ours_tenants = [f"ours-{i}" for i in range(WALLETS)]
     floor_tenants = [f"floor-{i}" for i in range(WALLETS)]
-    await _priced(billing, ours_tenants + floor_tenants)
+    await _priced(billing, ours_tenants + floor_tenants, costed=True)
     platform = billing.as_platform("messaging")
     numbers = recipients()
 

@@ -664,6 +664,7 @@ def test_phone_numbers_and_bsuids_are_masked_as_quotes_mask_them() -> None:
             "recipients": [USA, "+919876543210"],
             "phone": "+44 20 7946 0958",
             "bsuid": "US.13491208655302741918",
+            "user_id": "DE.ENT.11815799212886844830",
             "phone_number_id": NUMBER,
         }
     )
@@ -672,11 +673,15 @@ def test_phone_numbers_and_bsuids_are_masked_as_quotes_mask_them() -> None:
         "recipient": mask_recipient(USA),
         "recipients": [mask_recipient(USA), mask_recipient("+919876543210")],
         "phone": mask_recipient("+44 20 7946 0958"),
-        "bsuid": mask_recipient("US.13491208655302741918"),
+        "bsuid": "US.…1918",  # a BSUID as quotes show it (contract v3 §16): its prefix and last 4 characters
+        "user_id": "DE.…4830",
         "phone_number_id": NUMBER,  # Meta's id of a business number, not a person's
     }
     assert details["recipient"] == "…2671"
     assert redacted({"recipient": "…2671"}) == {"recipient": "…2671"}  # masked once, not twice
+    assert redacted({"recipient": "US.…1918"}) == {"recipient": "US.…1918"}
+    assert redacted({"recipient": "US.13491208655302741918"}) == {"recipient": "US.…1918"}
+    assert redacted({"recipient": "…98765 43210"}) == {"recipient": "…3210"}  # an ellipsis hides nothing by itself
 
 
 @pytest.mark.parametrize("raw", ["date,messages\n2026-11-01,12\n" * 50, b"\x00\x01binary"])

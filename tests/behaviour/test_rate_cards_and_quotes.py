@@ -76,9 +76,13 @@ async def add_card(
 
 
 async def settle(scenario, tenant_id: str, month: str, market: str, category: Category, count: int) -> None:
-    """What settling `count` billable messages will write: the tiers' monthly counter."""
+    """What settling `count` billable messages in `month` ("YYYY-MM") will write: the tiers' monthly counter. They
+    are counted at noon UTC on the 15th, inside that month in every time zone."""
+    year, number = (int(part) for part in month.split("-"))
     async with scenario.service.uow_factory() as uow:
-        await uow.message_counts.add_settled(tenant_id, month, market, category, count)
+        await uow.message_counts.add_settled(
+            tenant_id, datetime(year, number, 15, 12, tzinfo=UTC), market, category, count
+        )
         await uow.commit()
 
 

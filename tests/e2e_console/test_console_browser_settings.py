@@ -75,6 +75,7 @@ def form_values(page: Page) -> dict[str, Any]:
         "marketing_reserve": page.input_value("#marketing-reserve"),
         "low_balance_levels": [level for level in levels if level],
         "auto_topup": {"enabled": page.is_checked("#auto-enabled"), **auto},
+        "timezone": page.input_value("#timezone"),
     }
 
 
@@ -126,6 +127,7 @@ def test_a_manager_saves_the_settings_and_finds_them_again_as_the_api_answers(
         "marketing_reserve": "5.00",
         "low_balance_levels": ["50.00", "10.00"],
         "auto_topup": {"enabled": True, "threshold": "20.00", "target": "100.00", "monthly_cap": "300.00"},
+        "timezone": "UTC",
     }
     page.screenshot(path=screenshot_path("18-wallet-settings-saved"), full_page=True)
 

@@ -38,6 +38,7 @@ DEFAULTS = {
     "marketing_reserve": "0.00",
     "low_balance_levels": [],
     "auto_topup": {"enabled": False, "threshold": None, "target": None, "monthly_cap": None},
+    "timezone": "UTC",
 }
 AUTO_AMOUNTS = ("threshold", "target", "monthly_cap")
 
@@ -54,6 +55,7 @@ def settings_form(
     threshold: str = "",
     target: str = "",
     monthly_cap: str = "",
+    timezone: str = "",
 ) -> dict[str, str]:
     """The form as a browser posts it: every field, empty ones as "", the box only when ticked."""
     given = levels or {}
@@ -64,6 +66,7 @@ def settings_form(
         "auto_topup.threshold": threshold,
         "auto_topup.target": target,
         "auto_topup.monthly_cap": monthly_cap,
+        "timezone": timezone,
     }
 
 
@@ -75,6 +78,7 @@ def api_body(form: dict[str, str]) -> dict[str, Any]:
         **({"marketing_reserve": form["marketing_reserve"]} if form["marketing_reserve"] else {}),
         "low_balance_levels": [form[level(slot)] for slot in range(5) if form[level(slot)]],
         "auto_topup": auto,
+        **({"timezone": form["timezone"]} if form["timezone"] else {}),
     }
 
 
@@ -105,6 +109,7 @@ async def stored(service: BillingService, tenant: str = CLINIC) -> dict[str, Any
             "enabled": auto.enabled,
             **{name: None if getattr(auto, name) is None else str(getattr(auto, name)) for name in AUTO_AMOUNTS},
         },
+        "timezone": settings.timezone,
     }
 
 
@@ -127,6 +132,7 @@ async def test_the_wallet_page_links_to_the_settings_form_which_shows_the_defaul
     assert [input_value(page.text, level(slot)) for slot in range(5)] == [""] * 5
     assert "checked" not in input_tag(page.text, "auto_topup.enabled")
     assert [input_value(page.text, f"auto_topup.{name}") for name in AUTO_AMOUNTS] == ["", "", ""]
+    assert input_value(page.text, "timezone") == "UTC"
     assert "Save settings" in page.text
     assert "The defaults: never saved." in page.text
 
@@ -158,7 +164,24 @@ async def test_a_manager_saves_the_settings_and_the_api_reads_them_back(client: 
         "marketing_reserve": "5.00",
         "low_balance_levels": ["50.00", "10.00", "25.50"],
         "auto_topup": {"enabled": True, "threshold": "20.00", "target": "100.00", "monthly_cap": "300.00"},
+        "timezone": "UTC",
     }
+
+
+async def test_a_manager_saves_a_time_zone_and_an_empty_field_returns_it_to_utc(
+    client: Client, service: BillingService
+) -> None:
+    csrf = await sign_in(client, CLINIC_MANAGER, user="clinic-manager")
+
+    response = await save(client, csrf, settings_form("5", timezone="Asia/Kolkata"))
+
+    assert response.status_code == 303
+    page = (await client.get(response.headers["location"])).text
+    assert input_value(page, "timezone") == "Asia/Kolkata"
+    api = await client.get(f"{API}/wallet/settings", headers=bearer(CLINIC_USER))
+    assert api.json()["timezone"] == "Asia/Kolkata"
+    await save(client, csrf, settings_form("5"))
+    assert (await stored(service))["timezone"] == "UTC"
 
 
 async def test_a_save_replaces_the_whole_as_a_put_does(client: Client, service: BillingService) -> None:
@@ -173,6 +196,7 @@ async def test_a_save_replaces_the_whole_as_a_put_does(client: Client, service: 
         "marketing_reserve": "0.00",  # an empty reserve is the default, as a PUT leaving it out
         "low_balance_levels": [],
         "auto_topup": {"enabled": False, "threshold": "20.00", "target": "100.00", "monthly_cap": "300.00"},
+        "timezone": "UTC",
     }
 
 
@@ -200,6 +224,8 @@ async def test_a_save_replaces_the_whole_as_a_put_does(client: Client, service: 
             settings_form("-1", {0: "0"}, enabled=True, threshold="x", target="", monthly_cap=""),
             {"marketing_reserve", level(0), "auto_topup.threshold"},
         ),
+        (settings_form("0", timezone="Mars/Olympus"), {"timezone"}),
+        (settings_form("-1", timezone="CET"), {"marketing_reserve", "timezone"}),
     ],
 )
 async def test_a_refused_save_shows_the_apis_messages_beside_the_fields_and_saves_nothing(

@@ -81,7 +81,7 @@ BATCH = [
 BATCH_TOTAL = Decimal("0.0408")
 # The ledger's trigger writes the hourly spend (`wallet_spend`) with each charge row it inserts.
 ALL_WRITES = frozenset(
-    {"holds", "wallets", "wallet_transactions", "wallet_spend", "message_counts", "idempotency_keys"}
+    {"holds", "wallets", "wallet_transactions", "wallet_spend", "message_counts", "message_margins", "idempotency_keys"}
 )
 
 
@@ -131,14 +131,14 @@ SETTLE_POINTS = [
     point(
         CHARGE_REFERENCE,
         "INSERT INTO wallet_transactions",
-        {"holds", "wallets", "wallet_transactions"},
+        {"holds", "wallets", "wallet_transactions", "message_margins"},  # the margin: the settle's own statement
         has_xid=True,
         id="after-the-wallet-update-and-ledger-insert",
     ),
     point(
         TIER_COUNTER,
         "INSERT INTO message_counts",
-        {"holds", "wallets", "wallet_transactions", "wallet_spend", "message_counts"},
+        {"holds", "wallets", "wallet_transactions", "wallet_spend", "message_counts", "message_margins"},
         has_xid=True,
         id="after-the-ledger-before-the-tier-count",
     ),

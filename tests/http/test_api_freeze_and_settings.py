@@ -36,9 +36,9 @@ WALLET_FIELDS = {
 AUTO_OFF = {"enabled": False, "threshold": None, "target": None, "monthly_cap": None}
 
 
-def reserve_only(reserve: str) -> dict[str, Any]:
-    """The settings' JSON with only a marketing reserve set: no levels, no automatic top-up."""
-    return {"marketing_reserve": reserve, "low_balance_levels": [], "auto_topup": AUTO_OFF}
+def reserve_only(reserve: str, timezone: str = "UTC") -> dict[str, Any]:
+    """The settings' JSON with only a marketing reserve set: no levels, no automatic top-up, UTC months."""
+    return {"marketing_reserve": reserve, "low_balance_levels": [], "auto_topup": AUTO_OFF, "timezone": timezone}
 
 
 async def freeze(api: Api, reason: Any = "chargeback under review", headers: dict[str, str] = OPERATOR) -> Response:
@@ -201,6 +201,29 @@ async def test_a_settings_body_is_validated(api: Api) -> None:
     assert (await get_settings(api)).json() == reserve_only("0.00")
 
 
+async def test_a_clinic_sets_its_time_zone_and_a_put_without_it_returns_to_utc(api: Api) -> None:
+    put = await put_settings(api, {"marketing_reserve": "5", "timezone": "Asia/Kolkata"})
+
+    assert (put.status_code, put.json()) == (200, reserve_only("5.00", "Asia/Kolkata"))
+    assert (await get_settings(api)).json() == reserve_only("5.00", "Asia/Kolkata")
+    assert (await get_settings(api, OTHER_CLINIC_USER)).json() == reserve_only("0.00")
+    assert (await put_settings(api, {"marketing_reserve": "5", "timezone": None})).json() == reserve_only("5.00")
+    await put_settings(api, {"timezone": "America/Sao_Paulo"})
+    assert (await put_settings(api, {"marketing_reserve": "5"})).json() == reserve_only("5.00")
+
+
+async def test_an_unknown_time_zone_is_a_400_naming_it_and_changes_nothing(api: Api) -> None:
+    await put_settings(api, {"marketing_reserve": "5", "timezone": "Asia/Kolkata"})
+
+    for name in ("Mars/Olympus", "asia/kolkata", "../x", "localtime", "CET", "", 5.5, ["UTC"]):
+        response = await put_settings(api, {"marketing_reserve": "6", "timezone": name})
+        assert_problem(response, 400, "validation_error")
+        assert list(field_errors(response)) == ["timezone"], name
+    both = await put_settings(api, {"marketing_reserve": "-1", "timezone": "Mars/Olympus"})
+    assert set(field_errors(both)) == {"marketing_reserve", "timezone"}
+    assert (await get_settings(api)).json() == reserve_only("5.00", "Asia/Kolkata")
+
+
 async def test_the_schema_documents_freeze_and_settings(api: Api) -> None:
     document = (await api.client.get("/schema/openapi.json")).json()
     paths = document["paths"]
@@ -209,7 +232,7 @@ async def test_the_schema_documents_freeze_and_settings(api: Api) -> None:
     assert "requestBody" not in paths[f"{BASE}/wallets/{{tenant_id}}/unfreeze"]["post"]
     settings = paths[f"{BASE}/wallet/settings"]
     assert {"200", "400", "403"} <= settings["put"]["responses"].keys()
-    settings_fields = {"marketing_reserve", "low_balance_levels", "auto_topup"}
+    settings_fields = {"marketing_reserve", "low_balance_levels", "auto_topup", "timezone"}
     assert set(document["components"]["schemas"]["WalletSettingsOut"]["properties"]) == settings_fields
     assert set(document["components"]["schemas"]["WalletOut"]["properties"]) == WALLET_FIELDS
     charge_conflicts = paths[f"{BASE}/wallets/{{tenant_id}}/charges"]["post"]["responses"]["409"]["description"]

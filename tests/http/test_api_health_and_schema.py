@@ -64,6 +64,8 @@ OPERATION_IDS = {
     "reject_adjustment",
     "list_audit",
     "list_my_audit",
+    "margin_report",
+    "margin_report_csv",
     "health",
     "ready",
 }

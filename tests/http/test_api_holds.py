@@ -64,7 +64,10 @@ HOLD_FIELDS = {
     "shortfall",
     "transaction_id",
     "settled_category",
+    "phone_number_id",
 }
+# Root's answers also say what the message was expected to cost (contract v3 §15); a clinic's never do.
+ROOT_HOLD_FIELDS = HOLD_FIELDS | {"cost_estimate"}
 
 
 @pytest.fixture
@@ -131,7 +134,7 @@ async def test_an_operator_holds_a_message_and_available_falls(funded: Api) -> N
 
     assert response.status_code == 201, response.text
     body = response.json()
-    assert set(body) == HOLD_FIELDS
+    assert set(body) == ROOT_HOLD_FIELDS
     assert (body["tenant_id"], body["message_id"], body["status"]) == (CLINIC, WAMID, "held")
     assert (body["recipient"], body["country"], body["market"], body["category"], body["tier"]) == (
         "…2671",
@@ -332,7 +335,7 @@ async def test_a_batch_holds_every_message_and_totals_them(funded: Api) -> None:
         ("wamid.2", "0.025", "held"),
         ("wamid.3", "0.0014", "held"),
     ]
-    assert all(set(item) == HOLD_FIELDS for item in body["items"])
+    assert all(set(item) == ROOT_HOLD_FIELDS for item in body["items"])
     assert body["total"] == "0.0514"
     assert funds(await wallet(funded)) == ("10.00", "0.0514", "9.9486")
 
@@ -438,6 +441,11 @@ async def test_settling_charges_the_held_price_once_with_its_price_snapshot(fund
         "rate_card_id": placed["rate_card_id"],
         "unit_price": "0.025",
         "free_reason": None,
+        # root's ledger shows what the message cost; no cost card is in force here, so it is uncosted
+        "cost": None,
+        "cost_unit_price": None,
+        "cost_card_id": None,
+        "cost_tier": None,
     }
 
 
@@ -595,7 +603,8 @@ async def test_one_hold_is_read_by_its_id_within_its_tenant(funded: Api) -> None
     path = f"/wallets/{CLINIC}/holds/{placed['id']}"
 
     assert (await funded.get(path, ROOT_VIEWER)).json() == placed
-    assert (await funded.get(path, CLINIC_USER)).json() == placed  # its own
+    seen_by_clinic = {key: value for key, value in placed.items() if key != "cost_estimate"}
+    assert (await funded.get(path, CLINIC_USER)).json() == seen_by_clinic  # its own, without costs
     assert_problem(await funded.get(path, OTHER_CLINIC_USER), 404, "not_found")
     assert_problem(await funded.get(f"/wallets/{OTHER_CLINIC}/holds/{placed['id']}", OPERATOR), 404, "not_found")
     assert_problem(await funded.get(f"/wallets/{CLINIC}/holds/{uuid4()}", OPERATOR), 404, "not_found")
@@ -658,4 +667,4 @@ async def test_the_schema_documents_the_hold_routes(api: Api) -> None:
     assert "409" in paths[f"{BASE}/wallets/{{tenant_id}}/holds/settle"]["post"]["responses"]
     assert "404" in paths[f"{BASE}/wallets/{{tenant_id}}/holds/{{hold_id}}"]["get"]["responses"]
     hold_out = document["components"]["schemas"]["HoldOut"]
-    assert set(hold_out["properties"]) == HOLD_FIELDS
+    assert set(hold_out["properties"]) == ROOT_HOLD_FIELDS

@@ -1,13 +1,15 @@
 """Hostile input, route by route: every text field, every JSON body, every POST and the token itself.
 
-Three tables cover the JWT-authenticated API class-wide, each with a guard that compares it with the OpenAPI
+Four tables cover the JWT-authenticated API class-wide, each with a guard that compares it with the OpenAPI
 document, so that a new route or a new text field cannot escape them (Meta's webhook, signed by Meta instead of
 a token, has its own hostile bodies in test_api_whatsapp_webhook.py):
 
 1. every text field of every request body refuses NUL, lone surrogates and (in one-line fields) line
    separators with a 400 naming the field, and changes nothing;
 2. every JSON body refuses deeply nested JSON with a 400, never a 500, and changes nothing;
-3. an idempotent replay answers only a caller who may make the request.
+3. an idempotent replay answers only a caller who may make the request;
+4. every recipient refuses a business-scoped user id whose prefix is no ISO 3166-1 alpha-2 code with a 400 naming
+   the field (contract v3 §16), and changes nothing.
 
 A route whose state exists only with `BILLING_FOUR_EYES=true` (a proposed adjustment, contract v3 §19) says so in
 the table, and its tests run with four eyes on.
@@ -96,9 +98,14 @@ SMALL_CARD = {
 }
 
 
+BUSINESS_NUMBER = "106540352242922"  # mapped to the clinic by the routes that send one (v3 §16)
+
+
 async def _a_card_in_force(api: Api) -> dict[str, str]:
     response = await api.post("/rate-cards", OPERATOR, SMALL_CARD)
     assert response.status_code == 201, response.text
+    mapped = await api.post("/whatsapp-numbers", OPERATOR, {"phone_number_id": BUSINESS_NUMBER, "tenant_id": CLINIC})
+    assert mapped.status_code == 201, mapped.text
     return {}
 
 
@@ -268,10 +275,16 @@ ROUTES: dict[str, Route] = {
         "POST",
         "/quotes",
         CLINIC_USER,
-        {"category": "marketing", "recipients": ["+5511987654321"], "window": "none", "tenant_id": CLINIC},
+        {
+            "category": "marketing",
+            "recipients": ["+5511987654321"],
+            "window": "none",
+            "tenant_id": CLINIC,
+            "phone_number_id": BUSINESS_NUMBER,
+        },
         200,
         _a_card_in_force,
-        single_line=("category", "window", "tenant_id"),
+        single_line=("category", "window", "tenant_id", "phone_number_id"),
         refused=(CLINIC_WITHOUT_PERMISSIONS,),
         read_only=True,
     ),
@@ -279,10 +292,16 @@ ROUTES: dict[str, Route] = {
         "POST",
         "/wallets/{tenant_id}/holds",
         OPERATOR,
-        {"message_id": "wamid.HBgM/+==", "category": "marketing", "recipient": US_NUMBER, "window": "none"},
+        {
+            "message_id": "wamid.HBgM/+==",
+            "category": "marketing",
+            "recipient": US_NUMBER,
+            "window": "none",
+            "phone_number_id": BUSINESS_NUMBER,
+        },
         201,
         _a_card_and_money,
-        single_line=("message_id", "category", "recipient", "window"),
+        single_line=("message_id", "category", "recipient", "window", "phone_number_id"),
         refused=(ROOT_VIEW_ONLY, ROOT_WITHOUT_PERMISSIONS, CLINIC_MANAGER),
     ),
     "place_holds": Route(
@@ -343,9 +362,10 @@ ROUTES: dict[str, Route] = {
         "PUT",
         "/wallet/settings",
         CLINIC_MANAGER,
-        {"marketing_reserve": "5.00"},
+        {"marketing_reserve": "5.00", "timezone": "Asia/Kolkata"},
         200,
         _nothing,
+        single_line=("timezone",),
     ),
     "map_whatsapp_number": Route(
         "POST",
@@ -702,6 +722,91 @@ async def test_the_tables_leave_out_only_the_routes_without_a_token(api: Api) ->
     }
 
     assert public == {"health", "ready", "verify_whatsapp_webhook", "receive_whatsapp_statuses"}
+
+
+# 4. Every recipient refuses a business-scoped user id whose prefix is no country ------------------
+
+# Two letters, a dot, then letters or digits: BSUID-shaped, but the prefix is no ISO 3166-1 alpha-2 code
+# (contract v3 §16): user-assigned (XK, ZZ), reserved (UK, EU), lower case, or with Meta's enterprise `ENT.`.
+BAD_BSUIDS = {
+    "user-assigned XK": "XK.13491208655302741918",
+    "user-assigned ZZ": "ZZ.1",
+    "reserved UK": "UK.13491208655302741918",
+    "enterprise EU": "EU.ENT.11815799212886844830",
+    "lower case": "us.13491208655302741918",
+    "not a letter": "U5.13491208655302741918",
+}
+
+
+def _safe_body(operation: str) -> dict[str, Any]:
+    return dict(ROUTES[operation].body or {})
+
+
+# Each route taking recipients: the body with `value` as one of them, and the field its 400 names.
+RECIPIENT_ROUTES: dict[str, Callable[[str], tuple[dict[str, Any], str]]] = {
+    "quote_messages": lambda value: (
+        {**_safe_body("quote_messages"), "recipients": [US_NUMBER, value]},
+        "recipients[1]",
+    ),
+    "place_hold": lambda value: ({**_safe_body("place_hold"), "recipient": value}, "recipient"),
+    "place_holds": lambda value: (
+        {
+            "messages": [
+                {"message_id": "wamid.1", "category": "marketing", "recipient": US_NUMBER},
+                {"message_id": "wamid.2", "category": "marketing", "recipient": value},
+            ]
+        },
+        "messages[1].recipient",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("operation", "value"),
+    [
+        pytest.param(operation, value, id=f"{operation}-{name}")
+        for operation in RECIPIENT_ROUTES
+        for name, value in BAD_BSUIDS.items()
+    ],
+)
+async def test_every_recipient_refuses_a_bsuid_whose_prefix_is_no_country_and_changes_nothing(
+    api: Api, operation: str, value: str
+) -> None:
+    route = ROUTES[operation]
+    path = route.path(await route.arrange(api))
+    body, field = RECIPIENT_ROUTES[operation](value)
+    before = await _state(api)
+
+    response = await _send(api, route.method, path, route.headers, _raw(body))
+
+    assert list(field_errors(response)) == [field]
+    assert value not in response.text  # the refusal names the field, never echoes the id whole
+    assert await _state(api) == before
+
+
+def _names(document: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    """Every property name of a body schema, those of nested objects and arrays too."""
+    names: set[str] = set()
+    for kind in _alternatives(document, schema):
+        for name, child in kind.get("properties", {}).items():
+            names |= {name, *_names(document, child)}
+        if "items" in kind:
+            names |= _names(document, kind["items"])
+    return names
+
+
+@pytest.mark.parametrize("container", ["memory"], indirect=True)
+async def test_the_recipient_table_covers_every_request_body_with_a_recipient(api: Api) -> None:
+    document = await _openapi(api)
+    with_recipients = {
+        operation_id
+        for operation_id, (_, _, operation) in _operations(document).items()
+        if "requestBody" in operation
+        and {"recipient", "recipients"}
+        & _names(document, operation["requestBody"]["content"]["application/json"]["schema"])
+    }
+
+    assert set(RECIPIENT_ROUTES) == with_recipients
 
 
 # The token itself ------------------------------------------------------------------------------

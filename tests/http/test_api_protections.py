@@ -36,6 +36,7 @@ FULL = {
     "marketing_reserve": "5.00",
     "low_balance_levels": ["8.00", "3.50"],
     "auto_topup": {"enabled": True, "threshold": "2.00", "target": "50.00", "monthly_cap": "200.00"},
+    "timezone": "Europe/Lisbon",
 }
 
 
@@ -63,6 +64,7 @@ async def test_settings_answer_every_field_with_their_defaults(api: Api) -> None
         "marketing_reserve": "0.00",
         "low_balance_levels": [],
         "auto_topup": {"enabled": False, "threshold": None, "target": None, "monthly_cap": None},
+        "timezone": "UTC",
     }
 
 

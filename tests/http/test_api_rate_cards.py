@@ -46,7 +46,7 @@ CARD: dict[str, Any] = {
 INDIA = "+919876543210"
 USA = "+14155552671"
 BRAZIL = "+5511987654321"
-QUOTE_FIELDS = {"tenant_id", "currency", "rate_card_id", "items", "total", "available", "sufficient"}
+QUOTE_FIELDS = {"tenant_id", "currency", "rate_card_id", "items", "total", "available", "sufficient", "phone_number_id"}
 ITEM_FIELDS = {
     "recipient",
     "country",
@@ -320,13 +320,12 @@ async def test_a_free_message_costs_zero_and_says_why(api: Api) -> None:
 
 
 async def test_the_tier_comes_from_the_months_settled_count(api: Api, container: Any) -> None:
-    from billing.application.handlers.quotes import month_of
     from billing.domain.pricing import Category
 
     await add_card(api)
     service = container.service()
     async with service.uow_factory() as uow:
-        await uow.message_counts.add_settled(CLINIC, month_of(api.clock.now()), "India", Category.UTILITY, 10)
+        await uow.message_counts.add_settled(CLINIC, api.clock.now(), "India", Category.UTILITY, 10)
         await uow.commit()
 
     item = (await quote(api, category="utility")).json()["items"][0]

@@ -49,7 +49,13 @@ SCHEMA_QUERIES = {
 # Platform-wide by nature (contract v2 §13: "the default rate cards and their rows, the phone-number map, and
 # webhook events of unknown numbers"; v3 §23: platform audit rows): reference tables on Citus, exempt from the key
 # rule.
-PLATFORM_WIDE = ("default_rate_cards", "whatsapp_numbers", "webhook_unknown_events", "platform_audit_events")
+PLATFORM_WIDE = (
+    "default_rate_cards",
+    "cost_cards",
+    "whatsapp_numbers",
+    "webhook_unknown_events",
+    "platform_audit_events",
+)
 _EXEMPT = ", ".join(f"'{name}'" for name in ("alembic_version", *PLATFORM_WIDE))
 CITUS_QUERIES = {
     "tables without tenant_id": f"""

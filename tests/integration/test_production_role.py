@@ -365,12 +365,12 @@ async def _rate_card(world: RoleWorld, tenant_id: str | None = None, tier_11: st
 
 async def _settled(world: RoleWorld, count: int) -> dict[str, int]:
     """Settling writes the tiers' counter (an insert, then an update of the same row); returns what it reads."""
-    month = world.clock.now().strftime("%Y-%m")
+    now = world.clock.now()
     async with world.service.uow_factory() as uow:
-        await uow.message_counts.add_settled(CLINIC, month, "India", Category.UTILITY, count)
+        await uow.message_counts.add_settled(CLINIC, now, "India", Category.UTILITY, count)
         await uow.commit()
     async with world.service.uow_factory() as uow:
-        return await uow.message_counts.settled(CLINIC, month, Category.UTILITY, ["India", "Other"])
+        return await uow.message_counts.settled(CLINIC, now, Category.UTILITY, ["India", "Other"])
 
 
 @write_path("create_rate_card", "rate_cards", "rate_card", "current_rate_card")
@@ -382,6 +382,25 @@ async def rate_cards_added_and_read(world: RoleWorld) -> None:
     assert await world.operator.rate_card(default.id) == default
     assert (await world.clinic().current_rate_card()).id == own.id
     assert (await world.operator.current_rate_card("clinic-b")).id == default.id
+
+
+@write_path("margin")
+async def messages_costed_and_their_margin_read(world: RoleWorld) -> None:
+    """A cost card (cost_cards), a settled and a refunded message (cost_message_counts, message_margins)."""
+    await _messages_priced(world)
+    started = world.clock.now() - timedelta(days=1)
+    costs = [{"market": "Meta", "category": "utility", "unit_price": "0.0300"}]
+    cost_card = await world.operator.create_rate_card("Meta", started, {"*": "Meta"}, costs, kind="cost")
+    assert [card.id for card in (await world.operator.rate_cards(kind="cost")).items] == [cost_card.id]
+    assert (await world.operator.current_rate_card(kind="cost")).id == cost_card.id
+    platform = world.operator
+    for message_id in ("wamid.c1", "wamid.c2"):
+        await platform.hold(CLINIC, message_id, "utility", "+14155552671")
+        settled = await platform.settle(CLINIC, message_id)
+        assert settled.cost is not None
+    await platform.refund(CLINIC, "wamid.c1", "0.01")
+    [row] = (await world.operator.margin()).rows
+    assert (row.messages, str(row.billed), str(row.cost)) == (2, "0.09", "0.06")
 
 
 @write_path()

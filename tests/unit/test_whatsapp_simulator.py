@@ -17,6 +17,7 @@ import attrs
 import pytest
 
 from billing.domain.errors import ValidationError
+from billing.domain.recipients import looks_like_bsuid
 from billing.domain.whatsapp import (
     SIGNATURE_HEADER,
     MessageStatus,
@@ -133,6 +134,20 @@ def test_the_fail_rate_decides_how_many_messages_fail(fail_rate: float, failed: 
     messages = _by_message(build_bodies(attrs.evolve(OPTIONS, fail_rate=fail_rate)))
 
     assert sum(statuses[-1].status is MessageStatus.FAILED for statuses in messages.values()) == failed
+
+
+def test_the_bsuid_rate_sends_that_share_to_phone_less_users_by_their_bsuid() -> None:
+    """Contract v3 §16: a user whose number Meta hides is named by `recipient_user_id` alone; without the option
+    the run is byte for byte what it was (no random draw is added)."""
+    everyone = _statuses(build_bodies(attrs.evolve(OPTIONS, bsuid_rate=1.0)))
+    no_one = _statuses(build_bodies(attrs.evolve(OPTIONS, bsuid_rate=0.0)))
+
+    assert all(n.recipient_id is None and n.recipient_user_id is not None for n in everyone)
+    assert all(looks_like_bsuid(n.recipient_user_id or "") for n in everyone)
+    assert all(n.recipient_user_id is None and n.recipient_id is not None for n in no_one)
+    assert build_bodies(attrs.evolve(OPTIONS, bsuid_rate=0.0)) == build_bodies(OPTIONS)
+    with pytest.raises(ValidationError):
+        attrs.evolve(OPTIONS, bsuid_rate=1.5)
 
 
 def test_message_ids_come_from_the_prefix_a_given_list_or_a_seeded_random_prefix() -> None:

@@ -68,6 +68,7 @@ from billing.application.handlers.invoices import (
     reverse_payment,
     void_invoice,
 )
+from billing.application.handlers.margins import GetMarginReport, margin_report
 from billing.application.handlers.quotes import QuoteMessages, QuoteSet, quote_messages
 from billing.application.handlers.rate_cards import (
     CreateRateCard,
@@ -132,6 +133,7 @@ from billing.domain.contact import BillingContact
 from billing.domain.hold import Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry
+from billing.domain.margins import MarginReport
 from billing.domain.money import Money, Scale
 from billing.domain.pricing import Category, RateCard, parse_category, parse_window
 from billing.domain.protections import LowBalanceAlert
@@ -217,6 +219,12 @@ class BillingSession:
 
     async def reverse_payment(self, invoice_id: UUID, reason: str) -> Invoice:
         return await self.run(reverse_payment, ReversePayment(invoice_id, reason))
+
+    async def margin(
+        self, from_day: date | None = None, to_day: date | None = None, group_by: str = "tenant"
+    ) -> MarginReport:
+        """Root + View: billed against Meta's cost per tenant, market, category or day (contract v3 §15)."""
+        return await self.run(margin_report, GetMarginReport(from_day, to_day, group_by))
 
     async def audit(
         self,
@@ -351,8 +359,10 @@ class BillingSession:
         tenant_id: str | None = None,
         free_in_service_window: Sequence[str] = (),
         currency: str | None = None,
+        kind: str = "price",
     ) -> RateCard:
-        """A card as the API takes it: `rates` as dicts of market, category, unit_price and tier_from."""
+        """A card as the API takes it: `rates` as dicts of market, category, unit_price and tier_from; `kind="cost"`
+        for Meta's price list to the platform (contract v3 §15, no tenant)."""
         cmd = CreateRateCard(
             name,
             currency or self.service.runtime.settings.currency,
@@ -361,24 +371,32 @@ class BillingSession:
             list(free_in_service_window),
             dict(markets),
             [dict(rate) for rate in rates],
+            kind=kind,
         )
         return await self.run(create_rate_card, cmd)
 
-    async def rate_cards(self, tenant_id: str | None = None, page: int = 1, page_size: int = 20) -> Page[RateCard]:
-        return await self.run(list_rate_cards, ListRateCards(tenant_id, PageRequest(page, page_size)))
+    async def rate_cards(
+        self, tenant_id: str | None = None, page: int = 1, page_size: int = 20, kind: str = "price"
+    ) -> Page[RateCard]:
+        return await self.run(list_rate_cards, ListRateCards(tenant_id, PageRequest(page, page_size), kind))
 
     async def rate_card(self, card_id: UUID) -> RateCard:
         return await self.run(get_rate_card, GetRateCard(card_id))
 
-    async def current_rate_card(self, tenant_id: str | None = None) -> RateCard:
-        return await self.run(get_current_rate_card, GetCurrentRateCard(tenant_id))
+    async def current_rate_card(self, tenant_id: str | None = None, kind: str = "price") -> RateCard:
+        return await self.run(get_current_rate_card, GetCurrentRateCard(tenant_id, kind))
 
     async def quote(
-        self, category: str, recipients: Sequence[str], window: str | None = None, tenant_id: str | None = None
+        self,
+        category: str,
+        recipients: Sequence[str],
+        window: str | None = None,
+        tenant_id: str | None = None,
+        phone_number_id: str | None = None,
     ) -> QuoteSet:
         """What messages of `category` (Meta's names too) to `recipients` would cost now; no money moves."""
         parsed, free_reason = parse_category(category)
-        cmd = QuoteMessages(parsed, tuple(recipients), parse_window(window), tenant_id, free_reason)
+        cmd = QuoteMessages(parsed, tuple(recipients), parse_window(window), tenant_id, free_reason, phone_number_id)
         return await self.run(quote_messages, cmd)
 
     # Holds (contract v2 §9): the messaging module reserves, settles and voids as the platform
@@ -390,20 +408,26 @@ class BillingSession:
         recipient: str,
         window: str | None = None,
         expires_in_seconds: int | None = None,
+        phone_number_id: str | None = None,
     ) -> HoldResult:
-        """Reserve one message's price; the same message id asked again the same way answers the first hold."""
-        return await self.run(
-            place_hold,
-            PlaceHold(tenant_id, inputs.hold_message(message_id, category, recipient, window), expires_in_seconds),
-        )
+        """Reserve one message's price; the same message id asked again the same way answers the first hold.
+        `phone_number_id`: the business number sending it (v3 §16), mapped to the tenant."""
+        message = inputs.hold_message(message_id, category, recipient, window, phone_number_id=phone_number_id)
+        return await self.run(place_hold, PlaceHold(tenant_id, message, expires_in_seconds))
 
     async def hold_batch(
         self, tenant_id: str, messages: Sequence[Mapping[str, str]], expires_in_seconds: int | None = None
     ) -> HoldBatch:
-        """All or nothing: `messages` as dicts of message_id, category, recipient and (optional) window."""
+        """All or nothing: `messages` as dicts of message_id, category, recipient and (optional) window and
+        phone_number_id."""
         parsed = tuple(
             inputs.hold_message(
-                m.get("message_id", ""), m.get("category", ""), m.get("recipient", ""), m.get("window"), index
+                m.get("message_id", ""),
+                m.get("category", ""),
+                m.get("recipient", ""),
+                m.get("window"),
+                index,
+                m.get("phone_number_id"),
             )
             for index, m in enumerate(messages)
         )
@@ -465,10 +489,12 @@ class BillingSession:
         *,
         low_balance_levels: Sequence[object] = (),
         auto_topup: Mapping[str, object] | None = None,
+        timezone: str | None = None,
     ) -> WalletSettings:
-        """Replace the whole settings (PUT): `auto_topup` as `{enabled, threshold, target, monthly_cap}`."""
+        """Replace the whole settings (PUT): `auto_topup` as `{enabled, threshold, target, monthly_cap}`, `timezone`
+        an IANA name (None: `"UTC"`)."""
         currency = self.service.runtime.settings.currency
-        cmd = inputs.wallet_settings(currency, marketing_reserve, low_balance_levels, auto_topup, tenant_id)
+        cmd = inputs.wallet_settings(currency, marketing_reserve, low_balance_levels, auto_topup, tenant_id, timezone)
         return await self.run(put_wallet_settings, cmd)
 
     # Low-balance alerts (contract v2 §10)

@@ -12,7 +12,7 @@ from billing.application.handlers.wallet_settings import PutWalletSettings
 from billing.domain.errors import FieldError, ValidationError
 from billing.domain.money import Money, Scale
 from billing.domain.pricing import parse_category, parse_window
-from billing.domain.wallet_settings import AutoTopup
+from billing.domain.wallet_settings import DEFAULT_TIMEZONE, AutoTopup, time_zone_problem
 
 
 def money(
@@ -37,10 +37,14 @@ def wallet_settings(
     low_balance_levels: Sequence[object] | None,
     auto_topup: Mapping[str, object] | None,
     tenant_id: str | None = None,
+    timezone: object = None,
 ) -> PutWalletSettings:
-    """A settings PUT from plain values (HTTP's JSON, another module's call); every malformed amount listed.
-    Absent parts take their defaults: a PUT replaces the whole."""
+    """A settings PUT from plain values (HTTP's JSON, another module's call); every malformed amount listed, and an
+    unknown time zone. Absent parts (None) take their defaults: a PUT replaces the whole."""
     problems: list[FieldError] = []
+    zone = DEFAULT_TIMEZONE if timezone is None else timezone
+    if (zone_problem := time_zone_problem(zone)) is not None:
+        problems.append(zone_problem)
 
     def amount(value: object, field: str, *, allow_zero: bool = False) -> Money | None:
         if value is None:
@@ -70,13 +74,21 @@ def wallet_settings(
     )
     if problems:
         raise ValidationError(problems)
-    return PutWalletSettings(reserve, tenant_id, tuple(level for level in levels if level is not None), automatic)
+    assert isinstance(zone, str)
+    levels_given = tuple(level for level in levels if level is not None)
+    return PutWalletSettings(reserve, tenant_id, levels_given, automatic, zone)
 
 
 def hold_message(
-    message_id: str, category: str, recipient: str, window: str | None, index: int | None = None
+    message_id: str,
+    category: str,
+    recipient: str,
+    window: str | None,
+    index: int | None = None,
+    phone_number_id: str | None = None,
 ) -> HoldMessage:
     """One message to hold; in a batch (`index`), its fields are named `messages[i].…` in errors."""
     prefix = "" if index is None else f"messages[{index}]."
     parsed, free_reason = parse_category(category, field=f"{prefix}category")
-    return HoldMessage(message_id, parsed, recipient, parse_window(window, field=f"{prefix}window"), free_reason)
+    window_of = parse_window(window, field=f"{prefix}window")
+    return HoldMessage(message_id, parsed, recipient, window_of, free_reason, phone_number_id)

@@ -21,8 +21,9 @@ from billing.domain.events import DomainEvent
 from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.margins import GroupBy, MarginLine, MarginRow
 from billing.domain.money import Money
-from billing.domain.pricing import Category, RateCard
+from billing.domain.pricing import CardKind, Category, RateCard
 from billing.domain.protections import LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
@@ -174,6 +175,10 @@ class LockedHold:
     hold: Hold
     funds: Funds  # its wallet's, read under the wallet's row lock
     watch_below: Money | None = None  # its settings' (see Movement)
+    # The cost card in force at `costs_at` (`lock(…, costs_at=)`), found by the same read: a settlement's cost
+    # card costs no round trip. None: no cost card then (or not asked).
+    cost_card_id: UUID | None = None
+    costs_at: datetime | None = None
 
 
 @attrs.frozen
@@ -214,13 +219,14 @@ class HoldRepository(Protocol):
 
     async def get(self, tenant_id: str, hold_id: UUID) -> Hold | None: ...
 
-    async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
+    async def lock(self, tenant_id: str, message_id: str, costs_at: datetime | None = None) -> LockedHold | None:
         """The hold's row, then its wallet's, locked until the unit of work ends (always in that order: the
-        sweeper takes them so too), with the wallet's funds."""
+        sweeper takes them so too), with the wallet's funds; with `costs_at`, the id of the cost card in force then."""
         ...
 
-    async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
-        """A hold settled: its row, `held` less its amount, and the charge (balance and ledger row) if any."""
+    async def save_settled(self, hold: Hold, charge: Posting | None, margin: MarginLine) -> LedgerEntry | None:
+        """A hold settled: its row, `held` less its amount, the charge (balance and ledger row) if any, and the
+        message's line of the margin aggregate (v3 §15), all in one step."""
         ...
 
     async def save_released(self, hold: Hold) -> None:
@@ -460,8 +466,18 @@ class RateCardRepository(Protocol):
 
     async def get(self, card_id: UUID) -> RateCard | None: ...
 
-    async def list(self, tenant_id: str | None, page: PageRequest) -> Page[RateCard]:
-        """Latest `effective_from` first (ties: the later created): one tenant's cards, or every card."""
+    async def list(self, tenant_id: str | None, page: PageRequest, kind: CardKind = CardKind.PRICE) -> Page[RateCard]:
+        """Latest `effective_from` first (ties: the later created): one tenant's cards, or every card of `kind`
+        (cost cards have no tenant)."""
+        ...
+
+    async def cost_in_force(self, at: datetime) -> RateCard | None:
+        """The cost card in force at `at` (`cost_card_in_force`), in one read (none after `in_force` at the same
+        `at` in this unit of work: that read found it too)."""
+        ...
+
+    async def cost_card(self, card_id: UUID) -> RateCard | None:
+        """A cost card by id (cards are immutable: kept parsed, read at most once per process)."""
         ...
 
     async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
@@ -475,15 +491,17 @@ class RateCardRepository(Protocol):
 
 
 class MessageCountRepository(Protocol):
-    """Settled billable messages per tenant, UTC month, market and category: the n of a volume tier."""
+    """Settled billable messages per tenant, month, market and category: the n of a volume tier. The month is the
+    calendar month of the message time `at` in the tenant's time zone (contract v3 §16, `month_in`), found by the
+    adapter in the same read or write: the hot paths pay no round trip for the settings."""
 
-    async def settled(self, tenant_id: str, month: str, category: Category, markets: Iterable[str]) -> dict[str, int]:
-        """Each market's count (0 when none), in one read."""
+    async def settled(self, tenant_id: str, at: datetime, category: Category, markets: Iterable[str]) -> dict[str, int]:
+        """Each market's count (0 when none) in the tenant's month of `at`, in one read."""
         ...
 
-    async def add_settled(
-        self, tenant_id: str, month: str, market: str, category: Category, count: int = 1
-    ) -> None: ...
+    async def add_settled(self, tenant_id: str, at: datetime, market: str, category: Category, count: int = 1) -> None:
+        """Count `count` more in the tenant's month of `at`, in one statement."""
+        ...
 
 
 class CountryOfNumber(Protocol):
@@ -491,6 +509,19 @@ class CountryOfNumber(Protocol):
 
     def country_of(self, number: str) -> str | None:
         """ISO 3166-1 alpha-2 of a valid E.164 number (the `+` optional); None for an invalid one."""
+        ...
+
+
+class MarginRepository(Protocol):
+    """What messages billed and cost, per tenant, UTC day, price market and category (contract v3 §15), moved by
+    the unit of work that settles, charges or refunds a message."""
+
+    async def add(self, line: MarginLine) -> None:
+        """Add one message's (or refund's) figures to its group, in one statement."""
+        ...
+
+    async def report(self, from_day: date, to_day: date, group_by: GroupBy, currency: str) -> tuple[MarginRow, ...]:
+        """The days' figures summed by `group_by`, sorted by key."""
         ...
 
 
@@ -507,6 +538,8 @@ class Repositories(Protocol):
     outbox: OutboxRepository
     rate_cards: RateCardRepository
     message_counts: MessageCountRepository
+    cost_counts: MessageCountRepository  # the cost tiers' (v3 §15): the cost card's markets
+    margins: MarginRepository
     holds: HoldRepository
     wallet_settings: WalletSettingsRepository
     whatsapp_numbers: WhatsAppNumberRepository

@@ -18,7 +18,7 @@ from uuid import UUID
 import attrs
 
 from billing.domain.money import Money
-from billing.domain.pricing import mask_recipient
+from billing.domain.recipients import mask
 
 
 class ActorKind(enum.StrEnum):
@@ -95,7 +95,7 @@ def redacted(value: object, key: str = "") -> Any:
     if isinstance(value, list | tuple | set | frozenset):
         return [redacted(item, key) for item in value]
     if isinstance(value, str) and key and _RECIPIENT.search(key) and key != "phone_number_id":
-        return mask_recipient(value) if not value.startswith("…") else value
+        return mask(value)  # a BSUID as "US.…1918", a phone number as "…3210"
     return _scalar(value)
 
 

@@ -37,6 +37,7 @@ from uuid import UUID
 
 import attrs
 
+from billing.domain.costs import Cost, MetaWord
 from billing.domain.errors import (
     DuplicateError,
     InsufficientFundsError,
@@ -212,6 +213,13 @@ class Hold:
     shortfall: Money | None = None
     transaction_id: UUID | None = None
     settled_category: Category | None = None
+    # Contract v3 §15: the cost estimated when held (None: uncosted), and once charged its message time (Meta's
+    # status timestamp, or the settle time) and what it cost (None: uncosted).
+    cost_estimate: Money | None = None
+    message_at: datetime | None = None
+    cost: Cost | None = None
+    # The business number that sends it (contract v3 §16), mapped to its tenant; None when not said.
+    phone_number_id: str | None = None
     # What happened to it in this unit of work, heard by the unit once the hold is written (`pull_events`).
     events: list[DomainEvent] = attrs.field(factory=list, eq=False, repr=False)
 
@@ -225,6 +233,8 @@ class Hold:
         window: Window,
         at: datetime,
         expires_in: timedelta = DEFAULT_HOLD_TTL,
+        cost_estimate: Money | None = None,
+        phone_number_id: str | None = None,
     ) -> Hold:
         """A new open hold. `Funds.check_hold` decides whether the wallet may take it; this checks the hold."""
         if at.utcoffset() is None:
@@ -242,6 +252,8 @@ class Hold:
             status=HoldStatus.HELD,
             created_at=at,
             expires_at=at + expires_in,
+            cost_estimate=cost_estimate,
+            phone_number_id=phone_number_id,
         )
         hold.events.append(HoldPlaced(hold_id, tenant_id, hold.message_id, quote.amount, str(quote.category), at))
         return hold
@@ -274,17 +286,20 @@ class Hold:
     def is_expired_at(self, at: datetime) -> bool:
         return at >= self.expires_at
 
-    def same_request(self, category: Category, market: str, window: Window) -> bool:
-        """Whether a hold asked again for this message id is the same request: same category, market and window."""
-        return (self.category, self.market, self.window) == (category, market, window)
+    def same_request(self, category: Category, market: str, window: Window, phone_number_id: str | None = None) -> bool:
+        """Whether a hold asked again for this message id is the same request: same category, market, window and
+        business number (another number, or none where one was given, is another request: v3 §16)."""
+        asked = (category, market, window, phone_number_id)
+        return (self.category, self.market, self.window, self.phone_number_id) == asked
 
-    def check_repeat(self, category: Category, market: str, window: Window) -> None:
+    def check_repeat(self, category: Category, market: str, window: Window, phone_number_id: str | None = None) -> None:
         """A hold asked again for this message id: nothing when it is the same request (the caller answers this
         hold, 200), DuplicateError when anything differs."""
-        if not self.same_request(category, market, window):
+        if not self.same_request(category, market, window, phone_number_id):
+            number = "" if self.phone_number_id is None else f", number {self.phone_number_id}"
             raise DuplicateError(
                 f"message {self.message_id!r} is already held as {self.category} in {self.market} "
-                f"(window {self.window})"
+                f"(window {self.window}{number})"
             )
 
     def check_settle(self, at: datetime) -> None:
@@ -296,7 +311,15 @@ class Hold:
             raise InvalidStateError(f"the hold expired at {self.expires_at.isoformat()}; it cannot be settled")
 
     def settle(
-        self, at: datetime, charged: Money, shortfall: Money, transaction_id: UUID | None, category: Category
+        self,
+        at: datetime,
+        charged: Money,
+        shortfall: Money,
+        transaction_id: UUID | None,
+        category: Category,
+        *,
+        message_at: datetime | None = None,
+        cost: Cost | None = None,
     ) -> None:
         """Charge an open hold once (`Funds.after_settle` computed `charged` and `shortfall`). Anything but an open
         hold before its `expires_at` is InvalidStateError, a settled one too: a repeat settle is the caller's
@@ -310,6 +333,8 @@ class Hold:
         self.shortfall = shortfall
         self.transaction_id = transaction_id
         self.settled_category = category
+        self.message_at = at if message_at is None else message_at
+        self.cost = cost
         self.events.append(
             HoldSettled(self.id, self.tenant_id, self.message_id, charged, shortfall, transaction_id, at)
         )
@@ -336,7 +361,9 @@ class Hold:
         self.status = HoldStatus.EXPIRED
         return True
 
-    def charge_released(self, charged: Money, transaction_id: UUID) -> None:
+    def charge_released(
+        self, charged: Money, transaction_id: UUID, *, message_at: datetime | None = None, cost: Cost | None = None
+    ) -> None:
         """Meta's webhook delivered a message whose hold was already voided or expired (§11): it is charged once, at
         the hold's own price; the hold keeps its status and gains `charged` and `transaction_id`."""
         if self.status not in (HoldStatus.VOIDED, HoldStatus.EXPIRED):
@@ -347,6 +374,8 @@ class Hold:
         self.charged = charged
         self.shortfall = Money.zero(charged.currency)
         self.transaction_id = transaction_id
+        self.message_at = message_at
+        self.cost = cost
 
 
 def reprices_category(hold: Hold, category: str | None) -> bool:
@@ -377,11 +406,8 @@ def reprice(
     """
     if card is not None and card.id != hold.quote.rate_card_id:
         raise ValueError(f"hold {hold.id} was priced on card {hold.quote.rate_card_id}, not {card.id}")
-    free_by_type = _free_by_type(pricing_type)
-    if category is None:
-        settled_category, free_by_category = hold.category, None
-    else:
-        settled_category, free_by_category = parse_category(category)
+    settled_category = hold.category if category is None else parse_category(category)[0]
+    said = meta_word(hold, category=category, pricing_type=pricing_type, billable=billable)
     base = hold.quote
     if settled_category is not hold.category:
         if card is None:
@@ -394,15 +420,28 @@ def reprice(
             window=hold.window,
             settled_this_month=hold.quote.tier - 1,  # n = the hold's tier
         )
-    reason = free_by_type or free_by_category
-    if reason is None and billable is False:
-        reason = hold.quote.free_reason or FreeReason.FREE_ENTRY_POINT
     currency = hold.amount.currency
-    if reason is not None:
-        return attrs.evolve(base, amount=Money.zero(currency), free_reason=reason)
-    if pricing_type == REGULAR or billable is True:
+    if said.free_reason is not None:
+        return attrs.evolve(base, amount=Money.zero(currency), free_reason=said.free_reason)
+    if said.billed:
         return attrs.evolve(base, amount=Money.rounded(base.unit_price.amount, currency), free_reason=None)
     return base
+
+
+def meta_word(
+    hold: Hold | None,
+    *,
+    category: str | None = None,
+    pricing_type: str | None = None,
+    billable: bool | None = None,
+) -> MetaWord:
+    """What Meta's status says of a message's charge (see `reprice`), for its price and its cost alike: free by a
+    pricing type, by Meta's category (`referral_conversion`) or by `billable: false` (the hold's own free reason,
+    else a free entry point); billed by `regular` or `billable: true`; else nothing."""
+    reason = _free_by_type(pricing_type) or (None if category is None else parse_category(category)[1])
+    if reason is None and billable is False:
+        reason = (None if hold is None else hold.quote.free_reason) or FreeReason.FREE_ENTRY_POINT
+    return MetaWord(reason, billed=reason is None and (pricing_type == REGULAR or billable is True))
 
 
 def _free_by_type(pricing_type: str | None) -> FreeReason | None:

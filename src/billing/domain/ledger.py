@@ -8,6 +8,7 @@ from uuid import UUID
 
 import attrs
 
+from billing.domain.costs import Cost
 from billing.domain.errors import InvalidStateError, ValidationError
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote
@@ -42,9 +43,15 @@ class PriceSnapshot:
     rate_card_id: UUID
     unit_price: Money
     free_reason: FreeReason | None
+    # Contract v3 §15: what the message cost (None: uncosted; root's answers only) and its message time (kept so a
+    # refund counts on its message's day; None for a charge made before v3).
+    cost: Cost | None = None
+    message_at: datetime | None = None
 
     @classmethod
-    def of(cls, quote: Quote, hold_id: UUID | None) -> PriceSnapshot:
+    def of(
+        cls, quote: Quote, hold_id: UUID | None, *, cost: Cost | None = None, message_at: datetime | None = None
+    ) -> PriceSnapshot:
         return cls(
             hold_id=hold_id,
             category=quote.category,
@@ -54,6 +61,8 @@ class PriceSnapshot:
             rate_card_id=quote.rate_card_id,
             unit_price=quote.unit_price,
             free_reason=quote.free_reason,
+            cost=cost,
+            message_at=message_at,
         )
 
 

@@ -16,6 +16,7 @@ Decisions the contract leaves open:
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import ParamSpec, TypeVar
@@ -32,6 +33,9 @@ MAX_NAME_LENGTH = 200
 MAX_MARKET_LENGTH = 200
 MAX_TIER_FROM = 2_147_483_647  # fits any integer column
 ANY_COUNTRY = "*"
+MASK = "…"  # U+2026: what stands for the hidden part of a recipient
+# A recipient as answers show it: a phone number's "…3210", a business-scoped user id's "US.…1918".
+_MASKED = re.compile(r"(?:[A-Za-z]{2}\.)?…[A-Za-z0-9]{0,4}")
 
 # ISO 3166-1 alpha-2: the 249 officially assigned codes (as tzdata's iso3166.tab lists them, ISO/TC 46 N1108).
 # User-assigned codes such as XK (Kosovo) and reserved ones such as UK or EU are not country codes.
@@ -63,6 +67,22 @@ class Category(enum.StrEnum):
     SERVICE = "service"
 
 
+class CardKind(enum.StrEnum):
+    """What a card lists (contract v3 §15): the platform's prices to clinics, or Meta's costs to the platform."""
+
+    PRICE = "price"
+    COST = "cost"
+
+
+def parse_card_kind(value: object, *, field: str = "kind") -> CardKind:
+    """A card's kind as a client names it; absent (None) is `price`."""
+    if value is None:
+        return CardKind.PRICE
+    if isinstance(value, str) and value in _KINDS:
+        return _KINDS[value]
+    raise ValidationError.of(field, f"must be one of {', '.join(_KINDS)}")
+
+
 class Window(enum.StrEnum):
     NONE = "none"
     CUSTOMER_SERVICE = "customer_service"
@@ -75,6 +95,7 @@ class FreeReason(enum.StrEnum):
 
 
 _CATEGORIES = {category.value: category for category in Category}
+_KINDS = {kind.value: kind for kind in CardKind}
 _WINDOWS = {window.value: window for window in Window}
 # Meta's own names that are not categories of a card: how each is priced, and whether it is free.
 _META_CATEGORIES: dict[str, tuple[Category, FreeReason | None]] = {
@@ -160,7 +181,8 @@ def _frozen_rates(rates: Iterable[Rate]) -> tuple[Rate, ...]:
 
 @attrs.frozen
 class RateCard:
-    """The platform's price list for messages, for every tenant (`tenant_id` None) or for one."""
+    """The platform's price list for messages, for every tenant (`tenant_id` None) or for one; or, of kind `cost`,
+    Meta's price list to the platform (always platform-wide), which prices what a message cost, never its price."""
 
     id: UUID
     name: str
@@ -172,6 +194,7 @@ class RateCard:
     rates: tuple[Rate, ...] = attrs.field(converter=_frozen_rates)
     created_by: str
     created_at: datetime
+    kind: CardKind = CardKind.PRICE
 
     @classmethod
     def create(
@@ -188,9 +211,13 @@ class RateCard:
         created_by: str,
         created_at: datetime,
         deployment_currency: str,
+        kind: object = None,
     ) -> RateCard:
         """A card as a client sent it (JSON-like values), checked whole: one ValidationError lists every problem."""
         problems = _Problems()
+        checked_kind = problems.check(parse_card_kind, kind)
+        if checked_kind is CardKind.COST and tenant_id is not None:
+            problems.add("tenant_id", "must be null for a cost card: Meta's costs are the platform's, not a clinic's")
         checked_name = problems.check(validate_text, name, field="name", max_length=MAX_NAME_LENGTH, required=True)
         if currency != deployment_currency:
             problems.add("currency", f"must be {deployment_currency}, the currency of this deployment")
@@ -205,6 +232,7 @@ class RateCard:
             raise ValidationError(problems.errors)
         assert checked_name is not None  # no problems: every part was read
         assert checked_markets is not None
+        assert checked_kind is not None
         return cls(
             id=card_id,
             name=checked_name,
@@ -216,7 +244,12 @@ class RateCard:
             rates=checked_rates,
             created_by=created_by,
             created_at=created_at,
+            kind=checked_kind,
         )
+
+    @property
+    def is_cost(self) -> bool:
+        return self.kind is CardKind.COST
 
     def market_of(self, country: str) -> str | None:
         """The market of an ISO alpha-2 country: its own entry, else the `"*"` entry, else None."""
@@ -246,15 +279,24 @@ def scope_card_in_force(cards: Iterable[RateCard], tenant_id: str | None, at: da
     """One scope's card at `at`: of the tenant's own cards (the default cards when `tenant_id` is None), the one with
     the latest `effective_from` <= at. Ties go to the later `created_at` (then the larger id, so that the answer
     never depends on the order of `cards`). A card of another scope is never chosen."""
-    candidates = [card for card in cards if card.tenant_id == tenant_id and card.effective_from <= at]
-    return max(candidates, key=lambda card: (card.effective_from, card.created_at, card.id), default=None)
+    return _latest((card for card in cards if not card.is_cost and card.tenant_id == tenant_id), at)
 
 
 def card_in_force(cards: Iterable[RateCard], tenant_id: str, at: datetime) -> RateCard | None:
     """The card pricing the tenant's messages at `at`: its own card in force (`scope_card_in_force`), else the
-    default card in force, else None. Another tenant's card is never chosen."""
+    default card in force, else None. Another tenant's card, or a cost card, is never chosen."""
     every = list(cards)
     return scope_card_in_force(every, tenant_id, at) or scope_card_in_force(every, None, at)
+
+
+def cost_card_in_force(cards: Iterable[RateCard], at: datetime) -> RateCard | None:
+    """The cost card that prices what a message at `at` cost the platform (ties as `scope_card_in_force`)."""
+    return _latest((card for card in cards if card.is_cost), at)
+
+
+def _latest(cards: Iterable[RateCard], at: datetime) -> RateCard | None:
+    candidates = [card for card in cards if card.effective_from <= at]
+    return max(candidates, key=lambda card: (card.effective_from, card.created_at, card.id), default=None)
 
 
 @attrs.frozen
@@ -262,7 +304,7 @@ class Quote:
     """One message's price. It moves no money. `amount` is 0 when `free_reason` is set; `unit_price`, `tier` and
     `market` are those of the rate the message would otherwise pay."""
 
-    recipient: str  # masked by `mask_recipient`
+    recipient: str  # masked: a phone number by `mask_recipient`, a BSUID by `recipients.parse_bsuid`
     country: str
     market: str
     category: Category
@@ -273,11 +315,20 @@ class Quote:
     free_reason: FreeReason | None
 
 
+def is_masked(recipient: str) -> bool:
+    """Whether `recipient` is already as answers show it ("…3210", "US.…1918") and nothing more."""
+    return _MASKED.fullmatch(recipient) is not None
+
+
 def mask_recipient(number: str) -> str:
     """A phone number as a quote shows it: an ellipsis (U+2026) and its last 4 digits, "+91 98765 43210" ->
-    "…3210". Other characters (+, spaces) are dropped; a number of 4 digits or fewer shows only what it has."""
+    "…3210". Other characters (+, spaces) are dropped; a number of 4 digits or fewer shows only what it has.
+    A recipient already masked (it holds the ellipsis: "…3210", or a BSUID's "US.…1918", `recipients.py`) is kept
+    as it is, so that a masked recipient can be priced again (a repriced hold)."""
+    if is_masked(number):
+        return number
     digits = "".join(char for char in number if char.isascii() and char.isdigit())
-    return f"…{digits[-4:]}"
+    return f"{MASK}{digits[-4:]}"
 
 
 def quote(

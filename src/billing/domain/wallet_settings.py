@@ -5,6 +5,8 @@
 - `low_balance_levels` (at most 5, distinct, > 0): a move that takes `available` from >= L to < L raises one alert.
 - `auto_topup`: when enabled and a move leaves `available` below `threshold`, a top-up request for
   `target - available` is made for the clinic (see `AutoTopup.request_amount`).
+- `timezone` (contract v3 §16): an IANA name, default `"UTC"`; tiers count calendar months of message time in it
+  (`month_in`), as Meta resets them at midnight in the business account's time zone.
 
 Amounts have the currency's minor digits. A tenant that never saved its settings has the defaults. The rules of a
 PUT are checked together, so one answer lists every problem.
@@ -13,13 +15,19 @@ Decisions the contract leaves open:
 - Levels keep the order they were given in (a PUT and the GET after it answer the same list).
 - A disabled automatic top-up keeps the amounts it was given (checked as amounts only), so a clinic can switch it
   off and on without typing them again; the rules between them apply once it is enabled.
+- A time zone is a name of the IANA database as the standard library's `zoneinfo` lists it (the `tzdata` package
+  where the system has none), exactly as spelt there. Refused besides: the host's own `localtime` and `Factory`
+  (no place's time), and `CET`, `EET`, `MET` and `WET`, which are also fixed-offset abbreviations (PostgreSQL reads
+  them so, without summer time): a clinic names a place instead (`Europe/Paris`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from functools import cache
+from zoneinfo import ZoneInfo, available_timezones
 
 import attrs
 
@@ -27,6 +35,12 @@ from billing.domain.errors import FieldError, ValidationError
 from billing.domain.money import Money, minor_digits
 
 MAX_LEVELS = 5
+DEFAULT_TIMEZONE = "UTC"
+TIMEZONE = "timezone"  # the field, as errors name it
+# Listed by zoneinfo, yet no place's time (the host's own zone; "local time unknown"), or read by PostgreSQL as the
+# fixed-offset abbreviation of the same name (without the zone's summer time).
+_NOT_A_PLACE = frozenset({"localtime", "posixrules", "Factory"})
+_ABBREVIATIONS = frozenset({"CET", "EET", "MET", "WET"})
 
 
 @attrs.frozen
@@ -97,6 +111,7 @@ class WalletSettings:
     auto_topup: AutoTopup = attrs.field(factory=AutoTopup)
     updated_by: str | None = None  # None: the defaults, never saved
     updated_at: datetime | None = None
+    timezone: str = attrs.field(default=DEFAULT_TIMEZONE, kw_only=True)  # tiers' months (v3 §16)
 
     @classmethod
     def defaults(cls, tenant_id: str, currency: str) -> WalletSettings:
@@ -114,11 +129,15 @@ class WalletSettings:
         low_balance_levels: Sequence[Money] = (),
         auto_topup: AutoTopup | None = None,
         topup_minimum: Money | None = None,
+        timezone: str = DEFAULT_TIMEZONE,
     ) -> WalletSettings:
-        """The settings a PUT replaces the old ones with; every amount held to its rules, every problem listed."""
+        """The settings a PUT replaces the old ones with; every amount held to its rules, the time zone known,
+        every problem listed."""
         auto_topup = auto_topup or AutoTopup()
         minimum = topup_minimum or Money.zero(currency)
         problems: list[FieldError] = []
+        if (zone_problem := time_zone_problem(timezone)) is not None:
+            problems.append(zone_problem)
         reserve = _amount(marketing_reserve, currency, "marketing_reserve", problems, allow_zero=True)
         levels = _levels(low_balance_levels, currency, problems)
         malformed = len(problems)
@@ -133,7 +152,7 @@ class WalletSettings:
         if problems:
             raise ValidationError(problems)
         assert reserve is not None
-        return cls(tenant_id, reserve, levels, auto, by, at)
+        return cls(tenant_id, reserve, levels, auto, by, at, timezone=timezone)
 
     @property
     def watch_below(self) -> Money | None:
@@ -147,6 +166,31 @@ class WalletSettings:
     def levels_crossed(self, before: Money, after: Money) -> list[Money]:
         """The levels L that a move from `before` to `after` crossed downwards (before >= L > after)."""
         return [level for level in self.low_balance_levels if before >= level > after]
+
+
+@cache
+def known_time_zones() -> frozenset[str]:
+    """The names a clinic may choose: zoneinfo's list (read once: it walks the time zone directories), less the
+    names that are no place's time or that PostgreSQL reads as abbreviations."""
+    return frozenset(available_timezones()) - _NOT_A_PLACE - _ABBREVIATIONS
+
+
+def time_zone_problem(name: object, field: str = TIMEZONE) -> FieldError | None:
+    """Why `name` is not a time zone a clinic may choose (None when it is). The message never repeats the value."""
+    if isinstance(name, str) and name in known_time_zones():
+        return None
+    if isinstance(name, str) and name in _ABBREVIATIONS:
+        return FieldError(field, "is also an abbreviation without summer time: name a place, such as Europe/Paris")
+    return FieldError(field, "must be an IANA time zone name, such as UTC, Europe/Paris or Asia/Kolkata")
+
+
+def month_in(at: datetime, timezone: str) -> str:
+    """The calendar month of the instant `at` in the time zone `timezone`, e.g. "2026-11": the month a tier counts
+    a message in (`at` timezone-aware; `timezone` a known name)."""
+    if at.tzinfo is None:
+        raise ValueError("a message time must be timezone-aware")
+    zone = UTC if timezone == DEFAULT_TIMEZONE else ZoneInfo(timezone)  # ZoneInfo keeps its instances
+    return at.astimezone(zone).strftime("%Y-%m")
 
 
 def _amount(

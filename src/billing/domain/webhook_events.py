@@ -17,6 +17,12 @@ not know or the card cannot price settles at the hold's own price, and the event
 charged on a frozen wallet too: a freeze stops new sending, not paying for what Meta delivered.
 A released hold already charged this way, and a message already charged without a hold, are `already_settled`.
 Every (tenant, message id, status) is applied at most once: the event's record is unique by them.
+
+Charged without a hold, a message is priced in its recipient's country (contract v3 §16, `status_recipient`): its
+`recipient_user_id` (a BSUID), else its `recipient_parent_user_id`, decides it even beside a phone `recipient_id`;
+else the `recipient_id` (a BSUID when BSUID-shaped, else a phone number). A status naming none of them charges only
+through its hold: without one it is `unmatched`, `no_recipient`. One naming only ids that cannot be read (a prefix
+that is no country, an invalid number) is `not_priced`, as a country no card prices.
 """
 
 from __future__ import annotations
@@ -28,8 +34,9 @@ from uuid import UUID
 import attrs
 
 from billing.domain.hold import Hold, HoldStatus
+from billing.domain.recipients import CountryOfNumber, Recipient, RecipientError, parse_bsuid, parse_recipient
 from billing.domain.text import validate_text
-from billing.domain.whatsapp import MessageStatus
+from billing.domain.whatsapp import MessageStatus, StatusNotice
 
 MAX_PHONE_NUMBER_ID_LENGTH = 64
 
@@ -45,6 +52,7 @@ class Reason(enum.StrEnum):
 
     SENT = "sent"  # Meta bills nothing for sent
     NO_HOLD = "no_hold"
+    NO_RECIPIENT = "no_recipient"  # no hold, and Meta named no recipient to price the message for (contract v3 §16)
     UNKNOWN_NUMBER = "unknown_number"
     ALREADY_SETTLED = "already_settled"
     ALREADY_VOIDED = "already_voided"
@@ -105,6 +113,26 @@ def _delivered(hold: Hold | None, at: datetime, charged_without_hold: bool) -> D
     if hold.status is HoldStatus.HELD and not hold.is_expired_at(at):
         return Decision(Action.SETTLE)
     return Decision(Action.CHARGE_RELEASED)  # voided, expired, or open past its expires_at
+
+
+def status_recipient(notice: StatusNotice, country_of_number: CountryOfNumber) -> Recipient | Reason:
+    """Who a status's message went to, for pricing it without a hold: the first of `recipient_user_id`,
+    `recipient_parent_user_id` (BSUIDs only: never read as phone numbers) and `recipient_id` that can be read.
+    `no_recipient` when Meta named none of them, `not_priced` when none it named can be read."""
+    for user_id in (notice.recipient_user_id, notice.recipient_parent_user_id):
+        if user_id is not None:
+            try:
+                return parse_bsuid(user_id)
+            except RecipientError:
+                continue
+    if notice.recipient_id is not None:
+        try:
+            return parse_recipient(notice.recipient_id, country_of_number)
+        except RecipientError:
+            return Reason.NOT_PRICED
+    if notice.recipient_user_id is None and notice.recipient_parent_user_id is None:
+        return Reason.NO_RECIPIENT
+    return Reason.NOT_PRICED
 
 
 def validate_phone_number_id(value: object) -> str:

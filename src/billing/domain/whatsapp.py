@@ -7,7 +7,8 @@ format, as its status webhook reference documents it:
     {"object": "whatsapp_business_account",
      "entry": [{"id": WABA_ID, "changes": [{"field": "messages", "value": {
          "messaging_product": "whatsapp", "metadata": {"display_phone_number", "phone_number_id"},
-         "statuses": [{"id", "status", "timestamp", "recipient_id", "conversation",
+         "statuses": [{"id", "status", "timestamp", "recipient_id", "recipient_user_id",
+                       "recipient_parent_user_id", "conversation",
                        "pricing": {"billable", "pricing_model", "type", "category"},
                        "errors": [{"code", "title", "message", "error_data": {"details"}, "href"}]}]}}]}]}
 
@@ -21,8 +22,9 @@ Decisions the contract leaves open:
   (`malformed_entry`, `malformed_change`) rather than dropped in silence. A value without a readable
   `metadata.phone_number_id` (1-64 characters) ignores each of its statuses (`missing_phone_number_id`).
 - Strict where money is decided (message id, status, timestamp, pricing: a wrong type ignores the status), lenient
-  where the value only describes (`recipient_id`, `errors`: unreadable becomes None), because refusing a `failed`
-  for an odd error text would keep open a hold that Meta said failed.
+  where the value only describes (`recipient_id`, `recipient_user_id`, `recipient_parent_user_id`, `errors`:
+  unreadable becomes None), because refusing a `failed` for an odd error text would keep open a hold that Meta said
+  failed. Which of the recipient's ids names it is the application's to decide (`recipients.py`, contract v3 §16).
 - Ids and timestamps may be JSON strings or integers (Meta writes strings); a boolean is neither.
 - Pricing `category` and `type` are kept as Meta wrote them (bounded one-line text): the application maps them
   (`parse_category`, `FREE_PRICING_TYPES`), so a category Meta adds tomorrow reaches it instead of vanishing here.
@@ -55,7 +57,7 @@ MESSAGES_FIELD = "messages"
 MAX_STATUSES = 10_000
 MAX_ERROR_SUMMARY_LENGTH = 500
 MAX_PHONE_NUMBER_ID_LENGTH = 64  # Meta's are about 15 digits
-MAX_RECIPIENT_ID_LENGTH = 100  # a phone number, or a group's id, which is longer
+MAX_RECIPIENT_ID_LENGTH = 100  # a phone number, a BSUID (at most 71), or a group's id, which is longer
 MAX_PRICING_TEXT_LENGTH = 64
 MAX_RAW_STATUS_LENGTH = 64
 MAX_UNIX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, the last second a datetime holds
@@ -114,7 +116,9 @@ def signature_matches(app_secret: str, raw_body: bytes, header: str | None) -> b
 class StatusNotice:
     """One status Meta reported for one message, as Meta said it. `category`, `pricing_type`, `billable` and
     `pricing_model` come from `pricing` (None when Meta sent none: `read` after `delivered`, most `failed`);
-    `error_summary` is the first error's code and title (`failed`)."""
+    `error_summary` is the first error's code and title (`failed`). The recipient: `recipient_id` (a phone number,
+    or a BSUID when Meta hides the number), `recipient_user_id` (its BSUID) and `recipient_parent_user_id` (its
+    parent BSUID), each None when absent."""
 
     phone_number_id: str
     message_id: str
@@ -126,6 +130,8 @@ class StatusNotice:
     billable: bool | None = None
     pricing_model: str | None = None
     error_summary: str | None = None
+    recipient_user_id: str | None = None
+    recipient_parent_user_id: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if self.timestamp.utcoffset() is None:
@@ -249,6 +255,8 @@ def _notice(fields: Mapping[str, object], phone_number_id: str | None) -> Status
         billable=billable,
         pricing_model=pricing_model,
         error_summary=_error_summary(fields.get("errors")),
+        recipient_user_id=_identifier(fields.get("recipient_user_id"), MAX_RECIPIENT_ID_LENGTH),
+        recipient_parent_user_id=_identifier(fields.get("recipient_parent_user_id"), MAX_RECIPIENT_ID_LENGTH),
     )
 
 

@@ -632,6 +632,7 @@ def _simulation_options(args: argparse.Namespace, settings: Settings) -> Simulat
             phone_number_id=args.number,
             messages=args.messages,
             fail_rate=args.fail_rate,
+            bsuid_rate=args.bsuid_rate,
             read_rate=args.read_rate,
             url=_url(args.url),
             secret=secret,
@@ -703,6 +704,13 @@ def _whatsapp_parser(commands: argparse._SubParsersAction[argparse.ArgumentParse
     run.add_argument("--number", required=True, metavar="PHONE_NUMBER_ID", help="the business number's id")
     run.add_argument("--messages", type=int, default=10, metavar="N", help=f"messages, 1-{MAX_MESSAGES} (default 10)")
     run.add_argument("--fail-rate", type=_rate, default=0.0, metavar="R", help="share that fail, 0-1 (default 0)")
+    run.add_argument(
+        "--bsuid-rate",
+        type=_rate,
+        default=0.0,
+        metavar="R",
+        help="share sent to a business-scoped user id instead of a phone number, 0-1 (default 0)",
+    )
     run.add_argument(
         "--read-rate", type=_rate, default=0.5, metavar="R", help="share of delivered that are read, 0-1 (default 0.5)"
     )

@@ -71,6 +71,7 @@ class RateCardCreate(Body):
     rates: list[RateIn]
     tenant_id: str | None = None
     free_in_service_window: Any = msgspec.field(default_factory=list)
+    kind: Any = None  # "price" (absent) or "cost" (contract v3 §15); checked by the domain
 
     def command(self) -> CreateRateCard:
         """The use case's command, as the API, the CLI and the console all send it."""
@@ -82,6 +83,7 @@ class RateCardCreate(Body):
             self.free_in_service_window,
             self.markets,
             [_rate_as_sent(index, rate) for index, rate in enumerate(self.rates)],
+            kind=self.kind,
         )
 
 

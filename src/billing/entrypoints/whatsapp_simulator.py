@@ -8,6 +8,9 @@ What the bodies hold, after Meta's status webhook reference:
 - Message i is `<prefix>i` (or the i-th of `message_ids`). It is `sent`, then `delivered` and, with
   `read_rate`, `read`; or, with `fail_rate`, `sent` then `failed` with a Meta-shaped `errors` (so a failed
   message never has `delivered`).
+- Message i goes to the phone number `1650555` + i (mod 10,000, `recipient_id`); with `bsuid_rate`, to a user whose
+  number Meta hides (contract v3 §16): a business-scoped user id `US.` + digits in `recipient_user_id` and no
+  `recipient_id`.
 - `pricing` rides on `sent` and on `delivered`, not on a `read` that follows a `delivered`: Meta includes it
   "with sent status, and one of either delivered or read status". Per-message pricing: `billable: true`,
   `pricing_model: "PMP"`, `type: "regular"`, the options' `category`.
@@ -45,6 +48,7 @@ WEBHOOK_PATH = "/api/v1/billing/webhooks/whatsapp"
 DEFAULT_URL = "http://127.0.0.1:8000"
 DEFAULT_BATCH = 100
 MAX_MESSAGES = 100_000  # every body is built before the first is sent (so a seed replays a run)
+BSUID_BASE = 13491208655302740000  # message i's business-scoped user id is US.<BSUID_BASE + i>, Meta's shape
 DUPLICATE_SHARE = 0.1  # of the bodies, at least one, are sent twice
 ERROR_CODES_URL = "https://developers.facebook.com/docs/whatsapp/cloud-api/support/error-codes/"
 # Meta's failures a template message commonly meets: code, title, error_data.details.
@@ -99,6 +103,7 @@ class SimulationOptions:
     phone_number_id: str
     messages: int = attrs.field(default=10, validator=_within("messages", 1, MAX_MESSAGES))
     fail_rate: float = attrs.field(default=0.0, validator=_rate("fail_rate"))
+    bsuid_rate: float = attrs.field(default=0.0, validator=_rate("bsuid_rate"))
     read_rate: float = attrs.field(default=0.5, validator=_rate("read_rate"))
     url: str = DEFAULT_URL
     secret: str | None = None
@@ -205,12 +210,14 @@ def _message_statuses(
 ) -> list[tuple[datetime, Json]]:
     """One message's statuses with their times: sent, then failed; or sent, delivered and perhaps read."""
     sent_at = options.started_at + timedelta(seconds=index // 10)  # about ten messages a second, as a campaign
-    recipient = f"1650555{index % 10_000:04d}"
+    recipient: Json = {"recipient_id": f"1650555{index % 10_000:04d}"}
+    if options.bsuid_rate and rng.random() < options.bsuid_rate:  # no draw without it: a seed replays as before
+        recipient = {"recipient_user_id": f"US.{BSUID_BASE + index}"}
     pricing = {"billable": True, "pricing_model": "PMP", "type": "regular", "category": options.category}
 
     def status(name: MessageStatus, at: datetime, **extra: object) -> tuple[datetime, Json]:
         fields: Json = {"id": message_id, "status": str(name), "timestamp": str(int(at.timestamp()))}
-        return at, {**fields, "recipient_id": recipient, **extra}
+        return at, {**fields, **recipient, **extra}
 
     sent = status(MessageStatus.SENT, sent_at, pricing=pricing)
     if rng.random() < options.fail_rate:

@@ -15,7 +15,9 @@ from billing.application.ports import ConcurrencyConflictError, HoldFilter, Hold
 from billing.domain.errors import BillingError
 from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.margins import MarginLine
 from billing.domain.money import Money
+from billing.domain.pricing import cost_card_in_force
 
 
 class InMemoryHoldRepository(InMemoryRepository):
@@ -53,18 +55,22 @@ class InMemoryHoldRepository(InMemoryRepository):
                 return copy.deepcopy(hold)
         return None
 
-    async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
+    async def lock(self, tenant_id: str, message_id: str, costs_at: datetime | None = None) -> LockedHold | None:
         # Units of work already run one at a time (the store's lock).
         hold = self._state.holds.get((tenant_id, message_id))
         if hold is None:
             return None
         settings = self._state.wallet_settings.get(tenant_id)
         watch_below = None if settings is None else settings.watch_below
-        return LockedHold(copy.deepcopy(hold), Funds.of(self._state.wallets[tenant_id]), watch_below)
+        cost_card = None if costs_at is None else cost_card_in_force(self._state.rate_cards.values(), costs_at)
+        funds = Funds.of(self._state.wallets[tenant_id])
+        cost_card_id = None if cost_card is None else cost_card.id
+        return LockedHold(copy.deepcopy(hold), funds, watch_below, cost_card_id, costs_at)
 
-    async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
+    async def save_settled(self, hold: Hold, charge: Posting | None, margin: MarginLine) -> LedgerEntry | None:
         self._collect(hold)
         self._release(hold)
+        self._state.margins.append(margin)
         entry = None if charge is None else await InMemoryWalletRepository(self._state).post(charge)
         self._state.holds[(hold.tenant_id, hold.message_id)] = copy.deepcopy(hold)
         return entry

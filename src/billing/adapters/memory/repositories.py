@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import TypeVar
 from uuid import UUID, uuid4
@@ -24,12 +24,13 @@ from billing.domain.events import DebtRepaid
 from billing.domain.hold import Funds
 from billing.domain.invoice import Invoice, InvoicePurpose, InvoiceStatus
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting
+from billing.domain.margins import GroupBy, MarginLine, MarginRow, summed
 from billing.domain.money import Money
-from billing.domain.pricing import Category, RateCard, card_in_force, scope_card_in_force
+from billing.domain.pricing import CardKind, Category, RateCard, card_in_force, cost_card_in_force, scope_card_in_force
 from billing.domain.protections import AUTO_REQUESTER, LowBalanceAlert
 from billing.domain.topup import TopupRequest, TopupStatus
 from billing.domain.wallet import Wallet
-from billing.domain.wallet_settings import WalletSettings
+from billing.domain.wallet_settings import DEFAULT_TIMEZONE, WalletSettings, month_in
 
 T = TypeVar("T")
 A = TypeVar("A", TopupRequest, Invoice, Adjustment)
@@ -368,26 +369,63 @@ class InMemoryRateCardRepository(InMemoryRepository):
     async def get(self, card_id: UUID) -> RateCard | None:
         return self._state.rate_cards.get(card_id)
 
-    async def list(self, tenant_id: str | None, page: PageRequest) -> Page[RateCard]:
-        cards = [c for c in self._state.rate_cards.values() if tenant_id is None or c.tenant_id == tenant_id]
+    async def list(self, tenant_id: str | None, page: PageRequest, kind: CardKind = CardKind.PRICE) -> Page[RateCard]:
+        cards = [
+            c
+            for c in self._state.rate_cards.values()
+            if c.kind is kind and (tenant_id is None or c.tenant_id == tenant_id)
+        ]
         return paginate(cards, lambda c: (c.effective_from, c.created_at, c.id), page)
 
     async def in_force(self, tenant_id: str, at: datetime) -> RateCard | None:
         return card_in_force(self._state.rate_cards.values(), tenant_id, at)
+
+    async def cost_in_force(self, at: datetime) -> RateCard | None:
+        return cost_card_in_force(self._state.rate_cards.values(), at)
+
+    async def cost_card(self, card_id: UUID) -> RateCard | None:
+        card = self._state.rate_cards.get(card_id)
+        return card if card is not None and card.is_cost else None
 
     async def in_force_in_scope(self, tenant_id: str | None, at: datetime) -> RateCard | None:
         return scope_card_in_force(self._state.rate_cards.values(), tenant_id, at)
 
 
 class InMemoryMessageCountRepository(InMemoryRepository):
-    async def settled(self, tenant_id: str, month: str, category: Category, markets: Iterable[str]) -> dict[str, int]:
-        return {
-            market: self._state.message_counts.get((tenant_id, month, market, category.value), 0) for market in markets
-        }
+    """The price tiers' counts, by the tenant's month of the message time (its saved time zone, else UTC)."""
 
-    async def add_settled(self, tenant_id: str, month: str, market: str, category: Category, count: int = 1) -> None:
-        key = (tenant_id, month, market, category.value)
-        self._state.message_counts[key] = self._state.message_counts.get(key, 0) + count
+    @property
+    def _counts(self) -> dict[tuple[str, str, str, str], int]:
+        return self._state.message_counts
+
+    def _month(self, tenant_id: str, at: datetime) -> str:
+        settings = self._state.wallet_settings.get(tenant_id)
+        return month_in(at, DEFAULT_TIMEZONE if settings is None else settings.timezone)
+
+    async def settled(self, tenant_id: str, at: datetime, category: Category, markets: Iterable[str]) -> dict[str, int]:
+        month = self._month(tenant_id, at)
+        return {market: self._counts.get((tenant_id, month, market, category.value), 0) for market in markets}
+
+    async def add_settled(self, tenant_id: str, at: datetime, market: str, category: Category, count: int = 1) -> None:
+        key = (tenant_id, self._month(tenant_id, at), market, category.value)
+        self._counts[key] = self._counts.get(key, 0) + count
+
+
+class InMemoryCostCountRepository(InMemoryMessageCountRepository):
+    """The cost tiers' counts (contract v3 §15): per tenant in the cost card's markets, apart from the prices'."""
+
+    @property
+    def _counts(self) -> dict[tuple[str, str, str, str], int]:
+        return self._state.cost_counts
+
+
+class InMemoryMarginRepository(InMemoryRepository):
+    async def add(self, line: MarginLine) -> None:
+        self._state.margins.append(line)
+
+    async def report(self, from_day: date, to_day: date, group_by: GroupBy, currency: str) -> tuple[MarginRow, ...]:
+        lines = [line for line in self._state.margins if from_day <= line.day <= to_day]
+        return summed(lines, group_by, currency)
 
 
 def movement_of(state: State, tenant_id: str, before: Money) -> Movement:

@@ -19,6 +19,7 @@ from billing.domain.errors import DuplicateError
 from billing.domain.hold import Hold
 from billing.domain.invoice import Invoice, InvoicePurpose
 from billing.domain.ledger import EntryKind, LedgerEntry
+from billing.domain.margins import MarginLine
 from billing.domain.pricing import RateCard
 from billing.domain.protections import LowBalanceAlert, spend_hour
 from billing.domain.topup import TopupRequest
@@ -44,6 +45,7 @@ class State:
     outbox: dict[UUID, OutboxEntry] = attrs.field(factory=dict)
     rate_cards: dict[UUID, RateCard] = attrs.field(factory=dict)
     message_counts: dict[tuple[str, str, str, str], int] = attrs.field(factory=dict)
+    cost_counts: dict[tuple[str, str, str, str], int] = attrs.field(factory=dict)
     holds: dict[tuple[str, str], Hold] = attrs.field(factory=dict)  # by (tenant, message id): the unique index
     wallet_settings: dict[str, WalletSettings] = attrs.field(factory=dict)
     whatsapp_numbers: dict[str, WhatsAppNumber] = attrs.field(factory=dict)  # by phone_number_id
@@ -55,6 +57,7 @@ class State:
     spend: dict[tuple[str, datetime], Decimal] = attrs.field(factory=dict)  # by (tenant, UTC hour): wallet_spend
     adjustments: dict[UUID, Adjustment] = attrs.field(factory=dict)
     audit: list[AuditEntry] = attrs.field(factory=list)  # appended, never changed
+    margins: list[MarginLine] = attrs.field(factory=list)  # each message's and refund's line (summed on read)
 
     def copy(self) -> State:
         """A staging copy: containers are copied; stored objects are replaced, never mutated."""
@@ -73,6 +76,7 @@ class State:
             outbox=dict(self.outbox),
             rate_cards=dict(self.rate_cards),
             message_counts=dict(self.message_counts),
+            cost_counts=dict(self.cost_counts),
             holds=dict(self.holds),
             wallet_settings=dict(self.wallet_settings),
             whatsapp_numbers=dict(self.whatsapp_numbers),
@@ -81,6 +85,7 @@ class State:
             spend=dict(self.spend),
             adjustments=dict(self.adjustments),
             audit=list(self.audit),
+            margins=list(self.margins),
         )
 
     def append_entry(self, entry: LedgerEntry) -> None:

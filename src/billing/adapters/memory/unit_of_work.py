@@ -9,9 +9,11 @@ from billing.adapters.memory.base import InMemoryRepository
 from billing.adapters.memory.holds import InMemoryHoldRepository
 from billing.adapters.memory.repositories import (
     InMemoryContactRepository,
+    InMemoryCostCountRepository,
     InMemoryIdempotencyKeyRepository,
     InMemoryInvoiceRepository,
     InMemoryLowBalanceAlertRepository,
+    InMemoryMarginRepository,
     InMemoryMessageCountRepository,
     InMemoryOutboxRepository,
     InMemoryRateCardRepository,
@@ -36,6 +38,8 @@ REPOSITORIES: dict[str, type[InMemoryRepository]] = {
     "outbox": InMemoryOutboxRepository,
     "rate_cards": InMemoryRateCardRepository,
     "message_counts": InMemoryMessageCountRepository,
+    "cost_counts": InMemoryCostCountRepository,
+    "margins": InMemoryMarginRepository,
     "holds": InMemoryHoldRepository,
     "wallet_settings": InMemoryWalletSettingsRepository,
     "whatsapp_numbers": InMemoryWhatsAppNumberRepository,

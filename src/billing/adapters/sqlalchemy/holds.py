@@ -19,9 +19,10 @@ from uuid import UUID
 from sqlalchemy import String, any_, bindparam, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from billing.adapters.sqlalchemy import ledger, tables
+from billing.adapters.sqlalchemy import ledger, margins, tables
 from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.ledger import append_entry
+from billing.adapters.sqlalchemy.rate_cards import COST_CARD_IN_FORCE
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import (
     ConcurrencyConflictError,
@@ -31,8 +32,10 @@ from billing.application.ports import (
     Movement,
     Sweep,
 )
+from billing.domain.costs import Cost
 from billing.domain.hold import Funds, Hold, HoldStatus
 from billing.domain.ledger import LedgerEntry, Posting
+from billing.domain.margins import MarginLine
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, Window
 from billing.domain.wallet import WalletStatus
@@ -41,7 +44,18 @@ _TABLE = tables.holds
 
 _COLUMNS = [column.name for column in _TABLE.c]
 _ALL = ", ".join(_COLUMNS)
-_STATE = ["status", "settled_at", "voided_at", "charged", "shortfall", "transaction_id", "settled_category"]
+_COST = ["cost", "cost_unit_price", "cost_card_id", "cost_tier", "cost_market"]
+_STATE = [
+    "status",
+    "settled_at",
+    "voided_at",
+    "charged",
+    "shortfall",
+    "transaction_id",
+    "settled_category",
+    "message_at",
+    *_COST,
+]
 _SET_STATE = ", ".join(f"{name} = %({name})s" for name in _STATE)
 
 # The lane rule (contract v2 §10): a marketing hold leaves `available` at or above the tenant's marketing reserve.
@@ -94,6 +108,7 @@ _ARRAY_TYPES = {
     "amount": "numeric",
     "created_at": "timestamptz",
     "expires_at": "timestamptz",
+    "cost_estimate": "numeric",
 }
 # A new hold's columns besides its tenant (what settling or voiding sets is null until then).
 _BATCH_COLUMNS = [name for name in _COLUMNS if name == "status" or name not in ("tenant_id", *_STATE)]
@@ -135,7 +150,8 @@ LOCK = f"""
     )
     SELECT hold.*, wallet.balance AS wallet_balance, wallet.held AS wallet_held, wallet.status AS wallet_status,
            wallet.debt AS wallet_debt,
-           (SELECT watch_below FROM wallet_settings WHERE tenant_id = hold.tenant_id) AS watch_below
+           (SELECT watch_below FROM wallet_settings WHERE tenant_id = hold.tenant_id) AS watch_below,
+           {COST_CARD_IN_FORCE} AS cost_card_id
     FROM hold, wallet
 """
 
@@ -148,15 +164,19 @@ _CLOSE = f"""
 """
 
 # Settled with a charge: the hold closed, `held` less its amount and `balance` less the charge (one UPDATE of the
-# wallet's row, which the caller locked), and the ledger row with its price snapshot; one round trip.
+# wallet's row, which the caller locked), the ledger row with its price snapshot and the message's margin row (v3
+# §15, last: pg_stat_activity shows a statement's first 1 KB, where the ledger's insert should stay); one round trip.
 SETTLE_WITH_CHARGE = f"""
     WITH closed AS ({_CLOSE}
     ), moved AS (
         UPDATE wallets SET held = held - closed.amount, balance = balance + %(amount)s, updated_at = %(at)s
         FROM closed WHERE wallets.tenant_id = %(tenant_id)s
         RETURNING wallets.id, wallets.balance
+    ), appended AS (
+        {append_entry("moved", "driver")}
+    ), margin AS ({margins.upsert("closed")}
     )
-    {append_entry("moved", "driver")}
+    SELECT * FROM appended
 """
 
 # A voided or expired hold charged after all (Meta's webhook, contract v2 §11), one round trip: the hold keeps its
@@ -167,7 +187,8 @@ SETTLE_WITH_CHARGE = f"""
 # the message.
 CHARGE_RELEASED = f"""
     WITH charged AS (
-        UPDATE holds SET charged = %(charged)s, shortfall = %(shortfall)s, transaction_id = %(transaction_id)s
+        UPDATE holds SET charged = %(charged)s, shortfall = %(shortfall)s, transaction_id = %(transaction_id)s,
+                         message_at = %(message_at)s, {", ".join(f"{name} = %({name})s" for name in _COST)}
         WHERE tenant_id = %(tenant_id)s AND id = %(hold_id)s AND status IN ('voided', 'expired') AND charged IS NULL
         RETURNING id
     ), moved AS (
@@ -181,6 +202,16 @@ CHARGE_RELEASED = f"""
 # Settled free, voided or expired: the hold closed and `held` less its amount.
 RELEASE = f"""
     WITH closed AS ({_CLOSE}
+    )
+    UPDATE wallets SET held = held - closed.amount
+    FROM closed WHERE wallets.tenant_id = %(tenant_id)s
+    RETURNING 1
+"""
+
+# Settled free: released as above, and the message counted in its margin (v3 §15), in the same round trip.
+SETTLE_FREE = f"""
+    WITH closed AS ({_CLOSE}
+    ), margin AS ({margins.upsert("closed")}
     )
     UPDATE wallets SET held = held - closed.amount
     FROM closed WHERE wallets.tenant_id = %(tenant_id)s
@@ -297,8 +328,9 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
         row = await self._by_id(_TABLE, hold_id, for_update=False, tenant_id=tenant_id)
         return None if row is None else hold_from_row(row)
 
-    async def lock(self, tenant_id: str, message_id: str) -> LockedHold | None:
-        row = await self._fetch_one_on_driver(LOCK, {"tenant_id": tenant_id, "message_id": message_id})
+    async def lock(self, tenant_id: str, message_id: str, costs_at: datetime | None = None) -> LockedHold | None:
+        params = {"tenant_id": tenant_id, "message_id": message_id, "at": costs_at}
+        row = await self._fetch_one_on_driver(LOCK, params)
         if row is None:
             return None
         hold = hold_from_row(row)
@@ -311,12 +343,18 @@ class SqlAlchemyHoldRepository(SqlAlchemyRepository):
             Money(row["wallet_debt"], currency),  # a release repays it
         )
         watch_below = row["watch_below"]
-        return LockedHold(hold, funds, None if watch_below is None else Money(watch_below, currency))
+        watch = None if watch_below is None else Money(watch_below, currency)
+        return LockedHold(hold, funds, watch, row["cost_card_id"], costs_at)
 
-    async def save_settled(self, hold: Hold, charge: Posting | None) -> LedgerEntry | None:
-        params = {**hold_state_to_row(hold), "tenant_id": hold.tenant_id, "hold_id": hold.id}
+    async def save_settled(self, hold: Hold, charge: Posting | None, margin: MarginLine) -> LedgerEntry | None:
+        params = {
+            **hold_state_to_row(hold),
+            **margins.margin_params(margin),
+            "tenant_id": hold.tenant_id,
+            "hold_id": hold.id,
+        }
         if charge is None:
-            await self._closed(RELEASE, params)
+            await self._closed(SETTLE_FREE, params)
             self._collect(hold)
             return None
         if charge.tenant_id != hold.tenant_id:
@@ -393,6 +431,8 @@ def hold_to_row(hold: Hold) -> dict[str, Any]:
         "currency": quote.amount.currency,
         "created_at": hold.created_at,
         "expires_at": hold.expires_at,
+        "cost_estimate": None if hold.cost_estimate is None else hold.cost_estimate.amount,
+        "phone_number_id": hold.phone_number_id,
         **hold_state_to_row(hold),
     }
 
@@ -407,7 +447,34 @@ def hold_state_to_row(hold: Hold) -> dict[str, Any]:
         "shortfall": None if hold.shortfall is None else hold.shortfall.amount,
         "transaction_id": hold.transaction_id,
         "settled_category": None if hold.settled_category is None else hold.settled_category.value,
+        "message_at": hold.message_at,
+        **cost_to_row(hold.cost),
     }
+
+
+def cost_to_row(cost: Cost | None) -> dict[str, Any]:
+    """A message's cost as the hold's columns (all null: uncosted)."""
+    if cost is None:
+        return dict.fromkeys(_COST)
+    return {
+        "cost": cost.amount.amount,
+        "cost_unit_price": cost.unit_price.amount,
+        "cost_card_id": cost.card_id,
+        "cost_tier": cost.tier,
+        "cost_market": cost.market,
+    }
+
+
+def cost_from_row(row: Row, currency: str) -> Cost | None:
+    if row["cost"] is None:
+        return None
+    return Cost(
+        Money(row["cost"], currency),
+        Money(row["cost_unit_price"], currency),
+        row["cost_card_id"],
+        row["cost_tier"],
+        row["cost_market"],
+    )
 
 
 def hold_from_row(row: Row) -> Hold:
@@ -437,4 +504,8 @@ def hold_from_row(row: Row) -> Hold:
         shortfall=None if row["shortfall"] is None else Money(row["shortfall"], currency),
         transaction_id=row["transaction_id"],
         settled_category=None if row["settled_category"] is None else Category(row["settled_category"]),
+        cost_estimate=None if row["cost_estimate"] is None else Money(row["cost_estimate"], currency),
+        message_at=row["message_at"],
+        cost=cost_from_row(row, currency),
+        phone_number_id=row["phone_number_id"],
     )

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 from uuid import UUID
 
 from billing.adapters.sqlalchemy.base import Row
 from billing.application.ports import Movement
+from billing.domain.costs import Cost
 from billing.domain.ledger import EntryKind, LedgerEntry, Posting, PriceSnapshot
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason
@@ -142,7 +144,33 @@ def price_to_json(price: PriceSnapshot | None) -> str | None:
             "rate_card_id": str(price.rate_card_id),
             "unit_price": str(price.unit_price.amount),
             "free_reason": None if price.free_reason is None else price.free_reason.value,
+            **_cost_to_json(price.cost),
+            "message_at": None if price.message_at is None else price.message_at.isoformat(),
         }
+    )
+
+
+def _cost_to_json(cost: Cost | None) -> dict[str, Any]:
+    if cost is None:
+        return {}  # uncosted: no cost keys (a charge before v3 has none either)
+    return {
+        "cost": str(cost.amount.amount),
+        "cost_unit_price": str(cost.unit_price.amount),
+        "cost_card_id": str(cost.card_id),
+        "cost_tier": cost.tier,
+        "cost_market": cost.market,
+    }
+
+
+def _cost_from_json(value: Mapping[str, Any], currency: str) -> Cost | None:
+    if value.get("cost") is None:
+        return None
+    return Cost(
+        Money(Decimal(value["cost"]), currency),
+        Money(Decimal(value["cost_unit_price"]), currency),
+        UUID(value["cost_card_id"]),
+        value["cost_tier"],
+        value["cost_market"],
     )
 
 
@@ -158,6 +186,8 @@ def price_from_json(value: Mapping[str, Any] | None, currency: str) -> PriceSnap
         rate_card_id=UUID(value["rate_card_id"]),
         unit_price=Money(Decimal(value["unit_price"]), currency),
         free_reason=None if value["free_reason"] is None else FreeReason(value["free_reason"]),
+        cost=_cost_from_json(value, currency),
+        message_at=None if value.get("message_at") is None else datetime.fromisoformat(value["message_at"]),
     )
 
 

@@ -203,16 +203,24 @@ def _card_columns() -> list[Column[object]]:
 # A clinic's own cards (negotiated prices) and the platform's default cards (no tenant: a reference table).
 rate_cards = Table("rate_cards", metadata, Column("tenant_id", TENANT, primary_key=True), *_card_columns())
 default_rate_cards = Table("default_rate_cards", metadata, *_card_columns())
+# Meta's price list to the platform (contract v3 §15): platform-wide, never a card in force for prices.
+cost_cards = Table("cost_cards", metadata, *_card_columns())
 
-message_counts = Table(
-    "message_counts",
-    metadata,
-    Column("tenant_id", TENANT, primary_key=True),
-    Column("month", CHAR(7), primary_key=True),
-    Column("market", String(100), primary_key=True),
-    Column("category", String(32), primary_key=True),
-    Column("settled", BigInteger, nullable=False),
-)
+
+def _count_columns() -> list[Column[object]]:
+    """A tier's counts: per tenant, month (of message time, in the tenant's time zone), market and category."""
+    return [
+        Column("tenant_id", TENANT, primary_key=True),
+        Column("month", CHAR(7), primary_key=True),
+        Column("market", String(100), primary_key=True),
+        Column("category", String(32), primary_key=True),
+        Column("settled", BigInteger, nullable=False),
+    ]
+
+
+message_counts = Table("message_counts", metadata, *_count_columns())
+# The cost tiers' counts (v3 §15): in the cost card's markets.
+cost_message_counts = Table("cost_message_counts", metadata, *_count_columns())
 
 holds = Table(
     "holds",
@@ -241,6 +249,30 @@ holds = Table(
     Column("shortfall", MONEY),
     Column("transaction_id", Uuid),
     Column("settled_category", String(32)),
+    _timestamp("message_at"),  # Meta's status timestamp, or the settle time (v3's message time)
+    Column("cost_estimate", MONEY),  # at hold time, on the cost card in force (null: uncosted)
+    Column("cost", MONEY),  # at settlement; with its rate's unit price, card and tier (all null: uncosted)
+    Column("cost_unit_price", MONEY),
+    Column("cost_card_id", Uuid),
+    Column("cost_tier", Integer),
+    Column("cost_market", String(100)),
+    Column("phone_number_id", String(64)),  # the business number that sends it (v3 §16), when said
+)
+
+# What messages billed and cost (v3 §15) per tenant, UTC day of message time, price market and category, kept by
+# the settlement's and the refund's units of work: the margin report reads these, never the holds.
+message_margins = Table(
+    "message_margins",
+    metadata,
+    Column("tenant_id", TENANT, primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("market", String(100), primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("messages", BigInteger, nullable=False),
+    Column("billed", MONEY, nullable=False),
+    Column("cost", MONEY, nullable=False),
+    Column("uncosted", BigInteger, nullable=False),
+    Column("uncosted_billed", MONEY, nullable=False),
 )
 
 wallet_settings = Table(
@@ -257,6 +289,7 @@ wallet_settings = Table(
     Column("auto_topup_target", MONEY),
     Column("auto_topup_monthly_cap", MONEY),
     Column("watch_below", MONEY),  # the highest `available` at which a protection may act
+    Column("timezone", String(64), nullable=False, server_default=text("'UTC'")),  # tiers' months (v3 §16)
 )
 
 # Low-balance alerts (contract v2 §10): one row per crossing of a level.

@@ -17,8 +17,13 @@ from billing.adapters.sqlalchemy.errors import translate
 from billing.adapters.sqlalchemy.holds import SqlAlchemyHoldRepository
 from billing.adapters.sqlalchemy.idempotency_keys import SqlAlchemyIdempotencyKeyRepository
 from billing.adapters.sqlalchemy.invoices import SqlAlchemyInvoiceRepository
+from billing.adapters.sqlalchemy.margins import SqlAlchemyMarginRepository
 from billing.adapters.sqlalchemy.outbox import SqlAlchemyOutboxRepository
-from billing.adapters.sqlalchemy.rate_cards import SqlAlchemyMessageCountRepository, SqlAlchemyRateCardRepository
+from billing.adapters.sqlalchemy.rate_cards import (
+    SqlAlchemyCostCountRepository,
+    SqlAlchemyMessageCountRepository,
+    SqlAlchemyRateCardRepository,
+)
 from billing.adapters.sqlalchemy.topup_requests import SqlAlchemyTopupRequestRepository
 from billing.adapters.sqlalchemy.wallet_settings import SqlAlchemyWalletSettingsRepository
 from billing.adapters.sqlalchemy.wallets import SqlAlchemyWalletRepository
@@ -38,6 +43,8 @@ REPOSITORIES: dict[str, type[SqlAlchemyRepository]] = {
     "outbox": SqlAlchemyOutboxRepository,
     "rate_cards": SqlAlchemyRateCardRepository,
     "message_counts": SqlAlchemyMessageCountRepository,
+    "cost_counts": SqlAlchemyCostCountRepository,
+    "margins": SqlAlchemyMarginRepository,
     "holds": SqlAlchemyHoldRepository,
     "wallet_settings": SqlAlchemyWalletSettingsRepository,
     "whatsapp_numbers": SqlAlchemyWhatsAppNumberRepository,

@@ -1,17 +1,35 @@
-"""Wallet settings (`wallet_settings`): one row per tenant that saved any; none means the defaults."""
+"""Wallet settings (`wallet_settings`): one row per tenant that saved any; none means the defaults.
+
+The time zone is read by PostgreSQL in the tiers' statements (rate_cards.py), so a save first asks PostgreSQL how it
+reads the name: a name its time zone database does not know, or reads otherwise than the domain (another tz
+release), is refused as the domain refuses an unknown one (400, `timezone`), and nothing is stored."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import wallet_settings
+from billing.domain.errors import ValidationError
 from billing.domain.money import Money
-from billing.domain.wallet_settings import AutoTopup, WalletSettings
+from billing.domain.wallet_settings import DEFAULT_TIMEZONE, TIMEZONE, AutoTopup, WalletSettings
+
+# Two instants half a year apart: a zone read as a fixed offset where the domain has summer time (or the other way
+# round) differs at one of them. `pg_timezone_names` lists the zones PostgreSQL knows without an error that would
+# abort the unit's transaction (a PUT is rare: its scan of the time zone files is no hot path).
+_PROBES = (datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC))
+_READING = """
+    SELECT to_char(%(winter)s AT TIME ZONE name, 'YYYY-MM-DD HH24:MI') AS winter,
+           to_char(%(summer)s AT TIME ZONE name, 'YYYY-MM-DD HH24:MI') AS summer
+    FROM pg_timezone_names WHERE name = %(name)s
+"""
+_NOT_KNOWN_HERE = "is not a time zone this service's database reads as the IANA database does"
 
 
 class SqlAlchemyWalletSettingsRepository(SqlAlchemyRepository):
@@ -22,6 +40,7 @@ class SqlAlchemyWalletSettingsRepository(SqlAlchemyRepository):
 
     async def save(self, settings: WalletSettings) -> None:
         """A PUT replaces the whole: an upsert, so that two first saves racing end with the later one."""
+        await self._check_time_zone(settings.timezone)
         values = settings_to_row(settings)
         statement = pg_insert(wallet_settings).values(values)
         await self._execute(
@@ -30,6 +49,20 @@ class SqlAlchemyWalletSettingsRepository(SqlAlchemyRepository):
                 set_={name: statement.excluded[name] for name in values if name != "tenant_id"},
             )
         )
+
+    async def _check_time_zone(self, name: str) -> None:
+        if name == DEFAULT_TIMEZONE:
+            return
+        winter, summer = _PROBES
+        found = await self._fetch_one_on_driver(_READING, {"winter": winter, "summer": summer, "name": name})
+        zone = ZoneInfo(name)
+        expected = {"winter": _local(winter, zone), "summer": _local(summer, zone)}
+        if found != expected:
+            raise ValidationError.of(TIMEZONE, _NOT_KNOWN_HERE)
+
+
+def _local(at: datetime, zone: ZoneInfo) -> str:
+    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 # Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).
@@ -52,6 +85,7 @@ def settings_to_row(settings: WalletSettings) -> dict[str, Any]:
         "auto_topup_target": _amount_or_none(auto.target),
         "auto_topup_monthly_cap": _amount_or_none(auto.monthly_cap),
         "watch_below": _amount_or_none(watch_below),
+        "timezone": settings.timezone,
     }
 
 
@@ -69,6 +103,7 @@ def settings_from_row(row: Row) -> WalletSettings:
         ),
         updated_by=row["updated_by"],
         updated_at=row["updated_at"],
+        timezone=row["timezone"],
     )
 
 

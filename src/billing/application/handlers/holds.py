@@ -8,22 +8,25 @@ id's earlier hold. Only a refusal reads more, to say why (the database decided; 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import attrs
 
 from billing.application import audit
+from billing.application.business_numbers import require_business_numbers
 from billing.application.caller import Caller
-from billing.application.handlers.quotes import month_of
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import ConcurrencyConflictError, HoldFilter, LockedHold, Movement, Sweep, UnitOfWork
 from billing.application.protections import protect
+from billing.application.recipients import read_recipients
 from billing.application.runtime import Runtime, operator, requires, viewer
 from billing.domain.audit import SWEEPER, Target
+from billing.domain.costs import NOTHING_SAID, Cost, MetaWord, cost_of
 from billing.domain.errors import DuplicateError, FieldError, NotFoundError, NotPricedError, ValidationError
-from billing.domain.hold import MAX_HOLD_TTL, Hold, reprice, reprices_category, validate_message_id
+from billing.domain.hold import MAX_HOLD_TTL, Hold, meta_word, reprice, reprices_category, validate_message_id
 from billing.domain.ledger import Posting, PriceSnapshot, describe
+from billing.domain.margins import MarginLine
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, quote
 from billing.domain.tenant import validate_tenant_id
@@ -41,6 +44,7 @@ class HoldMessage:
     recipient: str
     window: Window = Window.NONE
     free_reason: FreeReason | None = None  # Meta's referral_conversion: free whatever the window
+    phone_number_id: str | None = None  # the business number sending it (v3 §16): mapped to the same tenant
 
 
 @attrs.frozen
@@ -108,9 +112,21 @@ async def place_hold(cmd: PlaceHold, caller: Caller, uow: UnitOfWork, rt: Runtim
     tenant_id = validate_tenant_id(cmd.tenant_id)
     validate_message_id(cmd.message.message_id)
     expires_in = _expires_in(cmd.expires_in_seconds, rt)
-    [priced] = await _quote_messages(tenant_id, (cmd.message,), uow, rt, field=lambda _, name: name)
+    await require_business_numbers(tenant_id, [cmd.message.phone_number_id], uow, field=lambda _, name: name)
+    now = rt.clock.now()  # the price's and the cost's instant: one read finds both cards
+    [priced] = await _quote_messages(tenant_id, (cmd.message,), now, uow, rt, field=lambda _, name: name)
+    [estimate] = await _cost_estimates(tenant_id, (cmd.message,), [priced], now, uow)
+    message = cmd.message
     hold = Hold.place(
-        rt.ids.new_id(), tenant_id, cmd.message.message_id, priced, cmd.message.window, rt.clock.now(), expires_in
+        rt.ids.new_id(),
+        tenant_id,
+        message.message_id,
+        priced,
+        message.window,
+        now,
+        expires_in,
+        estimate,
+        message.phone_number_id,
     )
     for _ in range(2):
         placement = await uow.holds.place(hold)
@@ -118,7 +134,7 @@ async def place_hold(cmd: PlaceHold, caller: Caller, uow: UnitOfWork, rt: Runtim
             await protect(placement.movement, uow, rt)
             return HoldResult(placement.hold, created=True)
         if placement.earlier is not None:
-            placement.earlier.check_repeat(hold.category, hold.market, hold.window)
+            placement.earlier.check_repeat(hold.category, hold.market, hold.window, hold.phone_number_id)
             return HoldResult(placement.earlier, created=False)
         if not await _refusal_explained(tenant_id, [hold], uow, rt):
             continue  # the wallet was just opened: place again
@@ -133,16 +149,29 @@ async def place_holds(cmd: PlaceHolds, caller: Caller, uow: UnitOfWork, rt: Runt
     if not 1 <= len(cmd.messages) <= MAX_BATCH:
         raise ValidationError.of("messages", f"must list 1-{MAX_BATCH} messages")
     message_ids = _distinct_message_ids(cmd.messages)
-    prices = await _quote_messages(tenant_id, cmd.messages, uow, rt, field=lambda i, name: f"messages[{i}].{name}")
+    numbers = [message.phone_number_id for message in cmd.messages]
+    await require_business_numbers(tenant_id, numbers, uow, field=lambda i, name: f"messages[{i}].{name}")
     now = rt.clock.now()
+    prices = await _quote_messages(tenant_id, cmd.messages, now, uow, rt, field=lambda i, name: f"messages[{i}].{name}")
+    estimates = await _cost_estimates(tenant_id, cmd.messages, prices, now, uow)
     asked = [
-        Hold.place(rt.ids.new_id(), tenant_id, message_id, priced, message.window, now, expires_in)
-        for message_id, message, priced in zip(message_ids, cmd.messages, prices, strict=True)
+        Hold.place(
+            rt.ids.new_id(),
+            tenant_id,
+            message_id,
+            priced,
+            message.window,
+            now,
+            expires_in,
+            estimate,
+            message.phone_number_id,
+        )
+        for message_id, message, priced, estimate in zip(message_ids, cmd.messages, prices, estimates, strict=True)
     ]
     earlier = {hold.message_id: hold for hold in await uow.holds.find(tenant_id, message_ids)}
     for hold in asked:
         if hold.message_id in earlier:
-            earlier[hold.message_id].check_repeat(hold.category, hold.market, hold.window)
+            earlier[hold.message_id].check_repeat(hold.category, hold.market, hold.window, hold.phone_number_id)
     new = [hold for hold in asked if hold.message_id not in earlier]
     if new:
         await _place_all(tenant_id, new, uow, rt)
@@ -156,14 +185,16 @@ async def settle_hold(cmd: SettleHold, caller: Caller, uow: UnitOfWork, rt: Runt
     """Charge the message once, at Meta's word (its category and pricing type), in one transaction."""
     tenant_id = validate_tenant_id(cmd.tenant_id)
     message_id = validate_message_id(cmd.message_id)
-    locked = await uow.holds.lock(tenant_id, message_id)
+    now = rt.clock.now()  # the message time of a settle by this route
+    locked = await uow.holds.lock(tenant_id, message_id, costs_at=now)
     if locked is None:
         raise NotFoundError(f"no hold for message {message_id!r}")
     if locked.hold.is_settled:
         return locked.hold  # a repeat: nothing new
-    locked.hold.check_settle(rt.clock.now())
+    locked.hold.check_settle(now)
     price = await settlement_price(locked.hold, cmd.category, cmd.pricing_type, cmd.billable, uow)
-    return await settle_locked(locked, price, uow, rt)
+    said = meta_word(locked.hold, category=cmd.category, pricing_type=cmd.pricing_type, billable=cmd.billable)
+    return await settle_locked(locked, price, uow, rt, said=said, message_at=now)
 
 
 async def settlement_price(
@@ -176,11 +207,22 @@ async def settlement_price(
     return reprice(card, hold, category=category, pricing_type=pricing_type, billable=billable)
 
 
-async def settle_locked(locked: LockedHold, price: Quote, uow: UnitOfWork, rt: Runtime) -> Hold:
+async def settle_locked(
+    locked: LockedHold,
+    price: Quote,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    said: MetaWord = NOTHING_SAID,
+    message_at: datetime | None = None,
+) -> Hold:
     """Settle a locked open hold (`check_settle` passed) at `price` (`settlement_price`), in one transaction: the
-    settle route and Meta's webhook share it."""
+    settle route and Meta's webhook share it. `said`: Meta's word, which prices the cost as it priced `price`;
+    `message_at`: Meta's status timestamp (the settle route's message time is now)."""
     hold, funds, tenant_id = locked.hold, locked.funds, locked.hold.tenant_id
     now = rt.clock.now()
+    at = now if message_at is None else message_at
+    cost = await message_cost(tenant_id, hold.quote.country, price.category, hold.window, said, at, uow, locked)
     after, charged, shortfall = funds.after_settle(hold.amount, price.amount)
     charge = None
     if charged.is_positive:
@@ -191,12 +233,14 @@ async def settle_locked(locked: LockedHold, price: Quote, uow: UnitOfWork, rt: R
             hold.message_id,
             _description(price),
             now,
-            PriceSnapshot.of(price, hold.id),
+            PriceSnapshot.of(price, hold.id, cost=cost, message_at=at),
         )
-    hold.settle(now, charged, shortfall, None if charge is None else charge.entry_id, price.category)
-    await uow.holds.save_settled(hold, charge)
+    transaction_id = None if charge is None else charge.entry_id
+    hold.settle(now, charged, shortfall, transaction_id, price.category, message_at=at, cost=cost)
+    margin = MarginLine.of_message(tenant_id, at, price.market, price.category.value, charged, cost)
+    await uow.holds.save_settled(hold, charge, margin)
     if price.amount.is_positive:  # a billable message moves its market's tier
-        await uow.message_counts.add_settled(tenant_id, month_of(now), price.market, price.category)
+        await uow.message_counts.add_settled(tenant_id, at, price.market, price.category)
     if funds.in_debt and charged < hold.amount:  # below its hold, the settle released the rest
         await _repay_from_release(hold, "settle", uow, rt)
     # Above its hold, the settle took the difference from `available`.
@@ -224,6 +268,36 @@ async def void_locked(locked: LockedHold, uow: UnitOfWork, rt: Runtime) -> Hold:
         if locked.funds.in_debt:
             await _repay_from_release(hold, "void", uow, rt)
     return hold
+
+
+async def message_cost(
+    tenant_id: str,
+    country: str,
+    category: Category,
+    window: Window,
+    said: MetaWord,
+    at: datetime,
+    uow: UnitOfWork,
+    locked: LockedHold | None = None,
+) -> Cost | None:
+    """What a message charged or settled at `at` cost the platform (contract v3 §15), on the cost card in force then,
+    its tier counted per tenant in the cost card's market when Meta charged for it; None: uncosted."""
+    card = await _cost_card_at(at, uow, locked)
+    market = None if card is None else card.market_of(country)
+    if card is None or market is None:
+        return None
+    counted = (await uow.cost_counts.settled(tenant_id, at, category, [market]))[market]
+    cost = cost_of(card, country=country, category=category, window=window, meta=said, counted_this_month=counted)
+    if cost is not None and cost.counts_in_tier:
+        await uow.cost_counts.add_settled(tenant_id, at, cost.market, category)
+    return cost
+
+
+async def _cost_card_at(at: datetime, uow: UnitOfWork, locked: LockedHold | None) -> RateCard | None:
+    """The cost card in force at `at`: the one the hold's lock found at that instant (no read), else one read."""
+    if locked is not None and locked.costs_at == at:
+        return None if locked.cost_card_id is None else await uow.rate_cards.cost_card(locked.cost_card_id)
+    return await uow.rate_cards.cost_in_force(at)
 
 
 async def _repay_from_release(hold: Hold, how: str, uow: UnitOfWork, rt: Runtime) -> None:
@@ -294,19 +368,17 @@ def _distinct_message_ids(messages: Sequence[HoldMessage]) -> list[str]:
 
 
 async def _quote_messages(
-    tenant_id: str, messages: Sequence[HoldMessage], uow: UnitOfWork, rt: Runtime, *, field: FieldName
+    tenant_id: str,
+    messages: Sequence[HoldMessage],
+    now: datetime,
+    uow: UnitOfWork,
+    rt: Runtime,
+    *,
+    field: FieldName,
 ) -> list[Quote]:
-    """Each message's price on the card in force now: the card and each category's tier counts read once."""
-    countries: list[str] = []
-    problems: list[FieldError] = []
-    for index, message in enumerate(messages):
-        country = rt.countries.country_of(message.recipient) if isinstance(message.recipient, str) else None
-        if country is None:
-            problems.append(FieldError(field(index, "recipient"), "is not a valid phone number in E.164 (+ optional)"))
-        countries.append(country or "")
-    if problems:
-        raise ValidationError(problems)
-    now = rt.clock.now()
+    """Each message's price on the card in force `now`: the card and each category's tier counts read once."""
+    recipients = read_recipients([m.recipient for m in messages], rt, lambda index: field(index, "recipient"))
+    countries = [recipient.country for recipient in recipients]
     card = await uow.rate_cards.in_force(tenant_id, now)
     if card is None:
         raise NotPricedError(f"no rate card is in force for {tenant_id}")
@@ -314,19 +386,48 @@ async def _quote_messages(
     counts: dict[Category, dict[str, int]] = {}
     for category in {message.category for message in messages}:
         involved = {market for market, message in zip(markets, messages, strict=True) if message.category is category}
-        counts[category] = await uow.message_counts.settled(tenant_id, month_of(now), category, sorted(involved))
+        counts[category] = await uow.message_counts.settled(tenant_id, now, category, sorted(involved))
     return [
         quote(
             card,
-            recipient=message.recipient,
-            country=country,
+            recipient=recipient.masked,
+            country=recipient.country,
             category=message.category,
             window=message.window,
             free_reason=message.free_reason,
             settled_this_month=counts[message.category][market],
         )
-        for message, country, market in zip(messages, countries, markets, strict=True)
+        for message, recipient, market in zip(messages, recipients, markets, strict=True)
     ]
+
+
+async def _cost_estimates(
+    tenant_id: str, messages: Sequence[HoldMessage], prices: Sequence[Quote], at: datetime, uow: UnitOfWork
+) -> list[Money | None]:
+    """Each message's cost at hold time (contract v3 §15: `cost_estimate`) on the cost card in force, as if settled
+    now; None where uncosted. The card and each category's counts are read once."""
+    card = await uow.rate_cards.cost_in_force(at)
+    if card is None:
+        return [None] * len(messages)
+    markets = [card.market_of(price.country) for price in prices]
+    counts: dict[Category, dict[str, int]] = {}
+    for category in {message.category for message in messages}:
+        involved = {m for m, message in zip(markets, messages, strict=True) if m and message.category is category}
+        counts[category] = await uow.cost_counts.settled(tenant_id, at, category, sorted(involved))
+    estimates: list[Money | None] = []
+    for message, price, market in zip(messages, prices, markets, strict=True):
+        said = MetaWord(free_reason=message.free_reason)
+        counted = counts[message.category].get(market, 0) if market else 0
+        cost = cost_of(
+            card,
+            country=price.country,
+            category=message.category,
+            window=message.window,
+            meta=said,
+            counted_this_month=counted,
+        )
+        estimates.append(None if cost is None else cost.amount)
+    return estimates
 
 
 def _market(card: RateCard, country: str) -> str:

@@ -5,16 +5,16 @@ counts of the markets involved (the tiers' n), and the wallet (for `sufficient`)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from uuid import UUID
 
 import attrs
 
+from billing.application.business_numbers import require_business_numbers
 from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
+from billing.application.recipients import read_recipients
 from billing.application.runtime import Runtime, requires, viewer
 from billing.domain.errors import (
-    FieldError,
     InsufficientFundsError,
     LaneClosedError,
     NotPricedError,
@@ -24,6 +24,7 @@ from billing.domain.errors import (
 from billing.domain.hold import Funds
 from billing.domain.money import Money
 from billing.domain.pricing import Category, FreeReason, Quote, RateCard, Window, quote
+from billing.domain.recipients import Recipient
 
 MAX_RECIPIENTS = 1000
 
@@ -35,6 +36,7 @@ class QuoteMessages:
     window: Window = Window.NONE
     tenant_id: str | None = None  # root only: another tenant's prices
     free_reason: FreeReason | None = None  # Meta's referral_conversion: free whatever the window
+    phone_number_id: str | None = None  # the business number that would send them (v3 §16)
 
 
 @attrs.frozen
@@ -46,22 +48,15 @@ class QuoteSet:
     total: Money
     available: Money
     sufficient: bool
+    phone_number_id: str | None = None
 
 
-def countries_of(recipients: tuple[str, ...], rt: Runtime) -> list[str]:
-    """Each recipient's country, or one 400 naming every invalid number by its index."""
+def recipients_of(recipients: tuple[str, ...], rt: Runtime) -> list[Recipient]:
+    """Each recipient read (a phone number, or a business-scoped user id by its prefix), or one 400 naming every
+    invalid one by its index."""
     if not 1 <= len(recipients) <= MAX_RECIPIENTS:
-        raise ValidationError.of("recipients", f"must list 1-{MAX_RECIPIENTS} phone numbers")
-    countries: list[str] = []
-    problems: list[FieldError] = []
-    for index, number in enumerate(recipients):
-        country = rt.countries.country_of(number) if isinstance(number, str) else None
-        if country is None:
-            problems.append(FieldError(f"recipients[{index}]", "is not a valid phone number in E.164 (+ optional)"))
-        countries.append(country or "")
-    if problems:
-        raise ValidationError(problems)
-    return countries
+        raise ValidationError.of("recipients", f"must list 1-{MAX_RECIPIENTS} recipients")
+    return read_recipients(recipients, rt, lambda index: f"recipients[{index}]")
 
 
 def markets_of(card: RateCard, countries: list[str]) -> list[str]:
@@ -77,24 +72,26 @@ def markets_of(card: RateCard, countries: list[str]) -> list[str]:
 @requires(viewer)
 async def quote_messages(cmd: QuoteMessages, caller: Caller, uow: UnitOfWork, rt: Runtime) -> QuoteSet:
     tenant_id = rt.auth.tenant_of(caller, cmd.tenant_id, "rate card", hidden=True)
-    countries = countries_of(cmd.recipients, rt)
+    recipients = recipients_of(cmd.recipients, rt)
+    await require_business_numbers(tenant_id, [cmd.phone_number_id], uow, field=lambda _, name: name)
+    countries = [recipient.country for recipient in recipients]
     now = rt.clock.now()
     card = await uow.rate_cards.in_force(tenant_id, now)
     if card is None:
         raise NotPricedError(f"no rate card is in force for {tenant_id}")
     markets = markets_of(card, countries)
-    counts = await uow.message_counts.settled(tenant_id, month_of(now), cmd.category, markets)
+    counts = await uow.message_counts.settled(tenant_id, now, cmd.category, markets)
     items = tuple(
         quote(
             card,
-            recipient=number,
-            country=country,
+            recipient=recipient.masked,
+            country=recipient.country,
             category=cmd.category,
             window=cmd.window,
             free_reason=cmd.free_reason,
             settled_this_month=counts[market],
         )
-        for number, country, market in zip(cmd.recipients, countries, markets, strict=True)
+        for recipient, market in zip(recipients, markets, strict=True)
     )
     total = sum((item.amount for item in items), Money.zero(card.currency))
     funds = await uow.wallets.funds(tenant_id)
@@ -102,7 +99,8 @@ async def quote_messages(cmd: QuoteMessages, caller: Caller, uow: UnitOfWork, rt
         await uow.wallets.get_or_open(tenant_id, card.currency, now)
         funds = await uow.wallets.funds(tenant_id)
     assert funds is not None
-    return QuoteSet(tenant_id, card.currency, card.id, items, total, funds.available, _sufficient(funds, items))
+    sufficient = _sufficient(funds, items)
+    return QuoteSet(tenant_id, card.currency, card.id, items, total, funds.available, sufficient, cmd.phone_number_id)
 
 
 def _sufficient(funds: Funds, items: tuple[Quote, ...]) -> bool:
@@ -112,8 +110,3 @@ def _sufficient(funds: Funds, items: tuple[Quote, ...]) -> bool:
     except (WalletFrozenError, InsufficientFundsError, LaneClosedError):
         return False
     return True
-
-
-def month_of(at: datetime) -> str:
-    """The UTC month a message is counted in, e.g. "2026-11"."""
-    return at.astimezone(UTC).strftime("%Y-%m")

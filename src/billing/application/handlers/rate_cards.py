@@ -13,7 +13,7 @@ from billing.application.ports import UnitOfWork
 from billing.application.runtime import Audited, Runtime, operator, requires, root_viewer, viewer
 from billing.domain.errors import NotFoundError, UnchangedRateCardError
 from billing.domain.invoice import utc_instant
-from billing.domain.pricing import RateCard
+from billing.domain.pricing import CardKind, RateCard, parse_card_kind
 from billing.domain.tenant import validate_tenant_id
 
 
@@ -31,12 +31,14 @@ class CreateRateCard:
     # Refuse (UnchangedRateCardError) a card that prices every message as the card of its scope in force at its
     # effective date does: `billing ratecard import` asks, unless --again; the API and the console do not.
     refuse_unchanged: bool = False
+    kind: object = None  # "price" (None) or "cost": Meta's price list to the platform (contract v3 §15)
 
 
 @attrs.frozen
 class ListRateCards:
     tenant_id: str | None = None  # None: every card
     page: PageRequest = attrs.field(factory=PageRequest)
+    kind: str | None = None  # None: price cards
 
 
 @attrs.frozen
@@ -47,6 +49,7 @@ class GetRateCard:
 @attrs.frozen
 class GetCurrentRateCard:
     tenant_id: str | None = None  # None: the caller's own tenant
+    kind: str | None = None  # None: the price card; "cost": the cost card in force (root + View)
 
 
 @requires(operator, audit=Audited("rate_card", "create_rate_card"))
@@ -67,6 +70,7 @@ async def create_rate_card(cmd: CreateRateCard, caller: Caller, uow: UnitOfWork,
         created_by=caller.user_id,
         created_at=rt.clock.now(),
         deployment_currency=rt.settings.currency,
+        kind=cmd.kind,
     )
     if cmd.refuse_unchanged:
         await _refuse_unchanged(card, uow)
@@ -75,9 +79,18 @@ async def create_rate_card(cmd: CreateRateCard, caller: Caller, uow: UnitOfWork,
 
 
 async def _refuse_unchanged(card: RateCard, uow: UnitOfWork) -> None:
-    current = await uow.rate_cards.in_force_in_scope(card.tenant_id, card.effective_from)
+    if card.is_cost:
+        current = await uow.rate_cards.cost_in_force(card.effective_from)
+    else:
+        current = await uow.rate_cards.in_force_in_scope(card.tenant_id, card.effective_from)
     if current is not None and card.prices_like(current):
-        scope = "default card" if current.tenant_id is None else f"card of {current.tenant_id}"
+        scope = (
+            "cost card"
+            if current.is_cost
+            else "default card"
+            if current.tenant_id is None
+            else f"card of {current.tenant_id}"
+        )
         raise UnchangedRateCardError(
             f"the {scope} in force from {current.effective_from.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} ({current.id}, "
             f"{current.name!r}) has the same prices: this card would change none"
@@ -87,7 +100,7 @@ async def _refuse_unchanged(card: RateCard, uow: UnitOfWork) -> None:
 @requires(root_viewer)
 async def list_rate_cards(query: ListRateCards, caller: Caller, uow: UnitOfWork, rt: Runtime) -> Page[RateCard]:
     tenant_id = None if query.tenant_id is None else validate_tenant_id(query.tenant_id)
-    return await uow.rate_cards.list(tenant_id, query.page)
+    return await uow.rate_cards.list(tenant_id, query.page, parse_card_kind(query.kind))
 
 
 @requires(root_viewer)
@@ -100,6 +113,12 @@ async def get_rate_card(query: GetRateCard, caller: Caller, uow: UnitOfWork, rt:
 
 @requires(viewer)
 async def get_current_rate_card(query: GetCurrentRateCard, caller: Caller, uow: UnitOfWork, rt: Runtime) -> RateCard:
+    if parse_card_kind(query.kind) is CardKind.COST:  # Meta's costs: root + View only (clinics never see one)
+        rt.auth.require_root_viewer(caller)
+        cost_card = await uow.rate_cards.cost_in_force(rt.clock.now())
+        if cost_card is None:
+            raise NotFoundError("no cost card is in force")
+        return cost_card
     tenant_id = rt.auth.tenant_of(caller, query.tenant_id, "rate card", hidden=True)
     card = await uow.rate_cards.in_force(tenant_id, rt.clock.now())
     if card is None:

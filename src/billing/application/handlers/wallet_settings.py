@@ -9,7 +9,7 @@ from billing.application.caller import Caller
 from billing.application.ports import UnitOfWork
 from billing.application.runtime import Audited, Runtime, manager, requires, viewer
 from billing.domain.money import Money
-from billing.domain.wallet_settings import AutoTopup, WalletSettings
+from billing.domain.wallet_settings import DEFAULT_TIMEZONE, AutoTopup, WalletSettings
 
 
 @attrs.frozen
@@ -23,6 +23,7 @@ class PutWalletSettings:
     tenant_id: str | None = None  # root only: another tenant's
     low_balance_levels: tuple[Money, ...] = ()
     auto_topup: AutoTopup = attrs.field(factory=AutoTopup)
+    timezone: str = DEFAULT_TIMEZONE  # an IANA name: the tiers' months (contract v3 §16)
 
 
 @requires(viewer)
@@ -50,6 +51,7 @@ async def put_wallet_settings(cmd: PutWalletSettings, caller: Caller, uow: UnitO
         low_balance_levels=cmd.low_balance_levels,
         auto_topup=cmd.auto_topup,
         topup_minimum=Money(rt.settings.topup_min_amount, currency),
+        timezone=cmd.timezone,
     )
     await uow.wallet_settings.save(settings)
     return settings

@@ -10,6 +10,7 @@ from billing.application.protections import protect, with_runway
 from billing.application.runtime import Audited, Runtime, operator, requires
 from billing.domain.errors import DuplicateError, InsufficientFundsError, NotFoundError
 from billing.domain.ledger import LedgerEntry, Posting, describe, refund_posting
+from billing.domain.margins import MarginLine
 from billing.domain.money import Money, Scale
 from billing.domain.tenant import validate_tenant_id
 from billing.domain.text import validate_text
@@ -152,6 +153,8 @@ async def refund_charge(cmd: RefundCharge, caller: Caller, uow: UnitOfWork, rt: 
     now = rt.clock.now()
     posting = refund_posting(charge, refunded, amount, rt.ids.new_id(), now, description)
     entry = await uow.wallets.post(posting)
+    if charge.price is not None:  # a message's charge: less billed on its message's day (v3 §15)
+        await uow.margins.add(MarginLine.of_refund(tenant_id, charge.price, charge.created_at, posting.amount))
     debt_note = describe(f"Debt repaid from the refund of charge {reference_id}")
     await uow.wallets.repay_debt(tenant_id, rt.ids.new_id(), reference_id, debt_note, now)
     return entry

@@ -24,15 +24,15 @@ from uuid import UUID
 import attrs
 
 from billing.application.caller import Caller
-from billing.application.handlers.holds import settle_locked, settlement_price, void_locked
-from billing.application.handlers.quotes import month_of
+from billing.application.handlers.holds import message_cost, settle_locked, settlement_price, void_locked
 from billing.application.pagination import Page, PageRequest
 from billing.application.ports import LockedHold, Movement, UnitOfWork, WebhookEventFilter
 from billing.application.protections import protect
 from billing.application.runtime import Audited, Runner, Runtime, operator, requires, root_viewer
 from billing.domain.errors import DuplicateError, NotFoundError, NotPricedError, ValidationError
-from billing.domain.hold import FREE_PRICING_TYPES
+from billing.domain.hold import FREE_PRICING_TYPES, meta_word
 from billing.domain.ledger import Posting, PriceSnapshot
+from billing.domain.margins import MarginLine
 from billing.domain.money import Money
 from billing.domain.pricing import FreeReason, Quote, Window, parse_category, quote
 from billing.domain.tenant import validate_tenant_id
@@ -43,6 +43,7 @@ from billing.domain.webhook_events import (
     WebhookEvent,
     WhatsAppNumber,
     decide,
+    status_recipient,
     validate_phone_number_id,
 )
 from billing.domain.whatsapp import IgnoredStatus, ParsedWebhook, StatusNotice
@@ -195,7 +196,7 @@ async def apply_statuses(cmd: ApplyStatuses, caller: Caller, uow: UnitOfWork, rt
 
 
 async def _apply(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> WebhookEvent:
-    locked = await uow.holds.lock(tenant_id, notice.message_id)
+    locked = await uow.holds.lock(tenant_id, notice.message_id, costs_at=notice.timestamp)
     charged = locked is None and bool(await uow.wallets.charged(tenant_id, [notice.message_id]))
     decision = decide(notice.status, None if locked is None else locked.hold, rt.clock.now(), charged)
     if decision.action is Action.CHARGE_UNHELD:
@@ -222,7 +223,9 @@ async def _settle(
     except NotPricedError:
         reason = Reason.META_CATEGORY_NOT_PRICED
         price = await settlement_price(locked.hold, None, pricing_type, notice.billable, uow)
-    hold = await settle_locked(locked, price, uow, rt)
+        category = None
+    said = meta_word(locked.hold, category=category, pricing_type=pricing_type, billable=notice.billable)
+    hold = await settle_locked(locked, price, uow, rt, said=said, message_at=notice.timestamp)
     return _event(tenant_id, notice, rt, Outcome.APPLIED, reason, hold_id=hold.id, transaction_id=hold.transaction_id)
 
 
@@ -238,6 +241,11 @@ async def _charge_released(
         funds = funds.after_release(hold.amount)
     if not funds.covers(hold.amount):
         return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NO_HOLD, hold_id=hold.id)
+    at = notice.timestamp
+    said = meta_word(
+        hold, category=_meta_category(notice)[0], pricing_type=_known_type(notice), billable=notice.billable
+    )
+    cost = await message_cost(tenant_id, hold.quote.country, hold.category, hold.window, said, at, uow, locked)
     charge = Posting.charge(
         rt.ids.new_id(),
         tenant_id,
@@ -245,10 +253,11 @@ async def _charge_released(
         hold.message_id,
         f"WhatsApp {hold.category} message ({hold.market}), delivered after its hold was released",
         now,
-        PriceSnapshot.of(hold.quote, hold.id),
+        PriceSnapshot.of(hold.quote, hold.id, cost=cost, message_at=at),
     )
-    hold.charge_released(hold.amount, charge.entry_id)
+    hold.charge_released(hold.amount, charge.entry_id, message_at=at, cost=cost)
     await uow.holds.save_released_charge(hold, charge)
+    await uow.margins.add(MarginLine.of_message(tenant_id, at, hold.market, hold.category.value, hold.amount, cost))
     after = funds.after_charge(hold.amount)  # from the funds before an expiry above: its money was held already
     await protect(Movement(tenant_id, locked.funds.available, after.available, locked.watch_below), uow, rt)
     return _event(tenant_id, notice, rt, Outcome.APPLIED, hold_id=hold.id, transaction_id=charge.entry_id)
@@ -263,6 +272,9 @@ async def _charge_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, 
         return _event(tenant_id, notice, rt, Outcome.UNMATCHED, price)
     if not price.amount.is_positive:
         return _event(tenant_id, notice, rt, Outcome.APPLIED)  # free by Meta's word: nothing to charge
+    at = notice.timestamp
+    said = meta_word(None, category=notice.category, pricing_type=_known_type(notice), billable=notice.billable)
+    cost = await message_cost(tenant_id, price.country, price.category, Window.NONE, said, at, uow)
     charge = Posting.charge(
         rt.ids.new_id(),
         tenant_id,
@@ -270,23 +282,27 @@ async def _charge_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, 
         notice.message_id,
         f"WhatsApp {price.category} message to {price.recipient} ({price.market})",
         rt.clock.now(),
-        PriceSnapshot.of(price, None),
+        PriceSnapshot.of(price, None, cost=cost, message_at=at),
     )
     attempt = await uow.wallets.charge_once(charge, despite_freeze=True)
     if attempt.entry is None:  # not covered; an earlier charge was ruled out above
         return _event(tenant_id, notice, rt, Outcome.UNMATCHED, Reason.NO_HOLD)
-    await uow.message_counts.add_settled(tenant_id, month_of(notice.timestamp), price.market, price.category)
+    await uow.message_counts.add_settled(tenant_id, at, price.market, price.category)
+    await uow.margins.add(MarginLine.of_message(tenant_id, at, price.market, price.category.value, price.amount, cost))
     await protect(attempt.movement, uow, rt)
     return _event(tenant_id, notice, rt, Outcome.APPLIED, transaction_id=attempt.entry.id)
 
 
 async def _price_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, rt: Runtime) -> Quote | Reason:
     """The message's price by the card in force at the status's time, Meta's category and pricing type; else why
-    there is none: `not_priced` (Meta said no category, no recipient we can place, or no card prices its country),
-    `unknown_category`, or `meta_category_not_priced` (the card has no price for that category there)."""
-    recipient = f"+{notice.recipient_id.lstrip('+')}" if notice.recipient_id else None
-    country = rt.countries.country_of(recipient) if recipient else None
-    if recipient is None or country is None or notice.category is None:
+    there is none: `no_recipient` (Meta named none), `not_priced` (Meta said no category, no recipient we can place,
+    or no card prices its country), `unknown_category`, or `meta_category_not_priced` (the card has no price for that
+    category there)."""
+    named = status_recipient(notice, rt.countries.country_of)  # a BSUID decides the country before a phone number
+    if isinstance(named, Reason):
+        return named
+    recipient, country = named.masked, named.country
+    if notice.category is None:
         return Reason.NOT_PRICED
     try:
         category, free_reason = parse_category(notice.category)
@@ -296,7 +312,7 @@ async def _price_unheld(tenant_id: str, notice: StatusNotice, uow: UnitOfWork, r
     market = None if card is None else card.market_of(country)
     if card is None or market is None:
         return Reason.NOT_PRICED
-    counts = await uow.message_counts.settled(tenant_id, month_of(notice.timestamp), category, [market])
+    counts = await uow.message_counts.settled(tenant_id, notice.timestamp, category, [market])
     try:
         price = quote(
             card,

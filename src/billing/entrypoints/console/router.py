@@ -25,6 +25,7 @@ from billing.entrypoints.console.csrf import SessionCSRFMiddleware
 from billing.entrypoints.console.headers import SecurityHeadersMiddleware, security_headers
 from billing.entrypoints.console.holds import HoldsPage
 from billing.entrypoints.console.invoices import InvoicePage
+from billing.entrypoints.console.margins import MarginPage
 from billing.entrypoints.console.rate_cards import RateCardsPage
 from billing.entrypoints.console.session import CONSOLE_PATH, ConsoleAuth, SignInRequiredError, csrf_config
 from billing.entrypoints.console.settings import TenantSettingsPage, WalletSettingsPage
@@ -96,6 +97,7 @@ def console_router(settings: Settings, verifier: TokenVerifier) -> Router:
             AdjustmentsPage,
             AuditPage,
             RateCardsPage,
+            MarginPage,
             WebhookEventsPage,
             WhatsAppNumbersPage,
             static,

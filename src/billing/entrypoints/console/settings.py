@@ -1,5 +1,6 @@
-"""The wallet's settings in the console (contract v2 §10): the marketing reserve, up to five low-balance levels and
-the automatic top-up, read and replaced as `GET`/`PUT /wallet/settings` do.
+"""The wallet's settings in the console (contract v2 §10): the marketing reserve, up to five low-balance levels, the
+automatic top-up and the time zone the tiers count months in (v3 §16), read and replaced as `GET`/`PUT
+/wallet/settings` do.
 
 A clinic edits its own with Billing.Manage; with View alone the form is read-only, and a save anyway gets the
 API's forbidden message. An operator opens a tenant's from the operators' wallet page (root + View to see it,
@@ -30,7 +31,7 @@ from billing.application.handlers.wallet_settings import (
 from billing.application.service import BillingService
 from billing.domain.errors import BillingError, FieldError, ValidationError
 from billing.domain.money import Money
-from billing.domain.wallet_settings import MAX_LEVELS, WalletSettings
+from billing.domain.wallet_settings import DEFAULT_TIMEZONE, MAX_LEVELS, TIMEZONE, WalletSettings
 from billing.entrypoints.console.forms import Refusal, form_action, see_other
 from billing.entrypoints.console.views import (
     TENANT_WALLETS_FOR_OPERATORS,
@@ -66,6 +67,7 @@ FIELDS = (
     *(level_field(slot) for slot in range(MAX_LEVELS)),
     ENABLED,
     *(auto_field(name) for name in AUTO_AMOUNTS),
+    TIMEZONE,
 )
 
 
@@ -79,6 +81,7 @@ class SettingsForm:
     threshold: str = ""
     target: str = ""
     monthly_cap: str = ""
+    timezone: str = DEFAULT_TIMEZONE
 
     @classmethod
     def of_settings(cls, settings: WalletSettings) -> SettingsForm:
@@ -91,15 +94,20 @@ class SettingsForm:
             _text(auto.threshold),
             _text(auto.target),
             _text(auto.monthly_cap),
+            settings.timezone,
         )
 
     @classmethod
     def of_form(cls, form: FormMultiDict) -> SettingsForm:
+        threshold, target, monthly_cap = (text(form, auto_field(name)) for name in AUTO_AMOUNTS)
         return cls(
             text(form, RESERVE),
             tuple(text(form, level_field(slot)) for slot in range(MAX_LEVELS)),
             bool(text(form, ENABLED)),
-            *(text(form, auto_field(name)) for name in AUTO_AMOUNTS),
+            threshold,
+            target,
+            monthly_cap,
+            text(form, TIMEZONE),
         )
 
     @property
@@ -117,6 +125,7 @@ class SettingsForm:
             [self.levels[slot].strip() for slot in self.filled_slots],
             auto,
             tenant_id,
+            optional(self.timezone.strip()),  # empty: the default, as a PUT without it
         )
 
 

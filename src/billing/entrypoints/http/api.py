@@ -27,6 +27,7 @@ from billing.entrypoints.http.controllers.holds import HoldController
 from billing.entrypoints.http.controllers.invoices import InvoiceController
 from billing.entrypoints.http.controllers.params import provide_page
 from billing.entrypoints.http.controllers.rate_cards import QuoteController, RateCardController
+from billing.entrypoints.http.controllers.reports import ReportController
 from billing.entrypoints.http.controllers.statements import StatementController
 from billing.entrypoints.http.controllers.topup_requests import TopupRequestController
 from billing.entrypoints.http.controllers.wallet import WalletController
@@ -86,6 +87,7 @@ def api_routes(container: Container, verifier: TokenVerifier) -> list[Controller
             WebhookEventController,
             AdjustmentController,
             AuditController,
+            ReportController,
         ],
         guards=[authenticate],
         security=[{BEARER: []}],

@@ -133,10 +133,15 @@ class PriceOut(msgspec.Struct, kw_only=True):
     rate_card_id: UUID
     unit_price: str
     free_reason: str | None
+    # What the message cost the platform (contract v3 §15; null: uncosted): in root's answers only, absent for clinics.
+    cost: str | msgspec.UnsetType | None = msgspec.UNSET
+    cost_unit_price: str | msgspec.UnsetType | None = msgspec.UNSET
+    cost_card_id: UUID | msgspec.UnsetType | None = msgspec.UNSET
+    cost_tier: int | msgspec.UnsetType | None = msgspec.UNSET
 
     @classmethod
-    def of(cls, price: PriceSnapshot) -> PriceOut:
-        return cls(
+    def of(cls, price: PriceSnapshot, *, costs: bool = False) -> PriceOut:
+        shown = cls(
             hold_id=price.hold_id,
             category=price.category.value,
             market=price.market,
@@ -146,6 +151,13 @@ class PriceOut(msgspec.Struct, kw_only=True):
             unit_price=str(price.unit_price),
             free_reason=None if price.free_reason is None else price.free_reason.value,
         )
+        if costs:
+            cost = price.cost
+            shown.cost = None if cost is None else str(cost.amount)
+            shown.cost_unit_price = None if cost is None else str(cost.unit_price)
+            shown.cost_card_id = None if cost is None else cost.card_id
+            shown.cost_tier = None if cost is None else cost.tier
+        return shown
 
 
 class TransactionOut(msgspec.Struct, kw_only=True):
@@ -162,7 +174,8 @@ class TransactionOut(msgspec.Struct, kw_only=True):
     price: PriceOut | None  # a message charge's; null for every other row
 
     @classmethod
-    def of(cls, entry: LedgerEntry) -> TransactionOut:
+    def of(cls, entry: LedgerEntry, *, costs: bool = False) -> TransactionOut:
+        """`costs`: the caller is the root tenant, who sees what a message cost (contract v3 §15)."""
         return cls(
             id=entry.id,
             wallet_id=entry.wallet_id,
@@ -174,7 +187,7 @@ class TransactionOut(msgspec.Struct, kw_only=True):
             reference_id=entry.reference_id,
             description=entry.description,
             created_at=_utc(entry.created_at),
-            price=None if entry.price is None else PriceOut.of(entry.price),
+            price=None if entry.price is None else PriceOut.of(entry.price, costs=costs),
         )
 
 
@@ -289,6 +302,11 @@ class InvoiceOut(msgspec.Struct, kw_only=True):
             reversed_amount=_amount(invoice.reversed_amount),
             debt_added=_amount(invoice.debt_added),
         )
+
+
+def transaction_for_root(entry: LedgerEntry) -> TransactionOut:
+    """A ledger row as an operator's write answers it (only root writes to another tenant's ledger)."""
+    return TransactionOut.of(entry, costs=True)
 
 
 class TransactionPage(msgspec.Struct, kw_only=True):

@@ -36,7 +36,7 @@ from billing.application.service import BillingService
 from billing.domain.hold import Hold, HoldStatus
 from billing.domain.pricing import Category, parse_category, parse_window
 from billing.entrypoints.http.body import JsonBody
-from billing.entrypoints.http.controllers.params import JSON, parse_id, rendered
+from billing.entrypoints.http.controllers.params import JSON, parse_id, rendered, sees_costs
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered, problem_responses
 from billing.entrypoints.http.schemas import encode
@@ -52,12 +52,13 @@ class HoldMessageIn(Body):
     category: str
     recipient: str
     window: str | None = None
+    phone_number_id: str | None = None  # the business number sending it (v3 §16): mapped to the tenant
 
     def message(self, prefix: str = "") -> HoldMessage:
         """The use case's message; `prefix` names a batch's fields (`messages[3].category`)."""
         category, free_reason = parse_category(self.category, field=f"{prefix}category")
         window = parse_window(self.window, field=f"{prefix}window")
-        return HoldMessage(self.message_id, category, self.recipient, window, free_reason)
+        return HoldMessage(self.message_id, category, self.recipient, window, free_reason, self.phone_number_id)
 
 
 class HoldCreate(HoldMessageIn):
@@ -107,9 +108,20 @@ class HoldOut(msgspec.Struct, kw_only=True):
     shortfall: str | None
     transaction_id: UUID | None
     settled_category: str | None
+    phone_number_id: str | None  # the business number that sends it (v3 §16), when the caller said it
+    # What the message was expected to cost the platform when held (contract v3 §15; null: uncosted): in root's
+    # answers only, absent for clinics.
+    cost_estimate: str | msgspec.UnsetType | None = msgspec.UNSET
 
     @classmethod
-    def of(cls, hold: Hold) -> HoldOut:
+    def of(cls, hold: Hold, *, costs: bool = False) -> HoldOut:
+        shown = cls.of_hold(hold)
+        if costs:
+            shown.cost_estimate = None if hold.cost_estimate is None else str(hold.cost_estimate)
+        return shown
+
+    @classmethod
+    def of_hold(cls, hold: Hold) -> HoldOut:
         price = hold.quote
         return cls(
             id=hold.id,
@@ -134,6 +146,7 @@ class HoldOut(msgspec.Struct, kw_only=True):
             shortfall=None if hold.shortfall is None else str(hold.shortfall),
             transaction_id=hold.transaction_id,
             settled_category=None if hold.settled_category is None else hold.settled_category.value,
+            phone_number_id=hold.phone_number_id,
         )
 
 
@@ -149,10 +162,14 @@ class HoldPage(msgspec.Struct, kw_only=True):
     total: int
 
     @classmethod
-    def of(cls, page: Page[Hold]) -> HoldPage:
-        return cls(
-            items=[HoldOut.of(h) for h in page.items], page=page.page, page_size=page.page_size, total=page.total
-        )
+    def of(cls, page: Page[Hold], *, costs: bool = False) -> HoldPage:
+        items = [HoldOut.of(h, costs=costs) for h in page.items]
+        return cls(items=items, page=page.page, page_size=page.page_size, total=page.total)
+
+
+def hold_for_root(hold: Hold) -> HoldOut:
+    """A hold as the messaging module's writes answer it (root + Manage: it sees the cost estimate)."""
+    return HoldOut.of(hold, costs=True)
 
 
 def _utc(at: datetime) -> datetime:
@@ -161,12 +178,12 @@ def _utc(at: datetime) -> datetime:
 
 def _held(result: HoldResult) -> Rendered:
     """201 for a new hold; 200 with the first hold for the same message id asked again the same way."""
-    return Rendered(201 if result.created else 200, encode(HoldOut.of(result.hold)), JSON)
+    return Rendered(201 if result.created else 200, encode(hold_for_root(result.hold)), JSON)
 
 
 def _batch_held(batch: HoldBatch) -> Rendered:
     """201 when anything was held now; 200 when every message was already held as asked."""
-    body = HoldBatchOut(items=[HoldOut.of(h) for h in batch.items], total=str(batch.total))
+    body = HoldBatchOut(items=[hold_for_root(h) for h in batch.items], total=str(batch.total))
     return Rendered(201 if batch.created else 200, encode(body), JSON)
 
 
@@ -239,7 +256,7 @@ class HoldController(Controller):
     ) -> Response[HoldOut]:
         """Charge the message once, by Meta's category and pricing type; a repeat answers the settled hold."""
         cmd = SettleHold(tenant_id, data.message_id, data.category, data.pricing_type, data.billable)
-        return await idempotency.run(holds.settle_hold, cmd, caller, rendered(200, HoldOut.of))
+        return await idempotency.run(holds.settle_hold, cmd, caller, rendered(200, hold_for_root))
 
     @post(
         "/void",
@@ -258,7 +275,7 @@ class HoldController(Controller):
     ) -> Response[HoldOut]:
         """The message failed: release its money. A repeat, or an expired hold, answers it unchanged."""
         cmd = VoidHold(tenant_id, data.message_id)
-        return await idempotency.run(holds.void_hold, cmd, caller, rendered(200, HoldOut.of))
+        return await idempotency.run(holds.void_hold, cmd, caller, rendered(200, hold_for_root))
 
     @get("/", operation_id="list_tenant_holds", responses=problem_responses("forbidden"))
     async def list_tenant_holds(
@@ -273,7 +290,7 @@ class HoldController(Controller):
     ) -> HoldPage:
         """A tenant's holds, newest first (root + View)."""
         query = ListHolds(tenant_id, hold_filter(status, category, message_id), page_request)
-        return HoldPage.of(await service.execute(holds.list_holds, query, caller))
+        return HoldPage.of(await service.execute(holds.list_holds, query, caller), costs=sees_costs(service, caller))
 
     @get("/{hold_id:str}", operation_id="get_hold", responses=problem_responses("forbidden", "not_found"))
     async def get_hold(
@@ -285,4 +302,4 @@ class HoldController(Controller):
     ) -> HoldOut:
         """One hold of the tenant: its own for a clinic, any tenant's for the root tenant."""
         query = GetHold(tenant_id, parse_id(hold_id, "hold_id"))
-        return HoldOut.of(await service.execute(holds.get_hold, query, caller))
+        return HoldOut.of(await service.execute(holds.get_hold, query, caller), costs=sees_costs(service, caller))

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from datetime import date
 from typing import Annotated, TypeVar
 from uuid import UUID
 
 import msgspec
 from litestar.params import QueryParameter
 
+from billing.application.caller import Caller
 from billing.application.pagination import MAX_PAGE, MAX_PAGE_SIZE, PageRequest
+from billing.application.service import BillingService
 from billing.domain.errors import ValidationError
 from billing.entrypoints.http.problems import Rendered
 from billing.entrypoints.http.schemas import encode
@@ -25,6 +29,38 @@ def provide_page(
     ] = 20,
 ) -> PageRequest:
     return PageRequest(page, page_size)
+
+
+# Read as text and parsed by `parse_day`, so that a bad day is a 400 naming `from` or `to` (not the argument's name).
+FirstDay = Annotated[
+    str | None,
+    QueryParameter(
+        name="from", format="date", description="The first UTC day, inclusive (default: this UTC month's first)."
+    ),
+]
+LastDay = Annotated[
+    str | None,
+    QueryParameter(
+        name="to", format="date", description="The last UTC day, inclusive (default: this UTC month's last)."
+    ),
+]
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_day(value: str | None, field: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        if _DAY.fullmatch(value):
+            return date.fromisoformat(value)
+    except ValueError:
+        pass
+    raise ValidationError.of(field, "must be a date as YYYY-MM-DD")
+
+
+def sees_costs(service: BillingService, caller: Caller) -> bool:
+    """Whether an answer shows what messages cost the platform (contract v3 §15): to the root tenant only."""
+    return caller.tenant_id == service.runtime.settings.root_tenant
 
 
 def parse_id(value: str, field: str) -> UUID:

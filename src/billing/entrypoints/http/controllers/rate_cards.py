@@ -45,6 +45,7 @@ class RateCardOut(msgspec.Struct, kw_only=True):
     rates: list[RateOut]
     created_by: str
     created_at: datetime
+    kind: str  # "price" or "cost" (contract v3 §15)
 
     @classmethod
     def of(cls, card: RateCard) -> RateCardOut:
@@ -62,6 +63,7 @@ class RateCardOut(msgspec.Struct, kw_only=True):
             ],
             created_by=card.created_by,
             created_at=card.created_at,
+            kind=card.kind.value,
         )
 
 
@@ -77,6 +79,7 @@ class QuoteCreate(Body):
     recipients: list[str]
     window: str | None = None
     tenant_id: str | None = None
+    phone_number_id: str | None = None  # the business number that would send them (v3 §16)
 
 
 class QuoteOut(msgspec.Struct, kw_only=True):
@@ -113,6 +116,7 @@ class QuoteSetOut(msgspec.Struct, kw_only=True):
     total: str
     available: str
     sufficient: bool
+    phone_number_id: str | None  # as asked (v3 §16)
 
     @classmethod
     def of(cls, quoted: QuoteSet) -> QuoteSetOut:
@@ -124,6 +128,7 @@ class QuoteSetOut(msgspec.Struct, kw_only=True):
             total=str(quoted.total),
             available=str(quoted.available),
             sufficient=quoted.sufficient,
+            phone_number_id=quoted.phone_number_id,
         )
 
 
@@ -152,9 +157,12 @@ class RateCardController(Controller):
         caller: NamedDependency[Caller],
         page_request: NamedDependency[PageRequest],
         tenant_id: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
     ) -> RateCardPage:
-        """Rate cards, latest `effective_from` first: one tenant's (`?tenant_id=`), or every card."""
-        page = await service.execute(rate_cards.list_rate_cards, ListRateCards(tenant_id, page_request), caller)
+        """Rate cards of `kind` (`price`, the default, or `cost`), latest `effective_from` first: one tenant's
+        (`?tenant_id=`), or every card."""
+        query = ListRateCards(tenant_id, page_request, kind)
+        page = await service.execute(rate_cards.list_rate_cards, query, caller)
         return RateCardPage(
             items=[RateCardOut.of(c) for c in page.items], page=page.page, page_size=page.page_size, total=page.total
         )
@@ -165,9 +173,12 @@ class RateCardController(Controller):
         service: NamedDependency[BillingService],
         caller: NamedDependency[Caller],
         tenant_id: FromQuery[str | None] = None,
+        kind: FromQuery[str | None] = None,
     ) -> RateCardOut:
-        """The card pricing the tenant's messages now (`?tenant_id=` for the root tenant); 404 when none."""
-        card = await service.execute(rate_cards.get_current_rate_card, GetCurrentRateCard(tenant_id), caller)
+        """The card pricing the tenant's messages now (`?tenant_id=` for the root tenant), or with `kind=cost` the
+        cost card in force (root + View); 404 when none."""
+        query = GetCurrentRateCard(tenant_id, kind)
+        card = await service.execute(rate_cards.get_current_rate_card, query, caller)
         return RateCardOut.of(card)
 
     @get("/{card_id:str}", operation_id="get_rate_card", responses=problem_responses("forbidden", "not_found"))
@@ -196,5 +207,6 @@ class QuoteController(Controller):
     ) -> Response[QuoteSetOut]:
         """What messages of a category to these recipients (1-1000) would cost now; no money moves."""
         category, free_reason = parse_category(data.category)
-        cmd = QuoteMessages(category, tuple(data.recipients), parse_window(data.window), data.tenant_id, free_reason)
+        window = parse_window(data.window)
+        cmd = QuoteMessages(category, tuple(data.recipients), window, data.tenant_id, free_reason, data.phone_number_id)
         return await idempotency.run(quotes.quote_messages, cmd, caller, rendered(200, QuoteSetOut.of))

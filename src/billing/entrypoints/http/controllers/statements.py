@@ -5,37 +5,21 @@ problem response; the rest is read chunk by chunk while it is sent (`billing.ent
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date
-from typing import Annotated
+from datetime import UTC
 
 from litestar import Controller, get
 from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
-from litestar.params import FromPath, QueryParameter
+from litestar.params import FromPath
 from litestar.response import Stream
 
 from billing.application.caller import Caller
 from billing.application.service import BillingService
 from billing.application.statements import StatementPeriod, open_statement
-from billing.domain.errors import ValidationError
+from billing.entrypoints.http.controllers.params import FirstDay, LastDay, parse_day
 from billing.entrypoints.http.problems import problem_responses
 from billing.entrypoints.statement_csv import HEADER_LINE, MEDIA_TYPE, attachment, statement_csv
 
-# Read as text and parsed here, so that a bad day is a 400 naming `from` or `to` (not the argument's name).
-FirstDay = Annotated[
-    str | None,
-    QueryParameter(
-        name="from", format="date", description="The first UTC day, inclusive (default: this UTC month's first)."
-    ),
-]
-LastDay = Annotated[
-    str | None,
-    QueryParameter(
-        name="to", format="date", description="The last UTC day, inclusive (default: this UTC month's last)."
-    ),
-]
-_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 DESCRIPTION = f"CSV (RFC 4180, UTF-8), oldest row first, after the header line: {HEADER_LINE.strip()}"
 DISPOSITION = ResponseHeader(
     name="Content-Disposition",
@@ -45,22 +29,11 @@ DISPOSITION = ResponseHeader(
 )
 
 
-def _day(value: str | None, field: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        if _DAY.fullmatch(value):
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise ValidationError.of(field, "must be a date as YYYY-MM-DD")
-
-
 async def _stream(
     service: BillingService, caller: Caller, tenant_id: str | None, first_day: str | None, last_day: str | None
 ) -> Stream:
     today = service.runtime.clock.now().astimezone(UTC).date()
-    period = StatementPeriod.of(_day(first_day, "from"), _day(last_day, "to"), today)
+    period = StatementPeriod.of(parse_day(first_day, "from"), parse_day(last_day, "to"), today)
     statement = await open_statement(service.acting_as(caller), period, tenant_id)
     disposition = attachment(tenant_id or caller.tenant_id, period.first_day, period.last_day)
     return Stream(

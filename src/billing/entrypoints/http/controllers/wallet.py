@@ -15,6 +15,7 @@ from billing.application.service import BillingService
 from billing.domain.hold import HoldStatus
 from billing.domain.pricing import Category
 from billing.entrypoints.http.controllers.holds import HoldPage, hold_filter
+from billing.entrypoints.http.controllers.params import sees_costs
 from billing.entrypoints.http.problems import problem_responses
 from billing.entrypoints.http.schemas import TransactionOut, TransactionPage, WalletOut
 
@@ -40,9 +41,9 @@ class WalletController(Controller):
     ) -> TransactionPage:
         """The caller's ledger, newest first."""
         page = await service.execute(queries.list_transactions, queries.ListTransactions(page=page_request), caller)
-        return TransactionPage(
-            items=[TransactionOut.of(e) for e in page.items], page=page.page, page_size=page.page_size, total=page.total
-        )
+        costs = sees_costs(service, caller)
+        items = [TransactionOut.of(e, costs=costs) for e in page.items]
+        return TransactionPage(items=items, page=page.page, page_size=page.page_size, total=page.total)
 
     @get("/holds", operation_id="list_my_holds", responses=problem_responses("forbidden"))
     async def list_my_holds(
@@ -56,4 +57,4 @@ class WalletController(Controller):
     ) -> HoldPage:
         """The caller's own holds, newest first."""
         query = ListHolds(None, hold_filter(status, category, message_id), page_request)
-        return HoldPage.of(await service.execute(holds.list_holds, query, caller))
+        return HoldPage.of(await service.execute(holds.list_holds, query, caller), costs=sees_costs(service, caller))

@@ -46,6 +46,7 @@ class WalletSettingsUpdate(Body):
     marketing_reserve: RawAmount | msgspec.UnsetType = msgspec.UNSET
     low_balance_levels: list[RawAmount] | None = None
     auto_topup: AutoTopupIn | None = None
+    timezone: str | None = None  # an IANA name (contract v3 §16); the default "UTC"
 
 
 class AutoTopupOut(msgspec.Struct, kw_only=True):
@@ -59,6 +60,7 @@ class WalletSettingsOut(msgspec.Struct, kw_only=True):
     marketing_reserve: str  # a marketing hold may not take `available` below it
     low_balance_levels: list[str]  # an alert when `available` falls below one of them
     auto_topup: AutoTopupOut  # a top-up request when `available` falls below the threshold
+    timezone: str  # an IANA name: tiers count calendar months of message time in it
 
     @classmethod
     def of(cls, settings: WalletSettings) -> WalletSettingsOut:
@@ -72,6 +74,7 @@ class WalletSettingsOut(msgspec.Struct, kw_only=True):
                 target=_text(auto.target),
                 monthly_cap=_text(auto.monthly_cap),
             ),
+            timezone=settings.timezone,
         )
 
 
@@ -115,7 +118,8 @@ class WalletSettingsController(Controller):
         ]
         auto = None if data.auto_topup is None else data.auto_topup.values()
         reserve = amount_text(data.marketing_reserve, RESERVE)
-        cmd = inputs.wallet_settings(service.runtime.settings.currency, reserve, levels, auto, tenant_id)
+        currency = service.runtime.settings.currency
+        cmd = inputs.wallet_settings(currency, reserve, levels, auto, tenant_id, data.timezone)
         return await idempotency.run(
             wallet_settings.put_wallet_settings, cmd, caller, rendered(200, WalletSettingsOut.of)
         )

@@ -15,7 +15,7 @@ from billing.application.pagination import PageRequest
 from billing.application.service import BillingService
 from billing.domain.money import Scale
 from billing.entrypoints.http.body import JsonBody
-from billing.entrypoints.http.controllers.params import JSON, rendered
+from billing.entrypoints.http.controllers.params import JSON, rendered, sees_costs
 from billing.entrypoints.http.idempotency import Idempotency
 from billing.entrypoints.http.problems import Rendered, problem_responses
 from billing.entrypoints.http.schemas import (
@@ -25,6 +25,7 @@ from billing.entrypoints.http.schemas import (
     TransactionPage,
     WalletOut,
     encode,
+    transaction_for_root,
 )
 from billing.entrypoints.json_body import Body, amount_text
 
@@ -65,7 +66,7 @@ class WalletsController(Controller):
         """Any tenant's ledger, newest first, for the root tenant."""
         query = queries.ListTransactions(tenant_id, page_request)
         page = await service.execute(queries.list_transactions, query, caller)
-        items = [TransactionOut.of(e) for e in page.items]
+        items = [TransactionOut.of(e, costs=sees_costs(service, caller)) for e in page.items]
         return TransactionPage(items=items, page=page.page, page_size=page.page_size, total=page.total)
 
     @post(
@@ -116,7 +117,7 @@ class WalletsController(Controller):
         currency = service.runtime.settings.currency
         amount = None if given is None else inputs.money(given, currency, scale=Scale.MESSAGE)
         cmd = RefundCharge(tenant_id, data.reference_id, amount, data.description)
-        return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, TransactionOut.of))
+        return await idempotency.run(wallets.refund_charge, cmd, caller, rendered(201, transaction_for_root))
 
     @post(
         "/{tenant_id:str}/freeze",

@@ -107,7 +107,19 @@ _STATUS = Schema(
         "id": _text("the message id (wamid)", "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"),
         "status": _text("sent, delivered, read or failed (any other is ignored)", "delivered"),
         "timestamp": _text("unix seconds", "1795167003"),
-        "recipient_id": _text("the recipient's phone number, digits only", "16505551234"),
+        "recipient_id": _text(
+            "the recipient's phone number, digits only, or its business-scoped user id when Meta hides the number",
+            "16505551234",
+        ),
+        "recipient_user_id": _text(
+            "the recipient's business-scoped user id: its prefix decides the country of a message charged without "
+            "a hold",
+            "US.13491208655302741918",
+        ),
+        "recipient_parent_user_id": _text(
+            "the recipient's parent business-scoped user id (used when there is no recipient_user_id)",
+            "US.ENT.11815799212886844830",
+        ),
         "pricing": _PRICING,
         "errors": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.OBJECT), description="on failed"),
     },

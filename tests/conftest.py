@@ -75,7 +75,7 @@ def postgres_server_url() -> Iterator[str]:
         from billing.adapters.embedded import EmbeddedPostgres
 
         home = Path(tempfile.mkdtemp(prefix="billing-test-pg-"))
-        server = EmbeddedPostgres(home / "data")
+        server = EmbeddedPostgres(home / "data", durable=False)  # a throwaway server: no waits on the disk
         url = server.start()
     except Exception as error:  # no silent skip: the database tests must run or fail loudly
         pytest.fail(f"{HOW_TO_PROVIDE}\n(embedded PostgreSQL failed: {error})", pytrace=False)

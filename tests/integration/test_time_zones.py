@@ -35,11 +35,11 @@ def local_month_starts(zone: str) -> list[datetime]:
     return starts
 
 
-async def test_postgresql_finds_the_month_as_the_domain_does_at_every_boundary_of_every_zone(
-    engine: AsyncEngine,
-) -> None:
-    """Each month's first instant and the one a second before it, in every name a clinic may choose: the same month in
-    PostgreSQL as in `month_in` (CET and its kind, read by PostgreSQL as fixed abbreviations, are not choosable)."""
+async def test_postgresql_finds_the_month_as_the_domain_does_or_the_zone_cannot_be_saved(engine: AsyncEngine) -> None:
+    """Each month's first instant and the one a second before it, in every name a clinic may choose: PostgreSQL
+    finds the same month as `month_in`, or a save refuses the name (CET and its kind, read by PostgreSQL as fixed
+    abbreviations, are not choosable at all; a server whose copy of the IANA rules is older than the domain's, as
+    some embedded servers ship, reads a few zones otherwise: those are refused on that server)."""
     zones, instants = [], []
     for zone in sorted(known_time_zones()):
         for start in local_month_starts(zone):
@@ -54,8 +54,13 @@ async def test_postgresql_finds_the_month_as_the_domain_does_at_every_boundary_o
         found = (await connection.execute(query, {"zones": zones, "instants": instants})).scalars().all()
 
     expected = [month_in(at, zone) for zone, at in zip(zones, instants, strict=True)]
-    differing = [(z, a, f, e) for z, a, f, e in zip(zones, instants, found, expected, strict=True) if f != e]
-    assert differing == []
+    differing = sorted({z for z, f, e in zip(zones, found, expected, strict=True) if f != e})
+    assert len(differing) <= len(known_time_zones()) // 20, differing  # a few zones' rules, never a systematic slip
+    for zone in differing:
+        async with SqlAlchemyUnitOfWork(engine) as uow:
+            settings = WalletSettings.create(TENANT, Money(Decimal(0), "USD"), "USD", "u", AT, timezone=zone)
+            with pytest.raises(ValidationError):
+                await uow.wallet_settings.save(settings)
 
 
 async def test_the_tiers_counter_counts_in_the_saved_time_zones_month(engine: AsyncEngine) -> None:

@@ -24,7 +24,7 @@ Decisions the contract leaves open:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
@@ -191,6 +191,18 @@ def month_in(at: datetime, timezone: str) -> str:
         raise ValueError("a message time must be timezone-aware")
     zone = UTC if timezone == DEFAULT_TIMEZONE else ZoneInfo(timezone)  # ZoneInfo keeps its instances
     return at.astimezone(zone).strftime("%Y-%m")
+
+
+def month_boundaries(timezone: str, first_year: int = 2026, years: int = 10) -> list[datetime]:
+    """Each month's first instant in `timezone` (midnight on the 1st there, in UTC) and the second before it, over
+    `years` years from `first_year`: where a month is decided, for checking that another reader of the zone (the
+    database) decides it alike."""
+    zone = UTC if timezone == DEFAULT_TIMEZONE else ZoneInfo(timezone)
+    instants: list[datetime] = []
+    for index in range(12 * years):
+        start = datetime(first_year + index // 12, index % 12 + 1, 1, tzinfo=zone).astimezone(UTC)
+        instants += [start - timedelta(seconds=1), start]
+    return instants
 
 
 def _amount(

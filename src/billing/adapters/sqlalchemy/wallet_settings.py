@@ -6,10 +6,8 @@ release), is refused as the domain refuses an unknown one (400, `timezone`), and
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,16 +16,26 @@ from billing.adapters.sqlalchemy.base import Row, SqlAlchemyRepository
 from billing.adapters.sqlalchemy.tables import wallet_settings
 from billing.domain.errors import ValidationError
 from billing.domain.money import Money
-from billing.domain.wallet_settings import DEFAULT_TIMEZONE, TIMEZONE, AutoTopup, WalletSettings
+from billing.domain.wallet_settings import (
+    DEFAULT_TIMEZONE,
+    TIMEZONE,
+    AutoTopup,
+    WalletSettings,
+    month_boundaries,
+    month_in,
+)
 
-# Two instants half a year apart: a zone read as a fixed offset where the domain has summer time (or the other way
-# round) differs at one of them. `pg_timezone_names` lists the zones PostgreSQL knows without an error that would
+# A save asks PostgreSQL which month it reads, in the zone, at each month's first instant there and the second
+# before it, from 2026 to 2035 (the domain's `month_boundaries`): the tiers' statements find the month with `AT TIME
+# ZONE`, so a zone the database reads otherwise than the IANA database the domain uses (a fixed-offset abbreviation
+# such as CET, or an older copy of the rules, as some embedded servers ship) is refused rather than counting a
+# message in the wrong month. `pg_timezone_names` lists the zones the database knows without an error that would
 # abort the unit's transaction (a PUT is rare: its scan of the time zone files is no hot path).
-_PROBES = (datetime(2026, 1, 15, 12, tzinfo=UTC), datetime(2026, 7, 15, 12, tzinfo=UTC))
 _READING = """
-    SELECT to_char(%(winter)s AT TIME ZONE name, 'YYYY-MM-DD HH24:MI') AS winter,
-           to_char(%(summer)s AT TIME ZONE name, 'YYYY-MM-DD HH24:MI') AS summer
-    FROM pg_timezone_names WHERE name = %(name)s
+    SELECT to_char(at AT TIME ZONE %(name)s, 'YYYY-MM') AS month
+    FROM unnest(%(instants)s::timestamptz[]) WITH ORDINALITY AS t(at, n)
+    WHERE EXISTS (SELECT FROM pg_timezone_names WHERE name = %(name)s)
+    ORDER BY n
 """
 _NOT_KNOWN_HERE = "is not a time zone this service's database reads as the IANA database does"
 
@@ -53,16 +61,10 @@ class SqlAlchemyWalletSettingsRepository(SqlAlchemyRepository):
     async def _check_time_zone(self, name: str) -> None:
         if name == DEFAULT_TIMEZONE:
             return
-        winter, summer = _PROBES
-        found = await self._fetch_one_on_driver(_READING, {"winter": winter, "summer": summer, "name": name})
-        zone = ZoneInfo(name)
-        expected = {"winter": _local(winter, zone), "summer": _local(summer, zone)}
-        if found != expected:
+        instants = month_boundaries(name)
+        found = await self._fetch_all_on_driver(_READING, {"instants": instants, "name": name})
+        if [row["month"] for row in found] != [month_in(at, name) for at in instants]:
             raise ValidationError.of(TIMEZONE, _NOT_KNOWN_HERE)
-
-
-def _local(at: datetime, zone: ZoneInfo) -> str:
-    return at.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
 # Rows <-> domain: every field written and read back (tests/integration/test_reloading.py reloads them).

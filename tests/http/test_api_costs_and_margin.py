@@ -88,6 +88,10 @@ ROW_FIELDS_IN_ORDER = ("key", "messages", "billed", "cost", "margin", "uncosted"
         ("from=2026-13-01", "from"),
         ("to=yesterday", "to"),
         ("group_by=week", "group_by"),
+        ("group_by=tenant%00", "group_by"),
+        ("from=2026-01-01%00", "from"),
+        ("from=0001-01-01&to=9999-12-31", "to"),
+        ("to=99999-01-01", "to"),
     ],
 )
 async def test_a_bad_margin_range_or_grouping_is_a_400_naming_it(api: Api, query: str, field: str) -> None:
@@ -179,3 +183,9 @@ async def test_a_hold_or_quote_with_a_number_of_another_tenant_is_a_400_and_hold
     assert (await api.get("/wallets/clinic-a/holds", ROOT_VIEWER)).json()["total"] == 0
     # clinic-b's own number passes: its hold is refused only for money (its wallet is empty)
     assert_problem(await api.post("/wallets/clinic-b/holds", OPERATOR, body), 409, "insufficient_funds")
+
+
+@pytest.mark.parametrize("kind", ["cost%00", "%0d%0aprice", "x" * 300])
+async def test_a_hostile_card_kind_is_a_400_naming_it(api: Api, kind: str) -> None:
+    assert "kind" in field_errors(await api.get(f"/rate-cards?kind={kind}", ROOT_VIEWER))
+    assert "kind" in field_errors(await api.get(f"/rate-cards/current?kind={kind}", ROOT_VIEWER))

@@ -67,3 +67,14 @@ def browser() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+@pytest.fixture
+def contexts(browser: Any) -> Iterator[list[Any]]:
+    """The browser contexts a test opens (`browser_support.open_page`), closed after it."""
+    opened: list[Any] = []
+    try:
+        yield opened
+    finally:
+        for context in opened:
+            context.close()

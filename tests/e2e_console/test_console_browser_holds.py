@@ -5,13 +5,12 @@ docs/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from console_support import CLINIC, CLINIC_USER, OPERATOR, ConsoleServer, publish_to_docs, screenshot_path, token
+from browser_support import call, open_page, shoot, sign_in
+from console_support import CLINIC, CLINIC_USER, OPERATOR, ConsoleServer, publish_to_docs
 from playwright.sync_api import BrowserContext, Dialog, Page, expect
 from wallet_support import MARKETS, RATES, US_NUMBER
 
@@ -19,38 +18,6 @@ from billing.entrypoints.statement_csv import HEADER_LINE
 
 PLATFORM = OPERATOR  # the messaging module holds and settles as the platform (root + Manage)
 REASON = "Chargeback on invoice TOP-2026-0007"
-
-
-@pytest.fixture
-def contexts(browser: Any, server: ConsoleServer) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    try:
-        yield opened
-    finally:
-        for context in opened:
-            context.close()
-
-
-def open_page(browser: Any, server: ConsoleServer, contexts: list[BrowserContext]) -> Page:
-    context: BrowserContext = browser.new_context(
-        base_url=server.address, viewport={"width": 1280, "height": 800}, accept_downloads=True
-    )
-    contexts.append(context)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-def sign_in(page: Page, who: tuple[str, ...], user: str) -> None:
-    page.goto("/console/sign-in")
-    page.fill("#token", token(*who, user=user))
-    page.click("button:has-text('Sign in')")
-
-
-def shoot(page: Page, name: str) -> Path:
-    path = screenshot_path(name)
-    page.screenshot(path=path, full_page=True)
-    return path
 
 
 def answer_next_dialog(page: Page, accept: bool) -> list[str]:
@@ -66,13 +33,6 @@ def answer_next_dialog(page: Page, accept: bool) -> list[str]:
 
     page.once("dialog", answer)
     return asked
-
-
-def call(server: ConsoleServer, method: str, path: str, who: tuple[str, ...], **options: Any) -> dict[str, Any]:
-    response = server.api(method, path, who, **options)
-    assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def fund(server: ConsoleServer, amount: str) -> None:

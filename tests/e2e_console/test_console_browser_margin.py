@@ -5,14 +5,13 @@ stays text. Screenshots go to test-output/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from console_support import CLINIC, CLINIC_USER, OPERATOR, ConsoleServer, screenshot_path, token
-from playwright.sync_api import BrowserContext, ConsoleMessage, Page, expect
+from browser_support import call, open_page, shoot, sign_in
+from console_support import CLINIC, CLINIC_USER, OPERATOR, ConsoleServer
+from playwright.sync_api import BrowserContext, ConsoleMessage, expect
 
 PLATFORM = OPERATOR  # the messaging module holds and settles as the platform (root + Manage)
 HOSTILE = "<img src=x onerror=alert(1)>"  # a market's name is text an operator typed
@@ -29,44 +28,6 @@ COSTS = [
     {"market": "US-Meta", "category": "marketing", "unit_price": "0.25"},
 ]
 BRAND_BLUE = "rgb(40, 86, 201)"  # console.css's --brand: the billed bars are painted from the stylesheet
-
-
-@pytest.fixture
-def contexts(browser: Any, server: ConsoleServer) -> Iterator[list[BrowserContext]]:
-    opened: list[BrowserContext] = []
-    try:
-        yield opened
-    finally:
-        for context in opened:
-            context.close()
-
-
-def open_page(browser: Any, server: ConsoleServer, contexts: list[BrowserContext]) -> Page:
-    context: BrowserContext = browser.new_context(
-        base_url=server.address, viewport={"width": 1280, "height": 800}, accept_downloads=True
-    )
-    contexts.append(context)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-def sign_in(page: Page, who: tuple[str, ...], user: str) -> None:
-    page.goto("/console/sign-in")
-    page.fill("#token", token(*who, user=user))
-    page.click("button:has-text('Sign in')")
-
-
-def shoot(page: Page, name: str) -> Path:
-    path = screenshot_path(name)
-    page.screenshot(path=path, full_page=True)
-    return path
-
-
-def call(server: ConsoleServer, method: str, path: str, who: tuple[str, ...], **options: Any) -> Any:
-    response = server.api(method, path, who, **options)
-    assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
 
 
 def messages_of_the_month(server: ConsoleServer) -> None:

@@ -9,18 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
+from browser_support import call, open_page, shoot, sign_in
 from console_support import (
     CLINIC,
     CLINIC_USER,
     OPERATOR,
     ConsoleServer,
     publish_to_docs,
-    screenshot_path,
-    token,
 )
 from playwright.sync_api import BrowserContext, Dialog, Page, expect
 from wallet_support import MARKETS, RATES, US_NUMBER
@@ -40,37 +38,6 @@ def four_eyes_server(database_url: str) -> Iterator[ConsoleServer]:
         served.stop()
 
 
-@pytest.fixture
-def contexts(browser: Any) -> Iterator[list[BrowserContext]]:
-    """New browser contexts (separate cookie jars: a clinic and two operators side by side)."""
-    opened: list[BrowserContext] = []
-    try:
-        yield opened
-    finally:
-        for context in opened:
-            context.close()
-
-
-def open_page(browser: Any, server: ConsoleServer, contexts: list[BrowserContext]) -> Page:
-    context: BrowserContext = browser.new_context(base_url=server.address, viewport={"width": 1280, "height": 800})
-    contexts.append(context)
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    return page
-
-
-def sign_in(page: Page, who: tuple[str, ...], user: str) -> None:
-    page.goto("/console/sign-in")
-    page.fill("#token", token(*who, user=user))
-    page.click("button:has-text('Sign in')")
-
-
-def shoot(page: Page, name: str) -> Path:
-    path = screenshot_path(name)
-    page.screenshot(path=path, full_page=True)
-    return path
-
-
 def accept_dialogs(page: Page) -> list[str]:
     """Confirm every question the page asks; returns the questions, to assert on them."""
     asked: list[str] = []
@@ -81,12 +48,6 @@ def accept_dialogs(page: Page) -> list[str]:
 
     page.on("dialog", accept)
     return asked
-
-
-def call(server: ConsoleServer, method: str, path: str, who: tuple[str, ...], **options: Any) -> Any:
-    response = server.api(method, path, who, **options)
-    assert response.is_success, f"{method} {path}: {response.status_code} {response.text}"
-    return response.json()
 
 
 def hold(server: ConsoleServer, message_id: str, category: str) -> Any:

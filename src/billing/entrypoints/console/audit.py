@@ -17,6 +17,7 @@ from billing.application.pagination import Page, PageRequest
 from billing.application.service import BillingService
 from billing.domain.audit import AuditEntry
 from billing.domain.errors import ValidationError
+from billing.entrypoints.console.forms import typed
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
@@ -51,11 +52,7 @@ class AuditFilters:
 
     @classmethod
     def of(cls, values: Any) -> AuditFilters:
-        def typed(name: str) -> str:
-            value = values.get(name)
-            return value.strip() if isinstance(value, str) else ""
-
-        return cls(*(typed(name) for name in FILTER_FIELDS))
+        return cls(*(typed(values, name) for name in FILTER_FIELDS))
 
     def query(self) -> dict[str, str]:
         """The filters given, as the query string names them (for the pager's links)."""

@@ -44,6 +44,12 @@ class Refused:
         return await self.again(form, FormProblem.of(error, self.target, form, known=self.known))
 
 
+def typed(values: Any, name: str, default: str = "") -> str:
+    """A query string's or a form's field as typed, trimmed; `default` when it is absent or blank."""
+    value = values.get(name)
+    return value.strip() if isinstance(value, str) and value.strip() else default
+
+
 def see_other(path: str, **query: str) -> Redirect:
     """Where a done form goes: the page to show next."""
     return Redirect(path, query_params=query, status_code=303)

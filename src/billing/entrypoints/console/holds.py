@@ -20,6 +20,7 @@ from billing.application.service import BillingService
 from billing.domain.errors import ValidationError
 from billing.domain.hold import Hold, HoldStatus
 from billing.domain.pricing import Category
+from billing.entrypoints.console.forms import typed
 from billing.entrypoints.console.prices import CATEGORY_LABELS
 from billing.entrypoints.console.views import ConsoleConfig, FormProblem, Pager, page_number, render
 
@@ -39,15 +40,10 @@ class HoldFilters:
 
     @classmethod
     def of(cls, values: Any) -> HoldFilters:
-        def chosen(name: str) -> str:
-            value = values.get(name)
-            return value.strip() if isinstance(value, str) and value.strip() else ALL
-
-        tenant_id = values.get("tenant_id")
         return cls(
-            tenant_id=tenant_id.strip() if isinstance(tenant_id, str) else "",
-            status=chosen("status"),
-            category=chosen("category"),
+            tenant_id=typed(values, "tenant_id"),
+            status=typed(values, "status", ALL),
+            category=typed(values, "category", ALL),
         )
 
     def query(self) -> dict[str, str]:

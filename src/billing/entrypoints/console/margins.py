@@ -20,6 +20,7 @@ from billing.application.service import BillingService
 from billing.domain.errors import ValidationError
 from billing.domain.margins import GroupBy, MarginReport
 from billing.entrypoints import margin_csv
+from billing.entrypoints.console.forms import typed
 from billing.entrypoints.console.margin_chart import MAX_ROWS, margin_chart
 from billing.entrypoints.console.views import ConsoleConfig, FormProblem, operators_only, parse_days, render
 from billing.entrypoints.statement_csv import MEDIA_TYPE
@@ -46,11 +47,7 @@ class MarginFilters:
 
     @classmethod
     def of(cls, values: Any) -> MarginFilters:
-        def typed(name: str) -> str:
-            value = values.get(name)
-            return value.strip() if isinstance(value, str) else ""
-
-        return cls(*(typed(name) for name in FILTER_FIELDS))
+        return cls(*(typed(values, name) for name in FILTER_FIELDS))
 
     @classmethod
     def covered(cls, report: MarginReport) -> MarginFilters:

@@ -34,7 +34,7 @@ from billing.application.ports import WebhookEventFilter
 from billing.application.service import BillingService
 from billing.domain.errors import ValidationError
 from billing.domain.webhook_events import Outcome, WebhookEvent, WhatsAppNumber
-from billing.entrypoints.console.forms import Again, Refused, form_action, see_other
+from billing.entrypoints.console.forms import Again, Refused, form_action, see_other, typed
 from billing.entrypoints.console.views import (
     ConsoleConfig,
     FormProblem,
@@ -64,11 +64,6 @@ FOR_OPERATORS = (
 )
 
 
-def _chosen(values: Any, name: str, default: str = "") -> str:
-    value = values.get(name)
-    return value.strip() if isinstance(value, str) and value.strip() else default
-
-
 # The webhook's events -----------------------------------------------------------------------------------------------
 
 
@@ -81,7 +76,7 @@ class EventFilters:
 
     @classmethod
     def of(cls, values: Any) -> EventFilters:
-        return cls(outcome=_chosen(values, "outcome", ALL), tenant_id=_chosen(values, "tenant_id"))
+        return cls(outcome=typed(values, "outcome", ALL), tenant_id=typed(values, "tenant_id"))
 
     def query(self) -> dict[str, str]:
         return {"outcome": self.outcome, **({"tenant_id": self.tenant_id} if self.tenant_id else {})}
@@ -170,7 +165,7 @@ def numbers_again(
     """The list again: filtered as the form's hidden `tenant_id` kept it (`kept`), or every tenant's."""
 
     def again(form: FormMultiDict, problem: FormProblem) -> Awaitable[Response[Any]]:
-        tenant_id = _chosen(form, "tenant_id") if kept else ""
+        tenant_id = typed(form, "tenant_id") if kept else ""
         return numbers_page(request, service, console, caller, tenant_id, problem=problem)
 
     return again
@@ -193,7 +188,7 @@ class WhatsAppNumbersPage(Controller):
         console: NamedDependency[ConsoleConfig],
     ) -> Response[Any]:
         notice = NOTICES.get(request.query_params.get("done", ""))
-        tenant_id = _chosen(request.query_params, "tenant_id")
+        tenant_id = typed(request.query_params, "tenant_id")
         return await numbers_page(request, service, console, caller, tenant_id, notice=notice)
 
     @post("/", status_code=303)
@@ -233,5 +228,5 @@ class WhatsAppNumbersPage(Controller):
             unmap_number,
             lambda _: UnmapNumber(phone_number_id),
             refused=Refused(phone_number_id, numbers_again(request, service, console, caller, kept=True)),
-            done=lambda form, _: back_to_numbers(_chosen(form, "tenant_id"), "unmapped"),
+            done=lambda form, _: back_to_numbers(typed(form, "tenant_id"), "unmapped"),
         )
